@@ -1,0 +1,124 @@
+#define _GNU_SOURCE
+#include "CPerf.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <fcntl.h>
+
+#include <sys/socket.h>
+
+int cperf_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
+int cperf_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int cperf_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+
+// MARK: guarded reads
+
+static __thread sigjmp_buf *guard_env;
+
+static void fault_handler(int sig) {
+    sigjmp_buf *env = guard_env;
+    if (env) {
+        guard_env = NULL;
+        siglongjmp(*env, 1);
+    }
+    // Not inside a guarded read: a real bug. Restore the default action and re-raise so the
+    // process dies with the right signal and a core.
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cperf_install_fault_guard(void) {
+    static int installed;
+    if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fault_handler;
+    sa.sa_flags = SA_NODEFER;  // the signal stays unblocked after siglongjmp(…, 0-mask)
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+int cperf_guarded_copy(void *dst, const void *src, size_t n) {
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    memcpy(dst, src, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return 0;
+}
+
+int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out) {
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    uint64_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    *out = v;
+    return 0;
+}
+
+int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
+    const uint64_t *seq = (const uint64_t *)record;
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    int result = 1;
+    uint64_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+    if (s1 == expected) {
+        memcpy(dst, record, n);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint64_t s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
+        result = (s2 == s1) ? 0 : 1;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return result;
+}
+
+// MARK: spawn paused
+
+int cperf_spawn_paused(char *const argv[], pid_t *pid, int *go_fd, int *err_fd) {
+    int go[2], err[2];
+    if (pipe2(go, O_CLOEXEC) < 0) return -1;
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        int e = errno; close(go[0]); close(go[1]); errno = e;
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(go[0]); close(go[1]); close(err[0]); close(err[1]);
+        errno = e;
+        return -1;
+    }
+    if (child == 0) {
+        // Only async-signal-safe calls from here on.
+        close(go[1]);
+        close(err[0]);
+        char b;
+        ssize_t r;
+        do { r = read(go[0], &b, 1); } while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(127);  // the collector gave up before releasing us
+        close(go[0]);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < 32; s++) {
+            if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+        }
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w;
+        do { w = write(err[1], &e, sizeof e); } while (w < 0 && errno == EINTR);
+        _exit(127);
+    }
+    close(go[0]);
+    close(err[1]);
+    *pid = child;
+    *go_fd = go[1];
+    *err_fd = err[0];
+    return 0;
+}

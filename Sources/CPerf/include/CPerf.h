@@ -1,0 +1,117 @@
+// CPerf: the few things Swift cannot say directly to Linux.
+//
+// - perf_event_open(2) has no libc wrapper, and its ioctls are function-like macros Swift
+//   cannot import; thin inline wrappers make both callable.
+// - The ring file is shared between processes. Its cross-process synchronisation (the write
+//   index, the heartbeat, the per-record seqlock) goes through the acquire/release helpers
+//   here and nowhere else, so the memory-ordering argument lives in one place.
+// - A reader must survive a ring file that is truncated under its mapping (SIGBUS on touch).
+//   The guarded copy routines turn that fault into an error code.
+// - fork/exec with a pause before exec (so counters can be attached with enable_on_exec) must
+//   not run Swift code in the child.
+#ifndef CPERF_H
+#define CPERF_H
+
+#include <sys/socket.h>
+
+#include <linux/perf_event.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <errno.h>
+// Linux-only headers the Glibc module does not export to Swift.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <grp.h>
+
+// MARK: perf_event_open
+
+static inline int cperf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, int group_fd,
+                                   unsigned long flags) {
+    return (int)syscall(SYS_perf_event_open, attr, pid, cpu, group_fd, flags);
+}
+
+static inline int cperf_ioctl_enable(int fd, int group) {
+    return ioctl(fd, PERF_EVENT_IOC_ENABLE, group ? PERF_IOC_FLAG_GROUP : 0);
+}
+static inline int cperf_ioctl_disable(int fd, int group) {
+    return ioctl(fd, PERF_EVENT_IOC_DISABLE, group ? PERF_IOC_FLAG_GROUP : 0);
+}
+static inline int cperf_ioctl_reset(int fd, int group) {
+    return ioctl(fd, PERF_EVENT_IOC_RESET, group ? PERF_IOC_FLAG_GROUP : 0);
+}
+static inline int cperf_ioctl_id(int fd, uint64_t *id) { return ioctl(fd, PERF_EVENT_IOC_ID, id); }
+
+static inline uint32_t cperf_attr_size(void) { return (uint32_t)sizeof(struct perf_event_attr); }
+
+// Bitfield setters: Swift imports perf_event_attr's flag bits, but naming them here keeps the
+// collector independent of how a given Swift version imports C bitfields.
+static inline void cperf_attr_set_flags(struct perf_event_attr *a, int disabled, int inherit,
+                                        int enable_on_exec, int exclude_guest) {
+    a->disabled = disabled ? 1 : 0;
+    a->inherit = inherit ? 1 : 0;
+    a->enable_on_exec = enable_on_exec ? 1 : 0;
+    a->exclude_guest = exclude_guest ? 1 : 0;
+}
+
+// MARK: GNU extensions the Glibc module hides from Swift
+
+int cperf_accept4(int fd, int flags);
+int cperf_setresuid(uid_t r, uid_t e, uid_t s);
+int cperf_setresgid(gid_t r, gid_t e, gid_t s);
+
+// MARK: process controls that are variadic in libc
+
+static inline int cperf_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+static inline int cperf_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
+static inline int cperf_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+
+// MARK: shared-memory atomics (the one cross-process atomic path)
+
+static inline uint64_t cperf_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void cperf_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint32_t cperf_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void cperf_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+/// Seqlock write side. `begin` marks the record odd (being written) and orders that store before
+/// every data store that follows; `end` publishes the even value after all data stores.
+static inline void cperf_seq_write_begin(uint64_t *seq, uint64_t odd) {
+    __atomic_store_n(seq, odd, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void cperf_seq_write_end(uint64_t *seq, uint64_t even) { __atomic_store_n(seq, even, __ATOMIC_RELEASE); }
+
+// MARK: guarded reads of a mapping that may shrink under us
+
+/// Installs the SIGBUS handler used by the guarded reads (idempotent). Faults outside a
+/// guarded read keep their default, fatal behaviour.
+void cperf_install_fault_guard(void);
+
+/// Copies n bytes; returns 0, or -1 if touching `src` faulted (the file was truncated).
+int cperf_guarded_copy(void *dst, const void *src, size_t n);
+
+/// Acquire-loads a u64 from a mapping; returns 0, or -1 on a fault.
+int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out);
+
+/// Seqlock read of one record whose first 8 bytes are its sequence word. Copies `n` bytes into
+/// `dst` and returns 0 when the copy is consistent and its sequence equals `expected`; 1 when
+/// the record is being written, was overwritten, or is not the expected one; -1 on a fault.
+int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected);
+
+// MARK: launching a command paused before exec
+
+/// Forks a child that waits for a byte on a pipe, then resets its signal mask and dispositions
+/// and execvp()s argv. On success returns 0 and sets *pid, *go_fd (write one byte, or close, to
+/// release the child) and *err_fd (reads EOF once exec succeeded, or 4 bytes of errno when it
+/// failed). Returns -1 with errno set when the pipes or fork fail.
+int cperf_spawn_paused(char *const argv[], pid_t *pid, int *go_fd, int *err_fd);
+
+#endif
