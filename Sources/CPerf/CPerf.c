@@ -60,6 +60,17 @@ int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out) {
     return 0;
 }
 
+int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out) {
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    uint32_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    *out = v;
+    return 0;
+}
+
 int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
     const uint64_t *seq = (const uint64_t *)record;
     sigjmp_buf env;

@@ -110,6 +110,12 @@ public enum Sys {
         _ = try valueOrErrno { fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) }
         return st
     }
+    /// Stats `name` relative to a directory descriptor without following a final symlink.
+    public static func lstatat(_ dir: Int32, _ name: String) throws(Errno) -> Glibc.stat {
+        var st = Glibc.stat()
+        _ = try valueOrErrno { fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) }
+        return st
+    }
     public static func rename(_ from: String, _ to: String) throws(Errno) {
         _ = try valueOrErrno { Glibc.rename(from, to) }
     }
@@ -142,6 +148,27 @@ public enum Sys {
         guard n >= 0 else { return nil }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+    /// The canonical absolute path: every symlink, `.` and `..` resolved (ENOENT when a part is
+    /// missing), so a caller can check containment on the result.
+    public static func realpath(_ path: String) throws(Errno) -> String {
+        guard let p = Glibc.realpath(path, nil) else { throw Errno.current }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// Names in a directory (without "." and ".."), e.g. /proc/PID/task.
+    public static func listDirectory(_ path: String) throws(Errno) -> [String] {
+        guard let dir = opendir(path) else { throw Errno.current }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
 
     /// Reads a whole small file (under /proc, /sys or the ring's own folder) into a String.
     public static func readFile(_ path: String, limit: Int = 1 << 20) throws(Errno) -> String {
@@ -164,6 +191,10 @@ public enum Sys {
         if p == MAP_FAILED || p == nil { throw Errno.current }
         return p!
     }
+    /// Schedules write-back of a shared mapping (asynchronous: never blocks a tick).
+    public static func msyncAsync(_ p: UnsafeMutableRawPointer, length: Int) {
+        _ = Glibc.msync(p, length, MS_ASYNC)
+    }
     public static func munmap(_ p: UnsafeMutableRawPointer, length: Int) {
         let r = Glibc.munmap(p, length)
         precondition(r == 0, "perfring: munmap of a region that was not mapped")
@@ -184,6 +215,13 @@ public enum Sys {
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
     }
     public static func sleep(nanos: UInt64) { sleepUntil(monotonicNanos: monotonicNanos() &+ nanos) }
+    /// The UTC calendar fields of a Unix time (gmtime_r: reentrant, no locale, no Foundation).
+    public static func utcTime(secondsSinceEpoch seconds: Int) -> tm {
+        var t = time_t(seconds)
+        var out = tm()
+        _ = gmtime_r(&t, &out)
+        return out
+    }
 
     // MARK: timerfd, eventfd, signalfd, epoll
 
@@ -304,10 +342,31 @@ public enum Sys {
         }
     }
     public static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    /// Parses a numeric address (inet_pton): 4 bytes for `AF_INET`, 16 for `AF_INET6`, network
+    /// order; nil when `text` is not one.
+    public static func inetPton(_ family: Int32, _ text: String) -> [UInt8]? {
+        var raw = [UInt8](repeating: 0, count: 16)
+        let r = raw.withUnsafeMutableBytes { b in Glibc.inet_pton(family, text, b.baseAddress) }
+        return r == 1 ? Array(raw.prefix(family == AF_INET ? 4 : 16)) : nil
+    }
+
+    // MARK: perf events
+
+    /// perf_event_open(2); the errno of a refusal is the caller's to classify.
+    public static func perfEventOpen(_ attr: inout perf_event_attr, pid: Int32, cpu: Int32, groupFD: Int32) throws(Errno) -> Int32 {
+        try valueOrErrno { cperf_event_open(&attr, pid, cpu, groupFD, UInt(PERF_FLAG_FD_CLOEXEC)) }
+    }
+    public static func perfEnable(_ fd: Int32, group: Bool) throws(Errno) {
+        _ = try valueOrErrno { cperf_ioctl_enable(fd, group ? 1 : 0) }
+    }
+    public static func perfDisable(_ fd: Int32, group: Bool) throws(Errno) {
+        _ = try valueOrErrno { cperf_ioctl_disable(fd, group ? 1 : 0) }
+    }
 
     // MARK: processes and privileges
 
     public static func getpid() -> Int32 { Glibc.getpid() }
+    public static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
     public static func geteuid() -> uid_t { Glibc.geteuid() }
     public static func kill(_ pid: Int32, _ sig: Int32) throws(Errno) {
         _ = try valueOrErrno { Glibc.kill(pid, sig) }
@@ -341,6 +400,12 @@ public enum Sys {
         let n = withUnsafeMutableBytes(of: &v) { b in getrandom(b.baseAddress, 8, 0) }
         if n != 8 { v = monotonicNanos() ^ (UInt64(UInt32(bitPattern: getpid())) << 32) }
         return v
+    }
+    /// `uname -r`.
+    public static func kernelRelease() -> String? {
+        var u = utsname()
+        guard uname(&u) == 0 else { return nil }
+        return withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
     public static func hostname() -> String {
         var buf = [CChar](repeating: 0, count: 256)

@@ -101,6 +101,9 @@ int cperf_guarded_copy(void *dst, const void *src, size_t n);
 /// Acquire-loads a u64 from a mapping; returns 0, or -1 on a fault.
 int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out);
 
+/// Acquire-loads a u32 from a mapping; returns 0, or -1 on a fault.
+int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out);
+
 /// Seqlock read of one record whose first 8 bytes are its sequence word. Copies `n` bytes into
 /// `dst` and returns 0 when the copy is consistent and its sequence equals `expected`; 1 when
 /// the record is being written, was overwritten, or is not the expected one; -1 on a fault.

@@ -1,0 +1,25 @@
+// Why an event does not count, in words a user can act on: shared by the collector's startup
+// table, the server's /api/health and /api/events, and so the page's banner.
+
+/// The sentence a user reads next to an event that does not count.
+public func explainStatus(_ status: EventStatus, errno: Int32, isHardware: Bool) -> String {
+    let e = Errno(rawValue: errno)
+    switch status {
+    case .counting:
+        return "counting"
+    case .unsupported:
+        return isHardware
+            ? "unsupported here (\(e)): this machine exposes no hardware PMU for it (virtual machine?)"
+            : "unsupported by this kernel (\(e))"
+    case .notPermitted:
+        return "not permitted (\(e)): run as root, grant CAP_PERFMON, or lower kernel.perf_event_paranoid (now \(paranoidLevel().map(String.init) ?? "unknown"))"
+    case .failed:
+        return "failed to open (\(e))"
+    }
+}
+
+public func paranoidLevel() -> Int? {
+    guard let s = try? Sys.readFile("/proc/sys/kernel/perf_event_paranoid") else { return nil }
+    return Int(s.split(separator: "\n").first.map(String.init) ?? "")
+}
+

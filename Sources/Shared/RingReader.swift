@@ -1,0 +1,268 @@
+// The reading side of the ring: a PROT_READ mapping, validated against fstat before any record
+// is touched, with every access to the mapping going through CPerf's guarded, seqlock-aware
+// copies so a truncated or rewritten file becomes an error instead of SIGBUS or a torn record.
+import CPerf
+import Glibc
+
+/// Why a ring file cannot be used; each corruption has its own case and message.
+public enum RingError: Error, CustomStringConvertible, Equatable, Sendable {
+    case missing(String)
+    case open(String, Errno)
+    case notRegularFile(String)
+    case tooSmall(size: Int)
+    case badMagic(UInt64)
+    case unsupportedVersion(UInt32)
+    case badHeaderSize(UInt32)
+    case badRecordSize(found: UInt32, expected: Int)
+    case badEventCount(UInt32)
+    case badCapacity(UInt32)
+    case truncated(expected: Int, actual: Int)
+    case badPerCpuLayout
+    case fault
+
+    public var description: String {
+        switch self {
+        case .missing(let p): "no ring file at \(p) (is the collector running?)"
+        case .open(let p, let e): "cannot open ring file \(p): \(e)"
+        case .notRegularFile(let p): "\(p) is not a regular file"
+        case .tooSmall(let n): "ring file too small for a header (\(n) bytes, need \(RingLayout.headerSize))"
+        case .badMagic(let m): "not a perfring ring file (magic 0x\(String(m, radix: 16)))"
+        case .unsupportedVersion(let v): "ring format version \(v) is not supported (this build reads version \(RingLayout.version))"
+        case .badHeaderSize(let h): "bad header size \(h) (expected \(RingLayout.headerSize))"
+        case .badRecordSize(let f, let e): "bad record size \(f) (expected \(e) for this layout)"
+        case .badEventCount(let n): "bad event count \(n) (at most \(RingLayout.maxEvents))"
+        case .badCapacity(let c): "bad capacity \(c)"
+        case .truncated(let e, let a): "ring file truncated: header describes \(e) bytes, file has \(a)"
+        case .badPerCpuLayout: "bad per-CPU section layout"
+        case .fault: "ring file changed size under the reader (truncated while mapped)"
+        }
+    }
+}
+
+/// The immutable part of a validated header.
+public struct RingHeader: Sendable, Equatable {
+    public var recordSize: Int
+    public var capacity: Int
+    public var generation: UInt64
+    public var collectorPid: Int32
+    public var mode: RingMode
+    public var targetPid: Int32
+    public var cpuCount: Int
+    public var intervalNs: UInt64
+    public var createdRealtimeNs: UInt64
+    public var createdMonotonicNs: UInt64
+    public var eventCount: Int
+    public var perCpuCount: Int
+    public var perCpuOffset: Int
+    public var perCpuStride: Int
+    public var flags: RingFlags
+    public var hostname: String
+    public var target: String
+    public var energyDomains: [String]
+    public var events: [EventEntry]
+
+    /// Unix time in ms of a monotonic timestamp from this ring.
+    public func unixMillis(monotonic t: UInt64) -> Double {
+        (Double(createdRealtimeNs) + Double(Int64(bitPattern: t &- createdMonotonicNs))) / 1e6
+    }
+}
+
+/// Validates and decodes a header image (`bytes` is a copy of at least the header).
+public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingError) -> RingHeader {
+    guard fileSize >= RingLayout.headerSize else { throw .tooSmall(size: fileSize) }
+    let magic = p.u64(RingLayout.hMagic)
+    guard magic == RingLayout.magic else { throw .badMagic(magic) }
+    let version = p.u32(RingLayout.hVersion)
+    guard version == RingLayout.version else { throw .unsupportedVersion(version) }
+    let hs = p.u32(RingLayout.hHeaderSize)
+    guard hs == UInt32(RingLayout.headerSize) else { throw .badHeaderSize(hs) }
+    let eventCount = p.u32(RingLayout.hEventCount)
+    guard eventCount <= UInt32(RingLayout.maxEvents) else { throw .badEventCount(eventCount) }
+    let perCpu = p.u32(RingLayout.hPerCpuCount)
+    guard perCpu <= 65536,
+          p.u32(RingLayout.hPerCpuOffset) == UInt32(RingLayout.fixedRecordSize),
+          p.u32(RingLayout.hPerCpuStride) == UInt32(RingLayout.perCpuStride(eventCount: Int(eventCount)))
+    else { throw .badPerCpuLayout }
+    let expectedRecord = RingLayout.recordSize(eventCount: Int(eventCount), perCpuCount: Int(perCpu))
+    let recordSize = p.u32(RingLayout.hRecordSize)
+    guard Int(recordSize) == expectedRecord else { throw .badRecordSize(found: recordSize, expected: expectedRecord) }
+    let capacity = p.u32(RingLayout.hCapacity)
+    guard capacity >= 1 else { throw .badCapacity(capacity) }
+    let (bytes, overflow) = Int(capacity).multipliedReportingOverflow(by: Int(recordSize))
+    guard !overflow, RingLayout.headerSize + bytes <= fileSize else {
+        throw .truncated(expected: overflow ? Int.max : RingLayout.headerSize + bytes, actual: fileSize)
+    }
+    guard let mode = RingMode(rawValue: p.u32(RingLayout.hMode)) else { throw .badMagic(magic) }
+    let energyCount = min(Int(p.u32(RingLayout.hEnergyDomainCount)), RingLayout.maxEnergyDomains)
+    var events: [EventEntry] = []
+    for i in 0..<Int(eventCount) {
+        let e = p + RingLayout.hEventTable + i * RingLayout.eventEntrySize
+        events.append(EventEntry(
+            name: e.string(RingLayout.eName, size: RingLayout.eNameSize),
+            type: e.u32(RingLayout.eType), config: e.u64(RingLayout.eConfig),
+            status: EventStatus(rawValue: e.u32(RingLayout.eStatus)) ?? .failed,
+            errno: e.i32(RingLayout.eErrno), group: e.u32(RingLayout.eGroup), opened: e.u32(RingLayout.eOpened)))
+    }
+    return RingHeader(
+        recordSize: Int(recordSize), capacity: Int(capacity),
+        generation: p.u64(RingLayout.hGeneration),
+        collectorPid: Int32(bitPattern: p.u32(RingLayout.hCollectorPid)),
+        mode: mode, targetPid: Int32(bitPattern: p.u32(RingLayout.hTargetPid)),
+        cpuCount: Int(p.u32(RingLayout.hCpuCount)), intervalNs: p.u64(RingLayout.hIntervalNs),
+        createdRealtimeNs: p.u64(RingLayout.hCreatedRealtimeNs), createdMonotonicNs: p.u64(RingLayout.hCreatedMonotonicNs),
+        eventCount: Int(eventCount), perCpuCount: Int(perCpu),
+        perCpuOffset: RingLayout.fixedRecordSize, perCpuStride: RingLayout.perCpuStride(eventCount: Int(eventCount)),
+        flags: RingFlags(rawValue: p.u32(RingLayout.hFlags)),
+        hostname: p.string(RingLayout.hHostname, size: RingLayout.hostnameSize),
+        target: p.string(RingLayout.hTarget, size: RingLayout.targetSize),
+        energyDomains: (0..<energyCount).map { p.string(RingLayout.hEnergyNames + $0 * RingLayout.energyNameSize, size: RingLayout.energyNameSize) },
+        events: events)
+}
+
+/// One decoded record, read-only over a private copy of its bytes.
+public struct RecordView {
+    public let bytes: UnsafeRawPointer
+    public init(_ bytes: UnsafeRawPointer) { self.bytes = bytes }
+    @inline(__always) public var seq: UInt64 { bytes.u64(RingLayout.rSeq) }
+    @inline(__always) public var index: UInt64 { seq / 2 &- 1 }
+    @inline(__always) public var timeNs: UInt64 { bytes.u64(RingLayout.rTimeNs) }
+    @inline(__always) public var dtNs: UInt64 { bytes.u64(RingLayout.rDtNs) }
+    @inline(__always) public var missed: UInt32 { bytes.u32(RingLayout.rMissed) }
+    @inline(__always) public var flags: RecordFlags { RecordFlags(rawValue: bytes.u32(RingLayout.rFlags)) }
+    @inline(__always) public var osValid: UInt64 { bytes.u64(RingLayout.rOSValid) }
+    /// A counter slot's deltas: raw value, time enabled and time running (ns).
+    @inline(__always) public func counter(_ slot: Int) -> (value: UInt64, enabled: UInt64, running: UInt64) {
+        let o = RingLayout.rCounters + slot * RingLayout.counterSize
+        return (bytes.u64(o), bytes.u64(o + 8), bytes.u64(o + 16))
+    }
+    /// An OS value, or nil when the collector had no source for it.
+    @inline(__always) public func os(_ f: OSField) -> UInt64? {
+        osValid & f.bit != 0 ? bytes.u64(f.offset) : nil
+    }
+    /// One CPU's time split (8 ns deltas, user..steal) from the per-CPU section.
+    @inline(__always) public func cpuTime(cpu: Int, _ i: Int, header: RingHeader) -> UInt64 {
+        bytes.u64(header.perCpuOffset + cpu * header.perCpuStride + RingLayout.cpuTimes + i * 8)
+    }
+    /// One CPU's counter deltas from the per-CPU section.
+    @inline(__always) public func cpuCounter(cpu: Int, _ slot: Int, header: RingHeader) -> (value: UInt64, enabled: UInt64, running: UInt64) {
+        let o = header.perCpuOffset + cpu * header.perCpuStride + RingLayout.cpuCounters + slot * RingLayout.counterSize
+        return (bytes.u64(o), bytes.u64(o + 8), bytes.u64(o + 16))
+    }
+}
+
+/// Outcome of reading one record by index.
+public enum RecordRead: Equatable, Sendable {
+    case ok
+    /// Not (or no longer) the record with that index: not written yet, overwritten, or caught
+    /// mid-write by the collector.
+    case unavailable
+    /// The mapping faulted: the file shrank under us.
+    case fault
+}
+
+/// A validated, read-only mapping of one ring file (one generation).
+public final class RingReader {
+    public let path: String
+    public let header: RingHeader
+    private let fd: Int32
+    private let base: UnsafeRawPointer
+    private let mapLength: Int
+    private let device: UInt64
+    private let inode: UInt64
+
+    public init(path: String) throws(RingError) {
+        cperf_install_fault_guard()
+        let fd: Int32
+        do { fd = try Sys.open(path, O_RDONLY) } catch {
+            throw error == .noEntry ? .missing(path) : .open(path, error)
+        }
+        var ok = false
+        defer { if !ok { Sys.close(fd) } }
+        let st: stat
+        do { st = try Sys.fstat(fd) } catch { throw .open(path, error) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw .notRegularFile(path) }
+        let size = Int(st.st_size)
+        guard size >= RingLayout.headerSize else { throw .tooSmall(size: size) }
+        // Map only what fstat says exists; the header then tells how much of it is valid.
+        let p: UnsafeMutableRawPointer
+        do { p = try Sys.mmap(length: size, prot: PROT_READ, flags: MAP_SHARED, fd: fd) } catch { throw .open(path, error) }
+        var mapped = true
+        defer { if !ok && mapped { Sys.munmap(p, length: size) } }
+        var image = [UInt8](repeating: 0, count: RingLayout.headerSize)
+        let copied = image.withUnsafeMutableBytes { cperf_guarded_copy($0.baseAddress, p, RingLayout.headerSize) }
+        guard copied == 0 else { throw .fault }
+        let parsed = image.withUnsafeBytes { b in Result { () throws(RingError) in try parseRingHeader(b.baseAddress!, fileSize: size) } }
+        let header = try parsed.get()
+        self.path = path
+        self.header = header
+        self.fd = fd
+        self.base = UnsafeRawPointer(p)
+        self.mapLength = size
+        self.device = UInt64(st.st_dev)
+        self.inode = UInt64(st.st_ino)
+        mapped = false
+        ok = true
+    }
+
+    deinit {
+        Sys.munmap(UnsafeMutableRawPointer(mutating: base), length: mapLength)
+        Sys.close(fd)
+    }
+
+    private func loadAcquire(_ offset: Int) -> UInt64? {
+        var v: UInt64 = 0
+        return cperf_guarded_load_acquire_u64((base + offset).assumingMemoryBound(to: UInt64.self), &v) == 0 ? v : nil
+    }
+
+    /// Records written so far (free-running); nil if the mapping faulted.
+    public func writeIndex() -> UInt64? { loadAcquire(RingLayout.hWriteIndex) }
+    /// CLOCK_MONOTONIC of the collector's last write; nil if the mapping faulted.
+    public func heartbeat() -> UInt64? { loadAcquire(RingLayout.hHeartbeatNs) }
+    /// True once the collector has stopped cleanly; nil if the mapping faulted.
+    public func stopped() -> Bool? {
+        var v: UInt32 = 0
+        guard cperf_guarded_load_acquire_u32((base + RingLayout.hStopped).assumingMemoryBound(to: UInt32.self), &v) == 0 else { return nil }
+        return v != 0
+    }
+    /// The command's exit status, written before the stop flag (command mode).
+    public func exitStatus() -> Int32? {
+        var v: UInt32 = 0
+        guard cperf_guarded_load_acquire_u32((base + RingLayout.hExitStatus).assumingMemoryBound(to: UInt32.self), &v) == 0 else { return nil }
+        return Int32(bitPattern: v)
+    }
+    /// An event's cumulative scaled count since the collector started; nil on a fault.
+    public func total(_ slot: Int) -> UInt64? {
+        precondition(slot >= 0 && slot < RingLayout.maxEvents)
+        return loadAcquire(RingLayout.hEventTotals + slot * 8)
+    }
+
+    /// The oldest index that can still be in the ring given the current write index.
+    public func oldestIndex(writeIndex w: UInt64) -> UInt64 {
+        w > UInt64(header.capacity) ? w - UInt64(header.capacity) : 0
+    }
+
+    /// Copies record `index` into `buffer` (at least `header.recordSize` bytes) if it is
+    /// complete and still the record with that index.
+    public func read(_ index: UInt64, into buffer: UnsafeMutableRawPointer) -> RecordRead {
+        let slot = Int(index % UInt64(header.capacity))
+        let rec = base + RingLayout.headerSize + slot * header.recordSize
+        switch cperf_seq_read(rec, buffer, header.recordSize, RingLayout.completeSeq(index)) {
+        case 0: return .ok
+        case 1: return .unavailable
+        default: return .fault
+        }
+    }
+
+    /// Whether the file at `path` is still the one mapped here and still big enough: false when
+    /// the collector replaced it (new inode), it was removed, or it was truncated.
+    public func isCurrent() -> Bool {
+        guard let st = try? Sys.stat(path), UInt64(st.st_dev) == device, UInt64(st.st_ino) == inode else { return false }
+        return Int(st.st_size) >= mapLength
+    }
+
+    /// Whether the mapped file still has its full size (a truncation makes records fault).
+    public func sizeIntact() -> Bool {
+        guard let st = try? Sys.fstat(fd) else { return false }
+        return Int(st.st_size) >= mapLength
+    }
+}

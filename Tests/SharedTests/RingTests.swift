@@ -1,0 +1,215 @@
+import Glibc
+import Testing
+@testable import Shared
+
+@Suite struct RingRoundTrip {
+    @Test func headerAndRecordsRoundTrip() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 8, events: 3, perCpu: 2)
+        for i in 0..<5 { writeRecord(w, value: UInt64(i * 10), time: UInt64(1000 + i)) }
+        let r = try RingReader(path: path)
+        #expect(r.header.capacity == 8)
+        #expect(r.header.eventCount == 3)
+        #expect(r.header.perCpuCount == 2)
+        #expect(r.header.generation == w.generation)
+        #expect(r.header.events.map(\.name) == ["ev0", "ev1", "ev2"])
+        #expect(r.header.target == "test")
+        #expect(r.header.recordSize % 64 == 0)
+        #expect(r.writeIndex() == 5)
+        #expect(r.heartbeat() == 1004)
+        #expect(r.stopped() == false)
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: r.header.recordSize, alignment: 64)
+        defer { buf.deallocate() }
+        for i in 0..<5 {
+            #expect(r.read(UInt64(i), into: buf) == .ok)
+            let v = RecordView(UnsafeRawPointer(buf))
+            #expect(v.index == UInt64(i))
+            #expect(v.counter(0).value == UInt64(i * 10))
+            #expect(v.timeNs == UInt64(1000 + i))
+        }
+        #expect(r.read(5, into: buf) == .unavailable)  // not written yet
+        w.markStopped(exitStatus: 3)
+        #expect(r.stopped() == true)
+        #expect(r.exitStatus() == 3)
+    }
+
+    @Test func wrapAroundKeepsTheNewestCapacityRecords() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 4)
+        for i in 0..<11 { writeRecord(w, value: UInt64(i), time: UInt64(i)) }
+        let r = try RingReader(path: path)
+        let wi = try #require(r.writeIndex())
+        #expect(wi == 11)
+        #expect(r.oldestIndex(writeIndex: wi) == 7)
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: r.header.recordSize, alignment: 64)
+        defer { buf.deallocate() }
+        for i in 0..<7 { #expect(r.read(UInt64(i), into: buf) == .unavailable, "record \(i) was overwritten") }
+        for i in 7..<11 {
+            #expect(r.read(UInt64(i), into: buf) == .ok)
+            #expect(RecordView(UnsafeRawPointer(buf)).counter(0).value == UInt64(i))
+        }
+    }
+
+    @Test func totalsAccumulateInTheHeader() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let w = try makeRing(at: dir.path + "/ring")
+        w.addTotal(1, 5); w.addTotal(1, 7)
+        let r = try RingReader(path: dir.path + "/ring")
+        #expect(r.total(1) == 12)
+        #expect(r.total(0) == 0)
+    }
+
+    @Test func restartIsDetectedByANewFileAtThePath() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w1 = try makeRing(at: path)
+        writeRecord(w1, value: 1, time: 1)
+        let r1 = try RingReader(path: path)
+        #expect(r1.isCurrent())
+        let w2 = try makeRing(at: path)
+        #expect(!r1.isCurrent())
+        // The old mapping stays readable after the rename.
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: r1.header.recordSize, alignment: 64)
+        defer { buf.deallocate() }
+        #expect(r1.read(0, into: buf) == .ok)
+        let r2 = try RingReader(path: path)
+        #expect(r2.header.generation == w2.generation)
+        #expect(r2.header.generation != r1.header.generation)
+        #expect(r2.writeIndex() == 0)
+    }
+
+    @Test func unpublishedRingIsInvisibleAndRemoved() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        do {
+            let w = try RingWriter(config: RingConfig(path: path, capacity: 4, eventCount: 1))
+            _ = w
+            #expect(throws: RingError.missing(path)) { _ = try RingReader(path: path) }
+        }
+        #expect(try Sys.listDirectory(dir.path).isEmpty)
+    }
+}
+
+@Suite struct RingCorruption {
+    enum Damage: String, CaseIterable { case magic, version, headerSize, recordSize, capacity, truncated, tiny, eventCount, perCpu }
+
+    @Test(arguments: Damage.allCases)
+    func eachCorruptionHasItsOwnError(_ damage: Damage) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 8)
+        let fileSize = w.config.fileSize
+        let expected: RingError
+        switch damage {
+        case .magic:
+            patch(path, at: RingLayout.hMagic, le64(0x1234))
+            expected = .badMagic(0x1234)
+        case .version:
+            patch(path, at: RingLayout.hVersion, le32(99))
+            expected = .unsupportedVersion(99)
+        case .headerSize:
+            patch(path, at: RingLayout.hHeaderSize, le32(512))
+            expected = .badHeaderSize(512)
+        case .recordSize:
+            patch(path, at: RingLayout.hRecordSize, le32(64))
+            expected = .badRecordSize(found: 64, expected: w.config.recordSize)
+        case .capacity:
+            patch(path, at: RingLayout.hCapacity, le32(1000))
+            expected = .truncated(expected: RingLayout.headerSize + 1000 * w.config.recordSize, actual: fileSize)
+        case .truncated:
+            _ = truncate(path, off_t(fileSize - 100))
+            expected = .truncated(expected: fileSize, actual: fileSize - 100)
+        case .tiny:
+            _ = truncate(path, 100)
+            expected = .tooSmall(size: 100)
+        case .eventCount:
+            patch(path, at: RingLayout.hEventCount, le32(40))
+            expected = .badEventCount(40)
+        case .perCpu:
+            patch(path, at: RingLayout.hPerCpuStride, le32(7))
+            expected = .badPerCpuLayout
+        }
+        #expect(throws: expected) { _ = try RingReader(path: path) }
+        // Every error reads as a sentence.
+        #expect(!expected.description.isEmpty)
+    }
+
+    @Test func truncationUnderAMappedReaderIsAFaultNotACrash() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 64)
+        for i in 0..<64 { writeRecord(w, value: UInt64(i), time: UInt64(i)) }
+        let r = try RingReader(path: path)
+        _ = truncate(path, 0)
+        #expect(!r.sizeIntact())
+        #expect(!r.isCurrent())
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: r.header.recordSize, alignment: 64)
+        defer { buf.deallocate() }
+        #expect(r.read(60, into: buf) == .fault)
+        #expect(r.writeIndex() == nil)
+    }
+
+    @Test func garbageAndOtherFilesAreRefused() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let garbage = dir.path + "/garbage"
+        let fd = open(garbage, O_CREAT | O_WRONLY, 0o644)
+        var bytes = [UInt8](repeating: 0, count: 8192)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 7) }
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        #expect(throws: RingError.self) { _ = try RingReader(path: garbage) }
+        #expect(throws: RingError.notRegularFile(dir.path)) { _ = try RingReader(path: dir.path) }
+        #expect(throws: RingError.missing(dir.path + "/none")) { _ = try RingReader(path: dir.path + "/none") }
+    }
+}
+
+@Suite struct RingLocationSafety {
+    @Test func symlinkDirectoryFifoAndForeignFilesAreRefused() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        symlink("/etc/passwd", dir.path + "/link")
+        mkdir(dir.path + "/adir", 0o755)
+        mkfifo(dir.path + "/fifo", 0o644)
+        for name in ["link", "adir", "fifo"] {
+            #expect(throws: RingSetupError.self) { try RingWriter.checkLocation(dir.path + "/" + name) }
+            #expect(throws: RingSetupError.self) { _ = try RingWriter(config: RingConfig(path: dir.path + "/" + name, capacity: 4, eventCount: 1)) }
+        }
+        // The symlink still points where it did: nothing was followed or replaced.
+        #expect(Sys.readlink(dir.path + "/link") == "/etc/passwd")
+        if Sys.geteuid() == 0 {
+            let foreign = dir.path + "/foreign"
+            let fd = open(foreign, O_CREAT | O_WRONLY, 0o644); fchown(fd, 65534, 65534); close(fd)
+            #expect(throws: RingSetupError.badTarget(foreign, "the existing file is owned by uid 65534, not the running user")) {
+                try RingWriter.checkLocation(foreign)
+            }
+        }
+    }
+
+    @Test func worldWritableDirectoryWithoutStickyBitIsRefused() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        chmod(dir.path, 0o777)
+        #expect(throws: RingSetupError.untrustedDirectory(dir.path, "writable by group or others without the sticky bit")) {
+            try RingWriter.checkLocation(dir.path + "/ring")
+        }
+        chmod(dir.path, 0o1777)
+        try RingWriter.checkLocation(dir.path + "/ring")
+    }
+
+    @Test func missingDirectoryIsAClearError() {
+        #expect(throws: RingSetupError.directory("/nonexistent-perfring", .noEntry)) {
+            try RingWriter.checkLocation("/nonexistent-perfring/ring")
+        }
+    }
+
+    @Test(.enabled(if: Sys.geteuid() == 0, "needs root to mount a small tmpfs"))
+    func fullDiskFailsAtCreationNotLater() throws {
+        // A 1 MiB tmpfs stands in for a full disk: posix_fallocate reports ENOSPC at creation.
+        let dir = TempDir(); defer { dir.cleanup() }
+        #expect(system("mount -t tmpfs -o size=1m perfring-test '\(dir.path)'") == 0)
+        defer { _ = system("umount '\(dir.path)'") }
+        let c = RingConfig(path: dir.path + "/ring", capacity: 100_000, eventCount: 10)
+        #expect(throws: RingSetupError.space(c.path, c.fileSize, .noSpace)) { _ = try RingWriter(config: c) }
+        #expect(try Sys.listDirectory(dir.path).isEmpty, "the temporary file is removed")
+    }
+}
