@@ -1,0 +1,357 @@
+// The collector daemon: opens the ring location, the counters and the OS sources, then writes
+// one record per tick on absolute CLOCK_MONOTONIC deadlines (a periodic timerfd: no drift; a
+// late tick is counted as missed, never replayed as a burst) until a signal or the target ends.
+import CPerf
+import Glibc
+import Shared
+
+public struct CollectorError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+public final class Collector {
+    public let options: CollectorOptions
+    let counters: PerfCounters
+    let proc: ProcSignals
+    let writer: RingWriter
+    let intervalNs: UInt64
+    private var child: Int32?
+    /// The paused command's pipes: write to `go` to let it exec; `err` reports a failed exec.
+    private var release: (go: Int32, err: Int32)?
+    private var lastRead: UInt64
+    /// OS values: the current cumulative reading, the previous one, and per-CPU time splits.
+    private let osNow: UnsafeMutableBufferPointer<UInt64>
+    private let osPrev: UnsafeMutableBufferPointer<UInt64>
+    private let cpuNow: UnsafeMutableBufferPointer<UInt64>
+    private let cpuPrev: UnsafeMutableBufferPointer<UInt64>
+    private var prevValid: UInt64 = 0
+    private let perCpu: (offset: Int, stride: Int)?
+    private var stopping = false
+    private var killDeadline: UInt64?
+
+    /// Sets everything up; nothing is counted before the ring location has been checked.
+    public init(options: CollectorOptions) throws(CollectorError) {
+        self.options = options
+        self.intervalNs = options.intervalNs
+        let path = options.ringPath
+        do {
+            if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(path).dir) }
+            try RingWriter.checkLocation(path)
+        } catch { throw CollectorError("\(error)") }
+
+        // Targets.
+        let online = (try? Sys.readFile("/sys/devices/system/cpu/online")).flatMap { parseCPUList($0.trimmingNewline) } ?? [0]
+        let target: CounterTarget
+        var ringMode = RingMode.systemWide
+        var targetPid: Int32 = 0
+        var description = "system-wide"
+        var cpus: [Int]? = nil
+        var pendingRelease: (go: Int32, err: Int32)? = nil
+        var childPid: Int32? = nil
+        switch options.target {
+        case .systemWide:
+            let chosen = options.cpus ?? online
+            if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))") }
+            target = .cpus(chosen)
+            cpus = options.cpus == nil ? nil : chosen
+            description = options.cpus == nil ? "system-wide" : "system-wide, CPUs \(formatCPUList(chosen))"
+        case .pid(let pid):
+            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process") }
+            let tids = ((try? Sys.listDirectory("/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
+            target = .threads(tids.isEmpty ? [pid] : tids)
+            ringMode = .pid
+            targetPid = pid
+            description = "pid \(pid) (\(Self.commandName(pid)))"
+        case .command(let argv):
+            let (pid, go, err) = try Self.spawnPaused(argv)
+            pendingRelease = (go, err)
+            childPid = pid
+            target = .command(pid)
+            ringMode = .command
+            targetPid = pid
+            description = argv.joined(separator: " ")
+        }
+        var cleanupChild = true
+        defer {
+            if cleanupChild, let c = childPid {
+                if let p = pendingRelease { Sys.close(p.go); Sys.close(p.err) }
+                try? Sys.kill(c, SIGKILL)
+                _ = try? Sys.wait(c)
+            }
+        }
+
+        do { proc = try ProcSignals(cpus: cpus, pid: ringMode == .systemWide ? nil : targetPid) } catch {
+            throw CollectorError("cannot read OS statistics under /proc: \(error)")
+        }
+        counters = PerfCounters(specs: options.events, target: target)
+
+        var config = RingConfig(path: path, capacity: options.resolvedCapacity, eventCount: options.events.count)
+        config.mode = ringMode
+        config.targetPid = targetPid
+        config.target = description
+        config.cpuCount = target.count
+        if case .cpus(let c) = target { config.cpuCount = c.count }
+        config.perCpuCount = options.perCpu ? config.cpuCount : 0
+        if options.perCpu { config.flags.insert(.perCpu) }
+        config.intervalNs = options.intervalNs
+        config.energyDomains = proc.energyDomainNames
+        do {
+            writer = try RingWriter(config: config)
+            for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
+            try writer.publish()
+        } catch { throw CollectorError("\(error)") }
+        perCpu = options.perCpu ? (RingLayout.fixedRecordSize, RingLayout.perCpuStride(eventCount: options.events.count)) : nil
+
+        let fields = OSField.allCases.count
+        osNow = .allocate(capacity: fields); osNow.initialize(repeating: 0)
+        osPrev = .allocate(capacity: fields); osPrev.initialize(repeating: 0)
+        let cpuSlots = max(1, config.perCpuCount) * 8
+        cpuNow = .allocate(capacity: cpuSlots); cpuNow.initialize(repeating: 0)
+        cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
+        prevValid = proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil)
+        lastRead = Sys.monotonicNanos()
+        release = pendingRelease
+        child = childPid
+        cleanupChild = false
+    }
+
+    deinit {
+        osNow.deallocate(); osPrev.deallocate(); cpuNow.deallocate(); cpuPrev.deallocate()
+    }
+
+    static func commandName(_ pid: Int32) -> String {
+        ((try? Sys.readFile("/proc/\(pid)/comm")) ?? "?").trimmingNewline
+    }
+
+    private static func spawnPaused(_ argv: [String]) throws(CollectorError) -> (pid: Int32, go: Int32, err: Int32) {
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for p in cargs { free(p) } }
+        var pid: Int32 = 0, go: Int32 = -1, err: Int32 = -1
+        guard cperf_spawn_paused(&cargs, &pid, &go, &err) == 0 else {
+            throw CollectorError("cannot start \(argv[0]): \(Errno.current)")
+        }
+        return (pid, go, err)
+    }
+
+    /// Lets the paused command exec; fails when exec did.
+    private func releaseChild() throws(CollectorError) {
+        guard let (go, err) = release, case .command(let argv) = options.target else { return }
+        release = nil
+        let one: [UInt8] = [1]
+        _ = try? one.withUnsafeBytes { try Sys.write(go, $0) }
+        Sys.close(go)
+        var code: Int32 = 0
+        let n = (try? withUnsafeMutableBytes(of: &code) { try Sys.read(err, $0) }) ?? 0
+        Sys.close(err)
+        if n == 4 {
+            if let c = child { _ = try? Sys.wait(c) }
+            child = nil
+            throw CollectorError("cannot run \(argv[0]): \(Errno(rawValue: code))")
+        }
+    }
+
+    /// The event table as printed at startup (and by --self-test).
+    public func eventTable() -> String {
+        var lines = ["  event                    status          detail"]
+        for (i, e) in counters.entries.enumerated() {
+            let detail = e.status == .counting
+                ? (e.errno != 0 ? "counting on \(e.opened) targets; others: \(Errno(rawValue: e.errno))" : "group \(e.group), \(e.opened) target\(e.opened == 1 ? "" : "s")")
+                : explainStatus(e.status, errno: e.errno, isHardware: counters.specs[i].isHardware)
+            lines.append("  " + e.name.padded(24) + " " + e.status.name.padded(15) + " " + detail)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Runs until SIGINT/SIGTERM, the target's end or a fatal error; returns the exit status.
+    public func run() -> Int32 {
+        let cfg = writer.config
+        Log.info("ring \(cfg.path): \(cfg.capacity) records of \(cfg.recordSize) B (\(formatDuration(UInt64(cfg.capacity) * intervalNs)) at \(formatDuration(intervalNs))), generation \(String(writer.generation, radix: 16))")
+        Log.info("monitoring \(cfg.target)")
+        Log.info("events:\n\(eventTable())")
+        let counting = counters.countingSlots
+        if counting == 0 {
+            Log.warning("no counter could be opened: recording OS signals only")
+        } else if counting < counters.entries.count {
+            Log.warning("\(counters.entries.count - counting) of \(counters.entries.count) events unavailable (see the table); they are recorded as unavailable, never as zero")
+        }
+        let sfd: Int32, tfd: Int32, ep: Int32
+        do {
+            sfd = try Sys.signalfd([SIGINT, SIGTERM, SIGCHLD, SIGHUP])
+            tfd = try Sys.timerfd()
+            ep = try Sys.epollCreate()
+            try Sys.epollAdd(ep, sfd, events: EPOLLIN.rawValue, data: 1)
+            try Sys.epollAdd(ep, tfd, events: EPOLLIN.rawValue, data: 2)
+        } catch {
+            Log.error("event setup failed: \(error)")
+            return 1
+        }
+        defer { Sys.close(ep); Sys.close(tfd); Sys.close(sfd) }
+        Sys.ignoreSignal(SIGPIPE)
+
+        do { try releaseChild() } catch {
+            Log.error(error.message)
+            finalRecord(flags: [.final, .targetExited])
+            writer.markStopped(exitStatus: 127)
+            return 127
+        }
+        if let user = options.user {
+            do { try dropPrivileges(user) } catch {
+                Log.error(error.message)
+                if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
+                writer.markStopped(exitStatus: 1)
+                return 1
+            }
+        }
+        lastRead = Sys.monotonicNanos()
+        do { try Sys.timerfdArm(tfd, firstAt: lastRead &+ intervalNs, interval: intervalNs) } catch {
+            Log.error("timer setup failed: \(error)")
+            return 1
+        }
+        let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 4)
+        defer { events.deallocate() }
+        while true {
+            let n: Int
+            do { n = try Sys.epollWait(ep, events, timeoutMs: -1) } catch {
+                Log.error("epoll_wait: \(error)")
+                return 1
+            }
+            for i in 0..<n {
+                switch events[i].data.u64 {
+                case 2:
+                    guard let expirations = Sys.readCounter(tfd) else { continue }
+                    if let status = tick(missed: UInt32(clamping: expirations &- 1)) { return status }
+                default:
+                    while let sig = Sys.readSignal(sfd) {
+                        if let status = handleSignal(sig) { return status }
+                    }
+                }
+            }
+        }
+    }
+
+    private func dropPrivileges(_ name: String) throws(CollectorError) {
+        guard let account = Sys.lookupUser(name) else { throw CollectorError("--user: no user named '\(name)'") }
+        do { try Sys.dropPrivileges(to: account) } catch {
+            throw CollectorError("--user \(name): privilege drop failed: \(error)")
+        }
+        Log.info("running as \(name) (uid \(account.uid)) from here on")
+    }
+
+    /// One sample. Returns an exit status once the run is over.
+    private func tick(missed: UInt32) -> Int32? {
+        if missed > 0 { Log.debug("\(missed) tick(s) missed") }
+        writeRecord(missed: missed, flags: [])
+        if let killDeadline, Sys.monotonicNanos() >= killDeadline, let c = child {
+            Log.warning("command did not exit after the signal; killing it")
+            try? Sys.kill(c, SIGKILL)
+            self.killDeadline = nil
+        }
+        if case .pid(let pid) = options.target, proc.targetGone || !Sys.processExists(pid) {
+            Log.info("process \(pid) has exited; stopping")
+            finalRecord(flags: [.final, .targetExited])
+            writer.markStopped()
+            return 0
+        }
+        return nil
+    }
+
+    private func handleSignal(_ sig: Int32) -> Int32? {
+        switch sig {
+        case SIGCHLD:
+            guard let c = child, let status = try? Sys.tryWait(c) else { return nil }
+            child = nil
+            let code = Self.exitCode(status)
+            Log.info("command exited with status \(code)")
+            finalRecord(flags: [.final, .targetExited])
+            writer.markStopped(exitStatus: code)
+            return code
+        case SIGHUP:
+            return nil
+        default:
+            if let c = child {
+                // Let the command end first so its last counts land in the final record.
+                if !stopping { try? Sys.kill(c, sig); killDeadline = Sys.monotonicNanos() &+ 5_000_000_000 }
+                stopping = true
+                return nil
+            }
+            Log.info("stopping on signal \(sig)")
+            finalRecord(flags: [.final])
+            writer.markStopped()
+            return 0
+        }
+    }
+
+    static func exitCode(_ status: Int32) -> Int32 {
+        let sig = status & 0x7f
+        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+    }
+
+    private func finalRecord(flags: RecordFlags) {
+        writeRecord(missed: 0, flags: flags)
+    }
+
+    /// `OSField.allCases` builds a new array on each call; the tick uses this one.
+    private static let osFields = OSField.allCases
+
+    /// Reads every source into the next record. Allocates nothing.
+    private func writeRecord(missed: UInt32, flags: RecordFlags) {
+        let rec = writer.begin()
+        let ok = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
+        let now = Sys.monotonicNanos()
+        let valid = proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow)
+        var present: UInt64 = 0
+        for f in Self.osFields {
+            let i = f.rawValue
+            guard valid & f.bit != 0 else { continue }
+            switch f.kind {
+            case .level:
+                rec.setU64(f.offset, osNow[i])
+                present |= f.bit
+            case .delta:
+                // A delta needs two readings; a counter that went backwards (device removed)
+                // is not a delta.
+                guard prevValid & f.bit != 0 else { continue }
+                let d: UInt64
+                if let domain = OSField.energies.firstIndex(of: f) {
+                    d = proc.energyDelta(domain: domain, from: osPrev[i], to: osNow[i])
+                } else {
+                    guard osNow[i] >= osPrev[i] else { continue }
+                    d = osNow[i] - osPrev[i]
+                }
+                rec.setU64(f.offset, d)
+                present |= f.bit
+            }
+        }
+        if let perCpu {
+            for c in 0..<writer.config.perCpuCount {
+                for k in 0..<8 {
+                    let j = c * 8 + k
+                    rec.setU64(perCpu.offset + c * perCpu.stride + RingLayout.cpuTimes + k * 8, cpuNow[j] &- cpuPrev[j])
+                }
+            }
+            _ = cpuPrev.update(fromContentsOf: cpuNow)
+        }
+        _ = osPrev.update(fromContentsOf: osNow)
+        prevValid = valid
+        var f = flags
+        if !ok { f.insert(.readError) }
+        rec.setU64(RingLayout.rTimeNs, now)
+        rec.setU64(RingLayout.rDtNs, now &- lastRead)
+        rec.setU32(RingLayout.rMissed, missed)
+        rec.setU32(RingLayout.rFlags, f.rawValue)
+        rec.setU64(RingLayout.rOSValid, present)
+        lastRead = now
+        writer.commit(heartbeat: now)
+    }
+}
+
+extension String {
+    var trimmingNewline: String {
+        var s = Substring(self)
+        while let last = s.last, last == "\n" || last == " " { s = s.dropLast() }
+        return String(s)
+    }
+    func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}

@@ -1,0 +1,35 @@
+// The collector's entry point as a library function, so tests can drive it whole.
+import Glibc
+import Shared
+
+public let perfringVersion = "0.1.0"
+
+/// Parses arguments, runs the collector (or the self-test) and returns the exit status:
+/// 0 ok (in command mode, the command's status), 1 runtime failure, 2 usage error.
+public func collectorMain(_ args: [String]) -> Int32 {
+    let options: CollectorOptions
+    do {
+        switch try CollectorOptions.parse(args) {
+        case .help:
+            try? Sys.writeAll(1, CollectorOptions.help + "\n")
+            return 0
+        case .version:
+            try? Sys.writeAll(1, "perfring-collector \(perfringVersion)\n")
+            return 0
+        case .run(let o):
+            options = o
+        }
+    } catch {
+        Log.error("\(error.message)")
+        return 2
+    }
+    if options.verbose { Log.minimum = .debug }
+    if options.quiet { Log.minimum = .warning }
+    do {
+        let collector = try Collector(options: options)
+        return collector.run()
+    } catch {
+        Log.error(error.message)
+        return 1
+    }
+}

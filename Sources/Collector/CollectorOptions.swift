@@ -1,0 +1,146 @@
+// perfring-collector's command line: every flag, its default and its validation.
+import Shared
+
+public struct CollectorOptions: Equatable, Sendable {
+    public enum Target: Equatable, Sendable {
+        case systemWide
+        case pid(Int32)
+        case command([String])
+    }
+
+    public var ringPath: String
+    public var ringPathIsDefault = true
+    public var intervalNs: UInt64 = 100_000_000
+    public var historyNs: UInt64 = 3600 * 1_000_000_000
+    public var capacity: Int?
+    public var events: [EventSpec] = EventCatalog.defaultNames.compactMap(EventCatalog.spec(named:))
+    public var cpus: [Int]?
+    public var perCpu = false
+    public var target: Target = .systemWide
+    public var user: String?
+    public var verbose = false
+    public var quiet = false
+
+    public static let minIntervalNs: UInt64 = 1_000_000
+    public static let maxIntervalNs: UInt64 = 60_000_000_000
+    /// Largest ring we agree to create (records); 24 h at 1 ms is far beyond any sane use.
+    public static let maxCapacity = 50_000_000
+
+    /// `/run/perfring/ring` as root, else `$XDG_RUNTIME_DIR/perfring/ring`.
+    public static func defaultRingPath() -> String {
+        if Sys.geteuid() == 0 { return "/run/perfring/ring" }
+        if let xdg = Sys.environment("XDG_RUNTIME_DIR"), !xdg.isEmpty { return xdg + "/perfring/ring" }
+        return "/tmp/perfring-\(Sys.geteuid())/ring"
+    }
+
+    public init() { ringPath = Self.defaultRingPath() }
+
+    /// Records the ring holds: `--capacity`, or history divided by the interval.
+    public var resolvedCapacity: Int { capacity ?? max(2, Int(historyNs / intervalNs)) }
+
+    public enum Parsed: Equatable { case run(CollectorOptions), help, version }
+
+    public static func parse(_ args: [String]) throws(UsageError) -> Parsed {
+        var o = CollectorOptions()
+        var cursor = ArgCursor(args)
+        var sawHistory = false
+        while let (flag, inline) = cursor.next() {
+            switch flag {
+            case "-h", "--help": return .help
+            case "--version": return .version
+            case "--ring":
+                o.ringPath = try cursor.value(for: flag, inline: inline)
+                o.ringPathIsDefault = false
+                guard !o.ringPath.isEmpty, !o.ringPath.hasSuffix("/") else { throw UsageError("--ring: '\(o.ringPath)' is not a file path") }
+            case "--interval":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v) else { throw UsageError("--interval: '\(v)' is not a duration (e.g. 100ms, 1s)") }
+                guard ns >= minIntervalNs, ns <= maxIntervalNs else { throw UsageError("--interval: \(v) is outside 1ms to 60s") }
+                o.intervalNs = ns
+            case "--history":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v), ns > 0 else { throw UsageError("--history: '\(v)' is not a duration (e.g. 1h, 30m)") }
+                o.historyNs = ns
+                sawHistory = true
+            case "--capacity":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let n = Int(v), n >= 2, n <= maxCapacity else { throw UsageError("--capacity: '\(v)' is not a record count from 2 to \(maxCapacity)") }
+                o.capacity = n
+            case "--events":
+                let v = try cursor.value(for: flag, inline: inline)
+                switch EventCatalog.parseList(v) {
+                case .success(let e): o.events = e
+                case .failure(let e): throw e
+                }
+            case "--cpus":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let list = parseCPUList(v) else { throw UsageError("--cpus: '\(v)' is not a CPU list (e.g. 0-3,8)") }
+                o.cpus = list
+            case "--per-cpu":
+                o.perCpu = true
+            case "--pid":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let pid = Int32(v), pid > 0 else { throw UsageError("--pid: '\(v)' is not a process id") }
+                guard case .systemWide = o.target else { throw UsageError("--pid: only one of --pid and -- CMD") }
+                o.target = .pid(pid)
+            case "--user":
+                o.user = try cursor.value(for: flag, inline: inline)
+                guard !(o.user ?? "").isEmpty else { throw UsageError("--user: empty name") }
+            case "-v", "--verbose":
+                o.verbose = true
+            case "-q", "--quiet":
+                o.quiet = true
+            case "--":
+                let cmd = cursor.rest()
+                guard !cmd.isEmpty else { throw UsageError("--: no command given") }
+                guard case .systemWide = o.target else { throw UsageError("-- CMD: only one of --pid and -- CMD") }
+                o.target = .command(cmd)
+            default:
+                throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)' (see --help)" : "unexpected argument '\(flag)' (a command goes after --)")
+            }
+        }
+        if sawHistory && o.capacity != nil { throw UsageError("--history and --capacity: give one of them") }
+        if o.capacity == nil {
+            let n = o.historyNs / o.intervalNs
+            guard n >= 2, n <= UInt64(maxCapacity) else {
+                throw UsageError("--history: \(formatDuration(o.historyNs)) at \(formatDuration(o.intervalNs)) is \(n) records (2 to \(maxCapacity))")
+            }
+        }
+        if o.perCpu, o.target != .systemWide { throw UsageError("--per-cpu: only in system-wide mode") }
+        if o.cpus != nil, o.target != .systemWide { throw UsageError("--cpus: only in system-wide mode") }
+        return .run(o)
+    }
+
+    public static let help = """
+    perfring-collector: samples hardware and software performance counters and OS signals into a
+    shared ring file, one record per interval. Needs root, CAP_PERFMON, or a permissive
+    kernel.perf_event_paranoid for system-wide counting.
+
+    usage: perfring-collector [options]                 system-wide, every CPU
+           perfring-collector [options] --pid PID       one running process (all its threads)
+           perfring-collector [options] -- CMD ARGS...  launch CMD and count exactly it
+
+    options:
+      --ring PATH       ring file (default /run/perfring/ring as root,
+                        else $XDG_RUNTIME_DIR/perfring/ring)
+      --interval DUR    sampling interval, 1ms to 60s (default 100ms)
+      --history DUR     history the ring keeps (default 1h); sets the capacity
+      --capacity N      ring capacity in records (instead of --history)
+      --events LIST     perf-style event names (default: cycles,instructions,cache-references,
+                        cache-misses,branch-instructions,branch-misses,task-clock,
+                        context-switches,cpu-migrations,page-faults)
+      --cpus LIST       system-wide on these CPUs only, e.g. 0-3,8 (default: all online)
+      --per-cpu         also record each CPU's counters and time split
+      --pid PID         count one process and its threads
+      --user NAME       drop to this user after opening counters and the ring
+      -v, --verbose     debug logging;  -q, --quiet: warnings and errors only
+      -h, --help        this text;  --version: the version
+
+    examples:
+      sudo perfring-collector
+      sudo perfring-collector --interval 10ms --per-cpu
+      sudo perfring-collector -- make -j2
+
+    exit status: 0 ok (with -- CMD: the command's status), 1 runtime failure, 2 usage error.
+    """
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Collector
+@testable import Shared
+
+@Suite(.serialized) struct CollectorRuns {
+    @Test func commandModeWritesOrderedRecordsWithMeasuredDt() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "10ms", "--", "sleep", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let (reader, records) = try readAll(ring)
+        #expect(reader.header.mode == .command)
+        #expect(reader.header.intervalNs == 10_000_000)
+        #expect(reader.header.target == "sleep 1")
+        #expect(reader.stopped() == true)
+        #expect(reader.exitStatus() == 0)
+        #expect(records.count >= 50, "about 100 ticks in a second")
+        var previous: (index: UInt64, time: UInt64)?
+        var dts: [Double] = []
+        for rec in records {
+            view(rec) { v in
+                if let p = previous {
+                    #expect(v.index == p.index + 1)
+                    #expect(v.timeNs > p.time)
+                    #expect(v.dtNs == v.timeNs - p.time, "dt is the time measured between reads")
+                }
+                previous = (v.index, v.timeNs)
+                dts.append(Double(v.dtNs) / 1e6)
+            }
+        }
+        let last = try #require(records.last)
+        view(last) { v in #expect(v.flags.contains(.final)); #expect(v.flags.contains(.targetExited)) }
+        // The median dt is the interval (behaviour, not timing: a tolerance of several ms).
+        let median = dts.dropFirst().sorted()[dts.count / 2]
+        #expect(abs(median - 10) < 5, "median dt \(median) ms")
+    }
+
+    @Test func softwareEventsReallyCount() throws {
+        // A child that burns about 0.3 s of CPU: task-clock must agree with its CPU time.
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "50ms", "--",
+                                                      "/bin/sh", "-c", "i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done; cat /proc/$$/stat"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let fields = r.stdout.split(separator: ")").last!.split(separator: " ")
+        let ticks = Double(fields[11])! + Double(fields[12])!  // utime + stime of the shell
+        let cpuNs = ticks * 1e9 / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let (reader, records) = try readAll(ring)
+        let slot = try #require(reader.header.events.firstIndex { $0.name == "task-clock" })
+        #expect(reader.header.events[slot].status == .counting)
+        var taskClock: UInt64 = 0
+        for rec in records { view(rec) { taskClock += $0.counter(slot).value } }
+        #expect(taskClock > 50_000_000, "busy loop counted")
+        // Clock ticks are 10 ms coarse; task-clock also includes cat's exec: within 25% + 30 ms.
+        #expect(abs(Double(taskClock) - cpuNs) < cpuNs * 0.25 + 30e6, "task-clock \(taskClock) vs cpu \(cpuNs)")
+        #expect(reader.total(slot)! >= taskClock * 9 / 10)
+    }
+
+    @Test func hardwareEventsOnThisMachineAreUnsupportedNotZero() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "20ms", "--", "true"])
+        #expect(r.status == 0)
+        let (reader, records) = try readAll(ring)
+        let pmu = FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/cpu")
+            || FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/cpu_core")
+        for (slot, e) in reader.header.events.enumerated() where e.type == 0 {
+            if pmu { continue }
+            #expect(e.status == .unsupported, "\(e.name)")
+            #expect(e.errno != 0)
+            #expect(r.stderr.contains(e.name) && r.stderr.contains("unsupported"))
+            for rec in records { view(rec) { #expect($0.counter(slot).running == 0, "no running time: readers show it unavailable") } }
+        }
+    }
+
+    @Test func pidModeStopsCleanlyWhenTheTargetExits() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["1"]
+        try child.run()
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "20ms", "--pid", "\(child.processIdentifier)"])
+        child.waitUntilExit()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("has exited"))
+        let (reader, records) = try readAll(ring)
+        #expect(reader.header.mode == .pid)
+        #expect(reader.stopped() == true)
+        let last = try #require(records.last)
+        view(last) { #expect($0.flags.contains(.targetExited)) }
+        // Process fields were present while it ran.
+        let first = try #require(records.first)
+        view(first) { #expect($0.os(.procThreads) == 1) }
+    }
+
+    @Test func commandThatCannotRunIsReported() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--", "/nonexistent/program"])
+        #expect(r.status == 127)
+        #expect(r.stderr.contains("cannot run /nonexistent/program"))
+    }
+
+    @Test func commandExitStatusIsPassedThrough() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--interval", "20ms", "--", "/bin/sh", "-c", "exit 7"])
+        #expect(r.status == 7)
+        let reader = try RingReader(path: dir.path + "/ring")
+        #expect(reader.exitStatus() == 7)
+    }
+
+    @Test func sigtermWritesAFinalRecordAndStops() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
+        p.arguments = ["--ring", ring, "--interval", "20ms", "-q"]
+        try p.run()
+        var waited = 0
+        while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 5, waited < 500 { usleep(10_000); waited += 1 }
+        p.terminate()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let (reader, records) = try readAll(ring)
+        #expect(reader.stopped() == true)
+        #expect(reader.header.mode == .systemWide)
+        let last = try #require(records.last)
+        view(last) { v in
+            #expect(v.flags.contains(.final))
+            #expect(v.os(.memTotal) ?? 0 > 0)
+            #expect(v.os(.cpuIdle) != nil)
+        }
+    }
+
+    @Test func aBadRingLocationFailsBeforeCounting() throws {
+        let r = try runProduct("perfring-collector", ["--ring", "/nonexistent-dir/ring", "--", "true"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("ring directory /nonexistent-dir"))
+        #expect(!r.stderr.contains("events:"), "no counter was opened")
+    }
+}
+
+@Suite struct CollectorFlags {
+    @Test(arguments: [
+        (["--interval", "5"], "--interval"),
+        (["--interval", "0.5ms"], "--interval"),
+        (["--interval", "2m"], "--interval"),
+        (["--history", "soon"], "--history"),
+        (["--capacity", "1"], "--capacity"),
+        (["--capacity", "x"], "--capacity"),
+        (["--events", "cycles,bogus"], "bogus"),
+        (["--events", "cycles,cycles"], "twice"),
+        (["--events", ""], "--events"),
+        (["--cpus", "3-1"], "--cpus"),
+        (["--pid", "-4"], "--pid"),
+        (["--pid", "abc"], "--pid"),
+        (["--frobnicate"], "unknown flag"),
+        (["stray"], "unexpected argument"),
+        (["--ring"], "needs a value"),
+        (["--"], "no command"),
+        (["--pid", "1", "--", "true"], "only one"),
+        (["--per-cpu", "--pid", "1"], "--per-cpu"),
+        (["--history", "1h", "--capacity", "10"], "give one"),
+        (["--interval", "1ms", "--history", "30d"], "--history"),
+    ])
+    func badFlagsAreUsageErrors(_ args: [String], _ mention: String) {
+        do {
+            _ = try CollectorOptions.parse(args)
+            Issue.record("accepted \(args)")
+        } catch {
+            #expect(error.message.contains(mention), "\(error.message)")
+        }
+    }
+
+    @Test func badFlagExitsWithStatusTwoAndOneLine() throws {
+        let r = try runProduct("perfring-collector", ["--interval", "fast"])
+        #expect(r.status == 2)
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(r.stderr.contains("--interval"))
+    }
+
+    @Test func defaultsAndParsing() throws {
+        guard case .run(let o) = try CollectorOptions.parse(["--interval", "250ms", "--history", "10m", "--events", "task-clock,cs,cycles", "--cpus", "0"]) else {
+            Issue.record("not a run"); return
+        }
+        #expect(o.intervalNs == 250_000_000)
+        #expect(o.resolvedCapacity == 2400)
+        #expect(o.events.map(\.name) == ["task-clock", "context-switches", "cycles"])
+        #expect(o.cpus == [0])
+        #expect(try CollectorOptions.parse(["--help"]) == .help)
+        #expect(try CollectorOptions.parse(["--version"]) == .version)
+    }
+
+    @Test func eventGroupsPairRatioInputs() {
+        let specs = EventCatalog.defaultNames.compactMap(EventCatalog.spec(named:))
+        #expect(specs.count == 10)
+        let key = { (n: String) in specs.first { $0.name == n }!.groupKey }
+        #expect(key("cycles") == key("instructions"))
+        #expect(key("cache-references") == key("cache-misses"))
+        #expect(key("branch-instructions") == key("branch-misses"))
+        #expect(key("cycles") != key("cache-misses"))
+        #expect(EventCatalog.spec(named: "r01c2")?.config == 0x1c2)
+        #expect(EventCatalog.spec(named: "rzz") == nil)
+    }
+}

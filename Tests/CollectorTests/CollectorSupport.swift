@@ -1,0 +1,64 @@
+import Foundation
+import Glibc
+@testable import Shared
+
+/// The directory holding the built products (the test bundle sits beside them).
+let productsDir: String = {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    return exe.deletingLastPathComponent().path
+}()
+
+struct RunResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs a built product (or any program) to completion; output goes through temporary files.
+@discardableResult
+func runProduct(_ name: String, _ args: [String], timeout: TimeInterval = 30) throws -> RunResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : productsDir + "/" + name)
+    p.arguments = args
+    let base = NSTemporaryDirectory() + "perfring-run-" + UUID().uuidString
+    FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
+    p.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+    p.standardError = FileHandle(forWritingAtPath: base + ".err")
+    try p.run()
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < deadline { usleep(10_000) }
+    if p.isRunning { p.terminate() }
+    p.waitUntilExit()
+    let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    return RunResult(status: p.terminationStatus, stdout: out, stderr: err)
+}
+
+/// Every complete record of a ring, in index order.
+func readAll(_ path: String) throws -> (RingReader, [[UInt8]]) {
+    let r = try RingReader(path: path)
+    let w = r.writeIndex() ?? 0
+    var out: [[UInt8]] = []
+    var buf = [UInt8](repeating: 0, count: r.header.recordSize)
+    for i in r.oldestIndex(writeIndex: w)..<w {
+        let ok = buf.withUnsafeMutableBytes { r.read(i, into: $0.baseAddress!) }
+        if ok == .ok { out.append(buf) }
+    }
+    return (r, out)
+}
+
+func view<T>(_ bytes: [UInt8], _ body: (RecordView) -> T) -> T {
+    bytes.withUnsafeBytes { body(RecordView($0.baseAddress!)) }
+}
+
+struct TempDir {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "perfring-ctest-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o700)
+    }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
