@@ -1,0 +1,718 @@
+// The HTTP/1.1 server core: accepted connections on one EventLoop, each with a read buffer the
+// stateless parser runs over, a write buffer drained as the socket allows, and a small state
+// machine (serving → streaming / closing → lingering → closed). Modelled on swift-nio's posix
+// layer, without its generality: one thread, level-triggered epoll, synchronous handlers.
+//
+// Guarantees the application can rely on:
+// - Requests on a connection are answered in order, one at a time; a pipelined request is
+//   parsed only once the previous response is queued and the queue is under its cap, and a
+//   connection over the cap is not read until it drains, so a slow reader costs only itself.
+// - Every reply gets Date, Content-Length (except 1xx/204/304 and streams),
+//   X-Content-Type-Options: nosniff, and Connection: close when the server will close.
+// - Errors found before a response starts are answered `{"error":"..."}` with their status and
+//   Connection: close; the server then closes after flushing (lingering to read what the client
+//   still sends, so the reply is not destroyed by a reset).
+import CPerf
+import Glibc
+import Shared
+
+/// Names one server-sent-events stream. The handler creates it and returns it with
+/// `.stream`; the application keys its per-stream state (an event cursor) on it, pushes with
+/// `HTTPServer.send(_:to:)` and frees that state in `HTTPHandler.streamClosed`.
+public final class StreamToken: Hashable, Sendable {
+    public init() {}
+    public static func == (a: StreamToken, b: StreamToken) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+public enum HTTPHandlerResult: Sendable {
+    /// A complete response.
+    case response(HTTPResponse)
+    /// Opens a stream: the response's status and headers are sent without Content-Length and
+    /// with Connection: close (the stream ends when the connection does), its body as the first
+    /// bytes; the connection then carries only what the application pushes. Use a new token
+    /// per stream. For HEAD only the head is sent and the stream is closed at once.
+    case stream(HTTPResponse, StreamToken)
+}
+
+/// The application's side of the server. Every method is called on the loop's thread, and the
+/// server methods it may call back (`send`, `broadcast`, `finish`) must be called there too.
+/// The server holds its handler strongly; a handler that keeps the server should hold it
+/// `weak` or `unowned`.
+public protocol HTTPHandler: AnyObject {
+    /// Answers one request synchronously. HEAD requests arrive here too: answer as for GET and
+    /// the server omits the body.
+    func handle(_ request: HTTPRequest) -> HTTPHandlerResult
+    /// Called every `HTTPServerConfig.tickInterval` (monotonic nanoseconds): poll sources, push
+    /// to streams.
+    func tick(now: UInt64)
+    /// A stream ended (the client left, it was too slow, `finish` was called, or the server is
+    /// stopping). Called exactly once per opened stream, from the loop, never from inside
+    /// `send`, `broadcast` or `finish`.
+    func streamClosed(_ stream: StreamToken)
+}
+
+extension HTTPHandler {
+    public func tick(now: UInt64) {}
+    public func streamClosed(_ stream: StreamToken) {}
+}
+
+public struct HTTPServerConfig: Sendable {
+    public var listen: [ListenAddress]
+    public var limits = HTTPLimits()
+    /// Connections served at once; one more is accepted, answered 503 and closed.
+    public var maxConnections = 1024
+    /// Period of `HTTPHandler.tick` and of the timeout sweep (so also the timeouts' resolution).
+    public var tickInterval: Duration = .milliseconds(250)
+    /// A request must be complete this long after its first byte, or 408.
+    public var headerTimeout: Duration = .seconds(10)
+    /// A connection with nothing in flight, or whose writes make no progress, is closed after this.
+    public var idleTimeout: Duration = .seconds(60)
+    /// How long `run` keeps flushing queued replies after a stop request.
+    public var drainTimeout: Duration = .seconds(2)
+    /// How long to keep reading (and discarding) after a final reply before closing.
+    public var lingerTimeout: Duration = .seconds(2)
+    /// Queued reply bytes above which a connection is not read (a stream is dropped instead).
+    public var maxBufferedOutput = 1 << 20
+    /// Signals that stop the server (e.g. SIGTERM, SIGINT). They are blocked on the thread that
+    /// calls `run`; the process should block them in every other thread too.
+    public var stopSignals: [Int32] = []
+
+    public init(listen: [ListenAddress]) { self.listen = listen }
+}
+
+/// An HTTP/1.1 server on the calling thread:
+///
+///     var config = HTTPServerConfig(listen: [ListenAddress("127.0.0.1:8080")!])
+///     config.stopSignals = [SIGTERM, SIGINT]
+///     let server = try HTTPServer(config: config, handler: app)
+///     app.server = server      // weak: lets the app push to streams from `tick`
+///     try server.run()         // until `stopHandle.stop()` or a stop signal
+///
+/// A stream's life: `handle` returns `.stream(head, token)`; the app pushes events with
+/// `send(_:to:)` (or `broadcast`), usually from `tick`; it ends with `finish(token)`, the client
+/// leaving, the client falling `maxBufferedOutput` behind, or `stop`, and in every case the app
+/// then gets `streamClosed(token)` once.
+public final class HTTPServer {
+    /// Stops a running server from any thread: no new connections, queued replies flushed
+    /// (up to `drainTimeout`), then `run` returns. Before `run`, makes it return at once.
+    public struct StopHandle: Sendable {
+        let wakeup: LoopWakeup
+        public func stop() { wakeup.signal() }
+    }
+
+    /// The addresses actually bound (real ports where 0 was asked for).
+    public let addresses: [ListenAddress]
+    public var stopHandle: StopHandle { StopHandle(wakeup: loop.wakeup) }
+    /// Streams currently open.
+    public var streamCount: Int { streams.count }
+
+    private let config: HTTPServerConfig
+    private let handler: any HTTPHandler
+    private let loop: EventLoop
+    private var listeners: [Listener]
+    private var listenersPaused = false
+    /// Connections by descriptor; epoll keys carry a generation too, so an event for a closed
+    /// connection is never delivered to a newer one that reused its descriptor.
+    private var slots: [Connection?] = []
+    private var nextGeneration: UInt64 = 1
+    private var openCount = 0
+    private var servingCount = 0
+    private var streams: [StreamToken: Connection] = [:]
+    private var endedStreams: [StreamToken] = []
+    private var dirty: [Connection] = []
+    private var now: UInt64 = Sys.monotonicNanos()
+    private var dateSecond = -1
+    private var dateLine: [UInt8] = []
+    private var started = false
+    private var stopping = false
+    private var drainDeadline: UInt64 = 0
+    private let headerTimeout: UInt64, idleTimeout: UInt64, drainTimeout: UInt64, lingerTimeout: UInt64
+
+    /// Binds every listen address now (so ports are known before `run`).
+    public init(config: HTTPServerConfig, handler: any HTTPHandler) throws(Errno) {
+        self.config = config
+        self.handler = handler
+        loop = try EventLoop()
+        var bound: [Listener] = []
+        do {
+            for address in config.listen {
+                let l = try Listener.open(address)
+                bound.append(l)
+                try loop.add(l.fd, events: UInt32(EPOLLIN.rawValue), key: UInt64(bound.count - 1))
+            }
+        } catch {
+            for l in bound { Sys.close(l.fd) }
+            throw error
+        }
+        listeners = bound
+        addresses = bound.map(\.address)
+        headerTimeout = nanos(config.headerTimeout)
+        idleTimeout = nanos(config.idleTimeout)
+        drainTimeout = nanos(config.drainTimeout)
+        lingerTimeout = nanos(config.lingerTimeout)
+    }
+
+    deinit {
+        for l in listeners { Sys.close(l.fd) }
+        for case let c? in slots { Sys.close(c.fd) }
+    }
+
+    /// Serves on the calling thread until stopped. Call once.
+    public func run() throws(Errno) {
+        precondition(!started, "perfring: HTTPServer.run called twice")
+        started = true
+        if !config.stopSignals.isEmpty { try loop.stopOnSignals(config.stopSignals) }
+        try loop.startTicking(every: max(nanos(config.tickInterval), 1_000_000))
+        while true {
+            let timeout = stopping ? Int32(clamping: (drainDeadline > now ? drainDeadline - now : 0) / 1_000_000 + 1) : -1
+            let fired = try loop.wait(timeoutMs: timeout) { key, events in
+                now = Sys.monotonicNanos()
+                dispatch(key: key, events: events)
+            }
+            now = Sys.monotonicNanos()
+            if fired.contains(.stop) && !stopping { beginDrain() }
+            if fired.contains(.tick) {
+                if !stopping { handler.tick(now: now) }
+                sweep()
+                if listenersPaused && !stopping { resumeListeners() }
+            }
+            flushDirty()
+            notifyEndedStreams()
+            if stopping && (openCount == 0 || now >= drainDeadline) { break }
+        }
+        for case let c? in slots { close(c) }
+        notifyEndedStreams()
+    }
+
+    // MARK: streams
+
+    /// Queues `bytes` on a stream. False when the stream is gone, or was just dropped because
+    /// its client had more than `maxBufferedOutput` bytes unread (it will reconnect with
+    /// Last-Event-ID).
+    @discardableResult
+    public func send(_ bytes: [UInt8], to stream: StreamToken) -> Bool {
+        guard let c = streams[stream] else { return false }
+        guard c.output.count <= config.maxBufferedOutput else {
+            close(c)
+            return false
+        }
+        c.output.append(bytes)
+        markDirty(c)
+        return true
+    }
+
+    /// Queues `bytes` on every open stream.
+    public func broadcast(_ bytes: [UInt8]) {
+        for token in streams.keys { send(bytes, to: token) }
+    }
+
+    /// Ends a stream once what is queued on it is flushed.
+    public func finish(_ stream: StreamToken) {
+        guard let c = streams[stream] else { return }
+        endStream(c, stream)
+        c.phase = .closing(linger: false)
+        markDirty(c)
+    }
+
+    // MARK: loop events
+
+    private func dispatch(key: UInt64, events: UInt32) {
+        let index = Int(truncatingIfNeeded: key & 0xFFFF_FFFF)
+        if key >> 32 == 0 {
+            acceptConnections(from: index)
+            return
+        }
+        guard index < slots.count, let c = slots[index], c.key == key else { return }
+        if events & (UInt32(EPOLLERR.rawValue) | UInt32(EPOLLHUP.rawValue)) != 0 {
+            close(c)
+            return
+        }
+        if events & UInt32(EPOLLIN.rawValue) != 0 && !readable(c) { return }
+        service(c)
+    }
+
+    private func acceptConnections(from index: Int) {
+        guard index < listeners.count else { return }
+        for _ in 0..<64 {
+            let fd: Int32
+            do {
+                guard let accepted = try Sys.accept(listeners[index].fd) else { return }
+                fd = accepted
+            } catch {
+                if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.rawValue) {
+                    // Out of descriptors or memory: a level-triggered listener would spin, so
+                    // stop accepting until the next tick has closed something.
+                    pauseListeners()
+                    return
+                }
+                continue  // the client gave up before we accepted (ECONNABORTED and kin)
+            }
+            try? Sys.setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            let c = Connection(fd: fd, key: nextGeneration << 32 | UInt64(UInt32(bitPattern: fd)), now: now)
+            nextGeneration = nextGeneration == 0xFFFF_FFFF ? 1 : nextGeneration + 1
+            do {
+                try loop.add(fd, events: c.interest, key: c.key)
+            } catch {
+                Sys.close(fd)
+                continue
+            }
+            if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
+            slots[Int(fd)] = c
+            openCount += 1
+            if servingCount >= config.maxConnections {
+                reject(c, .serviceUnavailable, "too many connections")
+                service(c)
+            } else {
+                c.counted = true
+                servingCount += 1
+            }
+        }
+    }
+
+    /// Reads what the socket has. False when the connection was closed.
+    private func readable(_ c: Connection) -> Bool {
+        switch c.phase {
+        case .open:
+            let space = c.input.tail(minimum: 2048, limit: config.limits.maxRequestBytes)
+            guard space.count > 0 else {
+                // Unreachable within the parser's limits; answered rather than trusted.
+                reject(c, .contentTooLarge, "request too large")
+                return true
+            }
+            do {
+                guard let n = try Sys.recv(c.fd, space) else { return true }
+                if n == 0 {
+                    c.readEOF = true
+                } else {
+                    if c.input.count == 0 { c.requestStarted = now }
+                    c.input.commit(n)
+                    c.lastActivity = now
+                }
+            } catch {
+                close(c)
+                return false
+            }
+        case .stream, .lingering:
+            // Nothing more is expected from this client: discard what comes, watch for its end.
+            c.input.removeAll()
+            defer { c.input.removeAll() }
+            do {
+                if try Sys.recv(c.fd, c.input.tail(minimum: 2048, limit: 1 << 16)) == 0 {
+                    close(c)
+                    return false
+                }
+            } catch {
+                close(c)
+                return false
+            }
+        case .closing:
+            break
+        }
+        return true
+    }
+
+    /// Parses, answers and writes as far as the connection allows, then sets its interest.
+    private func service(_ c: Connection) {
+        while true {
+            if case .open = c.phase { answerBufferedRequests(c) }
+            guard flush(c) else {
+                close(c)
+                return
+            }
+            guard c.output.count == 0 else { break }
+            switch c.phase {
+            case .open:
+                if c.input.count > 0 && !c.awaitingBytes { continue }  // parsing had stopped at the output cap
+                if c.readEOF {
+                    close(c)  // half-closed and everything answered
+                    return
+                }
+            case .closing(let linger):
+                guard linger && !c.readEOF else {
+                    close(c)
+                    return
+                }
+                Sys.shutdownWrite(c.fd)
+                c.phase = .lingering(until: now &+ lingerTimeout)
+                c.input.removeAll()
+            case .stream, .lingering:
+                break
+            }
+            break
+        }
+        updateInterest(c)
+    }
+
+    private func answerBufferedRequests(_ c: Connection) {
+        c.awaitingBytes = false
+        while case .open = c.phase, c.input.count > 0, c.output.count < config.maxBufferedOutput {
+            switch HTTPParser.parse(c.input.bytes, limits: config.limits) {
+            case .incomplete:
+                c.awaitingBytes = true
+                return
+            case .invalid(let status, let reason):
+                reject(c, status, reason)
+                return
+            case .complete(let request, let consumed):
+                c.input.consume(consumed)
+                c.input.shrinkIfLarge()
+                c.requestStarted = now
+                respond(c, to: request)
+            }
+        }
+    }
+
+    private func respond(_ c: Connection, to request: HTTPRequest) {
+        let keepAlive = request.keepAlive
+        switch handler.handle(request) {
+        case .response(let response):
+            c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count,
+                                close: !keepAlive, keepAliveHeader: keepAlive && request.versionMinor == 0)
+            if !request.isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
+            if !keepAlive { c.phase = .closing(linger: true) }
+        case .stream(let head, let token):
+            c.output.appendHead(head, date: currentDateLine(), contentLength: nil, close: true, keepAliveHeader: false)
+            c.input.removeAll()
+            if request.isHEAD {
+                endedStreams.append(token)
+                c.phase = .closing(linger: true)
+            } else {
+                c.output.append(head.body)
+                if let previous = streams[token] { close(previous) }
+                c.phase = .stream(token)
+                streams[token] = c
+            }
+        }
+    }
+
+    /// Queues an error reply and closes after it.
+    private func reject(_ c: Connection, _ status: HTTPStatus, _ reason: String) {
+        let response = HTTPResponse.error(status, reason)
+        c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count, close: true, keepAliveHeader: false)
+        c.output.append(response.body)
+        c.input.removeAll()
+        c.awaitingBytes = false
+        c.phase = .closing(linger: true)
+    }
+
+    /// Writes what the socket takes. False on a write error (the peer is gone).
+    private func flush(_ c: Connection) -> Bool {
+        while c.output.count > 0 {
+            guard let n = try? Sys.send(c.fd, c.output.bytes) else { return false }
+            if n == 0 { return true }
+            c.output.consume(n)
+            c.lastActivity = now
+        }
+        c.output.shrinkIfLarge()
+        return true
+    }
+
+    private func updateInterest(_ c: Connection) {
+        var want: UInt32 = 0
+        switch c.phase {
+        case .open:
+            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes)
+            if !c.readEOF && !blocked { want |= UInt32(EPOLLIN.rawValue) }
+        case .stream, .lingering:
+            want |= UInt32(EPOLLIN.rawValue)
+        case .closing:
+            break
+        }
+        if c.output.count > 0 { want |= UInt32(EPOLLOUT.rawValue) }
+        guard want != c.interest else { return }
+        do {
+            try loop.modify(c.fd, events: want, key: c.key)
+            c.interest = want
+        } catch {
+            close(c)
+        }
+    }
+
+    private func close(_ c: Connection) {
+        guard !c.closed else { return }
+        c.closed = true
+        if case .stream(let token) = c.phase { endStream(c, token) }
+        loop.remove(c.fd)
+        Sys.close(c.fd)
+        slots[Int(c.fd)] = nil
+        openCount -= 1
+        if c.counted { servingCount -= 1 }
+    }
+
+    private func endStream(_ c: Connection, _ token: StreamToken) {
+        if streams[token] === c { streams[token] = nil }
+        endedStreams.append(token)
+    }
+
+    private func notifyEndedStreams() {
+        while !endedStreams.isEmpty {
+            let ended = endedStreams
+            endedStreams.removeAll()
+            for token in ended { handler.streamClosed(token) }
+        }
+    }
+
+    private func markDirty(_ c: Connection) {
+        guard !c.dirty else { return }
+        c.dirty = true
+        dirty.append(c)
+    }
+
+    private func flushDirty() {
+        while !dirty.isEmpty {
+            let list = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for c in list {
+                c.dirty = false
+                if !c.closed { service(c) }
+            }
+        }
+    }
+
+    // MARK: timeouts and shutdown
+
+    private func sweep() {
+        for case let c? in slots where !c.closed {
+            let idle = now &- c.lastActivity >= idleTimeout
+            switch c.phase {
+            case .open:
+                if c.awaitingBytes && now &- c.requestStarted >= headerTimeout {
+                    reject(c, .requestTimeout, "request not received in time")
+                    service(c)
+                } else if idle {
+                    close(c)
+                }
+            case .closing, .stream:
+                if idle && c.output.count > 0 { close(c) }  // the client stopped reading
+            case .lingering(let until):
+                if now >= until { close(c) }
+            }
+        }
+    }
+
+    private func beginDrain() {
+        stopping = true
+        drainDeadline = now &+ drainTimeout
+        for l in listeners {
+            if !listenersPaused { loop.remove(l.fd) }
+            Sys.close(l.fd)
+        }
+        listeners = []
+        for case let c? in slots where !c.closed {
+            switch c.phase {
+            case .stream(let token):
+                endStream(c, token)
+                c.phase = .closing(linger: false)
+            case .open, .closing:
+                c.phase = .closing(linger: false)
+            case .lingering:
+                break
+            }
+            if c.output.count == 0 { close(c) } else { updateInterest(c) }
+        }
+    }
+
+    private func pauseListeners() {
+        guard !listenersPaused else { return }
+        listenersPaused = true
+        for l in listeners { loop.remove(l.fd) }
+    }
+
+    private func resumeListeners() {
+        listenersPaused = false
+        for (k, l) in listeners.enumerated() {
+            try? loop.add(l.fd, events: UInt32(EPOLLIN.rawValue), key: UInt64(k))
+        }
+    }
+
+    /// `Date: <IMF-fixdate>\r\n`, recomputed at most once a second.
+    private func currentDateLine() -> [UInt8] {
+        let second = Int(Sys.realtimeNanos() / 1_000_000_000)
+        if second != dateSecond {
+            dateSecond = second
+            dateLine = Array("Date: \(HTTPDate.imfFixdate(secondsSinceEpoch: second))\r\n".utf8)
+        }
+        return dateLine
+    }
+}
+
+private func nanos(_ d: Duration) -> UInt64 {
+    let (seconds, attoseconds) = d.components
+    guard seconds >= 0 else { return 0 }
+    return UInt64(min(seconds, 1 << 32)) * 1_000_000_000 + UInt64(max(attoseconds, 0) / 1_000_000_000)
+}
+
+/// One accepted socket and its buffers.
+private final class Connection {
+    enum Phase {
+        /// Reading and answering requests.
+        case open
+        /// Carrying a stream; reads are discarded.
+        case stream(StreamToken)
+        /// A final reply is queued; after it, linger (or just close).
+        case closing(linger: Bool)
+        /// Write side shut; reading and discarding until the client closes or the deadline.
+        case lingering(until: UInt64)
+    }
+
+    let fd: Int32
+    let key: UInt64
+    let input = ByteQueue(capacity: 4096)
+    let output = ByteQueue(capacity: 4096)
+    var phase = Phase.open
+    var interest = UInt32(EPOLLIN.rawValue)
+    /// The client shut its write side.
+    var readEOF = false
+    /// `input` holds the start of a request that is not complete yet.
+    var awaitingBytes = false
+    /// When the first byte of the request now in `input` arrived (header timeout).
+    var requestStarted: UInt64
+    /// Last read or write progress (idle timeout).
+    var lastActivity: UInt64
+    /// Counted against `maxConnections` (a connection turned away with 503 is not).
+    var counted = false
+    var dirty = false
+    var closed = false
+
+    init(fd: Int32, key: UInt64, now: UInt64) {
+        self.fd = fd
+        self.key = key
+        requestStarted = now
+        lastActivity = now
+    }
+}
+
+/// A byte queue over one malloc'd block: appended at the tail, consumed from the head, compacted
+/// and grown only when the tail runs out, so a connection's steady state allocates nothing.
+private final class ByteQueue {
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var start = 0
+    private var end = 0
+    private let initialCapacity: Int
+
+    init(capacity: Int) {
+        initialCapacity = capacity
+        self.capacity = capacity
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+    deinit { base.deallocate() }
+
+    var count: Int { end - start }
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + start, count: end - start) }
+
+    func consume(_ n: Int) {
+        start += n
+        if start == end { removeAll() }
+    }
+    func removeAll() {
+        start = 0
+        end = 0
+    }
+
+    /// Free space after the tail, at least `minimum` bytes unless that would take the queue's
+    /// capacity past `limit` (then whatever fits; empty when full at `limit`).
+    func tail(minimum: Int, limit: Int) -> UnsafeMutableRawBufferPointer {
+        if capacity - end < minimum && start > 0 {
+            (base + 0).copyMemory(from: base + start, byteCount: end - start)
+            end -= start
+            start = 0
+        }
+        if capacity - end < minimum && capacity < limit {
+            grow(to: min(max(capacity * 2, end + minimum), limit))
+        }
+        return UnsafeMutableRawBufferPointer(start: base + end, count: capacity - end)
+    }
+    func commit(_ n: Int) { end += n }
+
+    func append(_ p: UnsafeRawBufferPointer) {
+        guard p.count > 0 else { return }
+        let space = tail(minimum: p.count, limit: Int.max)
+        space.baseAddress!.copyMemory(from: p.baseAddress!, byteCount: p.count)
+        end += p.count
+    }
+    func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+    func append(_ s: String) {
+        var s = s
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+    func append(decimal n: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
+        withUnsafeMutableBytes(of: &digits) { d in
+            var v = n.magnitude
+            var k = d.count
+            repeat {
+                k -= 1
+                d[k] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            } while v > 0
+            if n < 0 {
+                k -= 1
+                d[k] = UInt8(ascii: "-")
+            }
+            append(UnsafeRawBufferPointer(rebasing: d[k...]))
+        }
+    }
+
+    /// Returns a buffer that a large request or reply grew to its initial size once it is empty.
+    func shrinkIfLarge() {
+        guard end == start, capacity > 16 * initialCapacity else { return }
+        base.deallocate()
+        capacity = initialCapacity
+        base = .allocate(byteCount: capacity, alignment: 16)
+        removeAll()
+    }
+
+    private func grow(to newCapacity: Int) {
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        bigger.copyMemory(from: base + start, byteCount: end - start)
+        base.deallocate()
+        base = bigger
+        capacity = newCapacity
+        end -= start
+        start = 0
+    }
+
+    /// Serialises a response head; the server owns framing, so the handler's framing headers
+    /// are dropped, as are fields that are not a token name with a printable value (no
+    /// response splitting through an application that echoes input into a header).
+    func appendHead(_ r: HTTPResponse, date: [UInt8], contentLength: Int?, close: Bool, keepAliveHeader: Bool) {
+        append("HTTP/1.1 ")
+        append(decimal: r.status.code)
+        append(" ")
+        append(r.status.reason)
+        append("\r\n")
+        append(date)
+        append("X-Content-Type-Options: nosniff\r\n")
+        for field in r.headers where isSendable(field) {
+            append(field.name)
+            append(": ")
+            append(field.value)
+            append("\r\n")
+        }
+        if let contentLength, !r.status.forbidsContent {
+            append("Content-Length: ")
+            append(decimal: contentLength)
+            append("\r\n")
+        }
+        if close {
+            append("Connection: close\r\n")
+        } else if keepAliveHeader {
+            append("Connection: keep-alive\r\n")
+        }
+        append("\r\n")
+    }
+}
+
+private let serverOwnedFields: Set<String> = ["content-length", "date", "connection", "transfer-encoding", "x-content-type-options"]
+
+private func isSendable(_ field: HTTPField) -> Bool {
+    guard !field.name.isEmpty, field.name.utf8.allSatisfy(isToken),
+        field.value.utf8.allSatisfy({ $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) })
+    else { return false }
+    switch field.name.utf8.count {
+    case 4, 10, 14, 17, 22: return !serverOwnedFields.contains(field.name.lowercased())
+    default: return true
+    }
+}
