@@ -1,1 +1,7 @@
+// perfring-server: thin entry point over the Server library.
+import Glibc
 import Server
+import Shared
+
+Log.program = "perfring-server"
+Glibc.exit(serverMain(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,77 @@
+// /metrics in the Prometheus text format 0.0.4: event totals as counters (cumulative since the
+// collector started, from the ring header), the newest sample's derived values as gauges.
+// Unavailable values are left out, never exported as 0; `perfring_event_available` says which.
+import Shared
+
+public enum PrometheusExposition {
+    public static func render(follower: RingFollower, now: UInt64) -> [UInt8] {
+        var out = ""
+        out.reserveCapacity(8192)
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func line(_ name: String, _ labels: String = "", _ value: Double) {
+            out += name + (labels.isEmpty ? "" : "{\(labels)}") + " " + format(value) + "\n"
+        }
+        let state = follower.state(now: now)
+        family("perfring_up", "gauge", "1 when the collector is running and writing samples")
+        line("perfring_up", "", state == .running ? 1 : 0)
+        family("perfring_collector_state", "gauge", "collector state (1 for the current one)")
+        for s in [CollectorState.running, .stalled, .stopped, .absent] {
+            line("perfring_collector_state", "state=\"\(s.rawValue)\"", s == state ? 1 : 0)
+        }
+        family("perfring_records_lost_total", "counter", "ring records the server never read (overwritten or torn)")
+        line("perfring_records_lost_total", "", Double(follower.recordsLost))
+        guard let header = follower.reader?.header else { return Array(out.utf8) }
+        family("perfring_info", "gauge", "what is monitored (value always 1)")
+        line("perfring_info", "mode=\"\(escape(header.mode.name))\",target=\"\(escape(header.target))\",host=\"\(escape(header.hostname))\",generation=\"\(String(header.generation, radix: 16))\"", 1)
+        family("perfring_interval_seconds", "gauge", "sampling interval")
+        line("perfring_interval_seconds", "", Double(header.intervalNs) / 1e9)
+        family("perfring_event_available", "gauge", "1 when the event counts on this machine, 0 when unsupported or not permitted")
+        for e in header.events {
+            line("perfring_event_available", "event=\"\(escape(e.name))\",status=\"\(e.status.name)\"", e.status == .counting ? 1 : 0)
+        }
+        for (slot, e) in header.events.enumerated() where e.status == .counting && slot < follower.totals.count {
+            let name = "perfring_\(MetricDeriver.key(forEvent: e.name))_total"
+            family(name, "counter", "\(e.name) since the collector started, scaled for multiplexing")
+            line(name, "", Double(follower.totals[slot]))
+        }
+        if let t = follower.newestTimeNs, now >= t {
+            family("perfring_sample_age_seconds", "gauge", "age of the newest sample")
+            line("perfring_sample_age_seconds", "", Double(now - t) / 1e9)
+        }
+        guard let store = follower.store, store.count > store.oldest else { return Array(out.utf8) }
+        let newest = store.count - 1
+        for (c, spec) in store.columns.enumerated() {
+            guard spec.kind != .unavailable, !skipped.contains(spec.key) else { continue }
+            let v = store.value(c, at: newest)
+            guard v.isFinite else { continue }
+            let name = "perfring_\(spec.key)"
+            family(name, "gauge", spec.help + (spec.unit.isEmpty ? "" : " (\(spec.unit))") + ", newest sample")
+            line(name, "", v)
+        }
+        return Array(out.utf8)
+    }
+
+    /// Per-sample bookkeeping that is not a measurement.
+    static let skipped: Set<String> = ["seq", "time_ms", "dt_ms", "missed", "gap"]
+
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func format(_ v: Double) -> String {
+        var w = JSONWriter(reserve: 24)
+        w.number(v)
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}

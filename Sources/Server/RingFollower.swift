@@ -1,0 +1,136 @@
+// Follows the ring file: opens it when it appears, turns each new record into a sample (once),
+// notices lost records, a stalled or stopped collector, a restarted one (new file or
+// generation) and a damaged file, and keeps the samples it already has through all of it.
+import Shared
+
+/// The collector as the server sees it.
+public enum CollectorState: String, Sendable {
+    /// Heartbeat fresh.
+    case running
+    /// No heartbeat for three intervals, but its process still exists.
+    case stalled
+    /// Stopped cleanly (the ring's stop flag).
+    case stopped
+    /// No ring, or its collector is gone without a clean stop.
+    case absent
+}
+
+public final class RingFollower {
+    public let path: String
+    public private(set) var reader: RingReader?
+    public private(set) var deriver: MetricDeriver?
+    public private(set) var store: SampleStore?
+    /// What is wrong with the file at `path` right now, if anything (shown in /api/health).
+    public private(set) var ringError: String?
+    /// Records the server never saw: overwritten before it read them, or torn repeatedly.
+    public private(set) var recordsLost: UInt64 = 0
+    /// Monotonic time (ns) of the newest sample's record.
+    public private(set) var newestTimeNs: UInt64?
+    /// Last-known per-event cumulative totals (kept when the file goes away).
+    public private(set) var totals: [UInt64] = []
+    /// Last-known stop flag and heartbeat of the current ring.
+    public private(set) var stopped = false
+    public private(set) var heartbeatNs: UInt64 = 0
+    /// Incremented whenever the store is replaced (a new generation), for stream cursors.
+    public private(set) var epoch = 0
+    private var nextIndex: UInt64 = 0
+    private var buffer: UnsafeMutableRawPointer?
+    private var bufferSize = 0
+    private var faulted = false
+
+    public init(path: String) { self.path = path }
+    deinit { buffer?.deallocate() }
+
+    public var generation: UInt64? { reader?.header.generation }
+
+    /// One poll: (re)open when needed, then ingest new records. Returns how many samples arrived.
+    @discardableResult
+    public func poll() -> Int {
+        if reader == nil || faulted || !(reader?.isCurrent() ?? false) {
+            reopenIfChanged()
+        }
+        guard let reader, !faulted, let deriver, let store else { return 0 }
+        guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
+            markFault(); return 0
+        }
+        heartbeatNs = hb
+        stopped = st
+        for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
+        if w <= nextIndex { return 0 }
+        let oldest = reader.oldestIndex(writeIndex: w)
+        if nextIndex < oldest {
+            recordsLost &+= oldest - nextIndex
+            nextIndex = oldest
+        }
+        var n = 0
+        while nextIndex < w {
+            switch reader.read(nextIndex, into: buffer!) {
+            case .ok:
+                let view = RecordView(UnsafeRawPointer(buffer!))
+                deriver.ingest(view, into: store)
+                newestTimeNs = view.timeNs
+                n += 1
+            case .unavailable:
+                // Overwritten between our index load and the copy: the writer lapped us.
+                recordsLost &+= 1
+            case .fault:
+                markFault()
+                return n
+            }
+            nextIndex += 1
+        }
+        return n
+    }
+
+    private func markFault() {
+        faulted = true
+        ringError = RingError.fault.description
+        Log.warning("ring \(path): \(RingError.fault); serving the samples already read")
+    }
+
+    /// Opens the file at `path` if it is a different (or the first) valid ring. A bad file is
+    /// reported and the previous data kept.
+    private func reopenIfChanged() {
+        let fresh: RingReader
+        do { fresh = try RingReader(path: path) } catch {
+            let message = error.description
+            if message != ringError {
+                if case .missing = error, reader == nil { Log.info("waiting for the ring at \(path)") } else { Log.warning("ring \(path): \(message)") }
+            }
+            if case .missing = error, reader == nil { ringError = nil } else { ringError = message }
+            return
+        }
+        if let old = reader, old.header.generation == fresh.header.generation, !faulted {
+            return  // same ring under a new name or a racing stat: nothing changed
+        }
+        let header = fresh.header
+        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(header.target), \(header.capacity) records")
+        reader = fresh
+        faulted = false
+        ringError = nil
+        deriver = MetricDeriver(header: header)
+        store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
+        totals = [UInt64](repeating: 0, count: header.eventCount)
+        epoch += 1
+        newestTimeNs = nil
+        stopped = false
+        if bufferSize < header.recordSize {
+            buffer?.deallocate()
+            buffer = .allocate(byteCount: header.recordSize, alignment: 64)
+            bufferSize = header.recordSize
+        }
+        nextIndex = fresh.writeIndex().map(fresh.oldestIndex(writeIndex:)) ?? 0
+    }
+
+    /// The collector's state at monotonic time `now`.
+    public func state(now: UInt64) -> CollectorState {
+        guard let reader else { return .absent }
+        if stopped { return .stopped }
+        let interval = reader.header.intervalNs
+        let limit = max(3 * interval, 300_000_000)
+        if now > heartbeatNs, now - heartbeatNs > limit {
+            return Sys.processExists(reader.header.collectorPid) ? .stalled : .absent
+        }
+        return faulted ? .absent : .running
+    }
+}

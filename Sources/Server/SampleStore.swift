@@ -1,0 +1,85 @@
+// The server's own history: one column of Doubles per metric, in a circular buffer as deep as
+// the ring. Each record is decoded and derived once, when it arrives, and the ring pages behind
+// it are released, so the server's memory is these columns and nothing else. Unavailable values
+// are NaN, encoded as JSON null and left out of Prometheus: never zero.
+
+/// A metric column: its API key and how it is produced.
+public struct ColumnSpec: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Stored per sample.
+        case stored
+        /// A stored count divided by dt: per-second rate, computed when encoded.
+        case rate(of: Int)
+        /// Its inputs do not exist on this machine (an event that does not count): always null,
+        /// and no storage.
+        case unavailable
+    }
+    public let key: String
+    public let kind: Kind
+    public let help: String
+    public let unit: String
+}
+
+public final class SampleStore {
+    public let columns: [ColumnSpec]
+    public let capacity: Int
+    /// Column-major storage: values[column][slot].
+    private var values: [[Double]]
+    /// Sequence numbers (the ring's record indices) by slot.
+    private var seqs: [UInt64]
+    /// Samples stored so far (free-running); slot = n % capacity.
+    public private(set) var count: UInt64 = 0
+    private let dtColumn: Int
+    private var columnIndex: [String: Int] = [:]
+
+    public init(columns: [ColumnSpec], capacity: Int) {
+        precondition(capacity > 0)
+        self.columns = columns
+        self.capacity = capacity
+        self.values = columns.map { $0.kind == .stored ? [Double](repeating: .nan, count: capacity) : [] }
+        self.seqs = [UInt64](repeating: 0, count: capacity)
+        for (i, c) in columns.enumerated() { columnIndex[c.key] = i }
+        dtColumn = columnIndex["dt_ms"] ?? 0
+    }
+
+    public func column(_ key: String) -> Int? { columnIndex[key] }
+
+    /// Appends one sample; `fill` writes each stored column's value for it by column index.
+    @inline(__always)
+    public func append(seq: UInt64, _ fill: (inout [[Double]], Int) -> Void) {
+        let slot = Int(count % UInt64(capacity))
+        seqs[slot] = seq
+        fill(&values, slot)
+        count &+= 1
+    }
+
+    /// Positions (free-running) of the samples kept: oldest..<count.
+    public var oldest: UInt64 { count > UInt64(capacity) ? count - UInt64(capacity) : 0 }
+
+    @inline(__always) public func seq(at position: UInt64) -> UInt64 { seqs[Int(position % UInt64(capacity))] }
+
+    /// The value of column `c` for the sample at `position`, rates computed from counts.
+    @inline(__always)
+    public func value(_ c: Int, at position: UInt64) -> Double {
+        let slot = Int(position % UInt64(capacity))
+        switch columns[c].kind {
+        case .stored:
+            return values[c][slot]
+        case .rate(let source):
+            let dt = values[dtColumn][slot]
+            return dt > 0 ? values[source][slot] * 1000 / dt : .nan
+        case .unavailable:
+            return .nan
+        }
+    }
+
+    /// The first position whose seq is greater than `seq` (binary search: seqs only increase).
+    public func position(after seq: UInt64) -> UInt64 {
+        var lo = oldest, hi = count
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if self.seq(at: mid) <= seq { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}

@@ -1,0 +1,75 @@
+// The server's entry point as a library function, so tests can start it whole.
+import Glibc
+import Shared
+
+/// Parses arguments, binds, opens the ring, drops root, serves until SIGINT/SIGTERM. Returns
+/// the exit status: 0 ok, 1 runtime failure, 2 usage error. `onListening` receives the bound
+/// addresses (tests use it to learn the port).
+public func serverMain(_ args: [String]) -> Int32 {
+    let options: ServerOptions
+    do {
+        switch try ServerOptions.parse(args) {
+        case .help:
+            try? Sys.writeAll(1, ServerOptions.help + "\n")
+            return 0
+        case .version:
+            try? Sys.writeAll(1, "perfring-server \(perfringServerVersion)\n")
+            return 0
+        case .run(let o):
+            options = o
+        }
+    } catch {
+        Log.error(error.message)
+        return 2
+    }
+    if options.verbose { Log.minimum = .debug }
+    if options.quiet { Log.minimum = .warning }
+    Sys.ignoreSignal(SIGPIPE)
+
+    let webRoot = options.webRoot ?? StaticFiles.defaultWebRoot()
+    if let webRoot {
+        guard (try? Sys.stat(webRoot + "/index.html")) != nil else {
+            Log.error("--web \(webRoot): no index.html there")
+            return 2
+        }
+    } else {
+        Log.warning("no dashboard files found (pass --web DIR); serving the API only")
+    }
+    if (try? Sys.stat(options.chartJS)) == nil {
+        Log.warning("Chart.js not found at \(options.chartJS): the dashboard cannot draw (apt-get install libjs-chart.js, or --chartjs PATH)")
+    }
+    let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) })
+    var config = HTTPServerConfig(listen: options.listen)
+    config.maxConnections = options.maxConnections
+    config.tickInterval = .nanoseconds(Int64(options.pollNs))
+    config.stopSignals = [SIGINT, SIGTERM]
+    let server: HTTPServer
+    do { server = try HTTPServer(config: config, handler: api) } catch {
+        Log.error("cannot listen on \(options.listen.map(\.description).joined(separator: ", ")): \(error)")
+        return 1
+    }
+    api.server = server
+    if Sys.geteuid() == 0 {
+        let name = options.user ?? "nobody"
+        guard let account = Sys.lookupUser(name) else {
+            Log.error("--user: no user named '\(name)'; refusing to serve as root")
+            return 1
+        }
+        do { try Sys.dropPrivileges(to: account) } catch {
+            Log.error("cannot drop privileges to \(name): \(error); refusing to serve as root")
+            return 1
+        }
+        Log.info("running as \(name) (uid \(account.uid))")
+    } else if let name = options.user {
+        Log.warning("--user \(name) ignored: not started as root")
+    }
+    for a in server.addresses {
+        Log.info("listening on http://\(a.isIPv6 ? "[\(a.host)]" : a.host):\(a.port)/")
+    }
+    do { try server.run() } catch {
+        Log.error("server loop failed: \(error)")
+        return 1
+    }
+    Log.info("stopped")
+    return 0
+}

@@ -1,0 +1,97 @@
+// perfring-server's command line: every flag, its default and its validation.
+import Shared
+
+public struct ServerOptions: Equatable, Sendable {
+    public var ringPath: String
+    public var listen: [ListenAddress] = [ListenAddress("127.0.0.1:8080")!]
+    public var listenIsDefault = true
+    public var webRoot: String?
+    public var chartJS = "/usr/share/javascript/chart.js/chart.min.js"
+    public var maxConnections = 1024
+    public var user: String?
+    public var pollNs: UInt64 = 25_000_000
+    public var verbose = false
+    public var quiet = false
+
+    /// Same default as the collector: `/run/perfring/ring` as root, else the user's runtime dir.
+    public static func defaultRingPath() -> String {
+        if Sys.geteuid() == 0 { return "/run/perfring/ring" }
+        if let xdg = Sys.environment("XDG_RUNTIME_DIR"), !xdg.isEmpty { return xdg + "/perfring/ring" }
+        return "/tmp/perfring-\(Sys.geteuid())/ring"
+    }
+
+    public init() { ringPath = Self.defaultRingPath() }
+
+    public enum Parsed: Equatable { case run(ServerOptions), help, version }
+
+    public static func parse(_ args: [String]) throws(UsageError) -> Parsed {
+        var o = ServerOptions()
+        var cursor = ArgCursor(args)
+        var listens: [ListenAddress] = []
+        while let (flag, inline) = cursor.next() {
+            switch flag {
+            case "-h", "--help": return .help
+            case "--version": return .version
+            case "--ring":
+                o.ringPath = try cursor.value(for: flag, inline: inline)
+                guard !o.ringPath.isEmpty else { throw UsageError("--ring: empty path") }
+            case "--listen":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let a = ListenAddress(v) else { throw UsageError("--listen: '\(v)' is not ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:0)") }
+                listens.append(a)
+            case "--web":
+                o.webRoot = try cursor.value(for: flag, inline: inline)
+            case "--chartjs":
+                o.chartJS = try cursor.value(for: flag, inline: inline)
+            case "--max-connections":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let n = Int(v), n >= 1, n <= 1_000_000 else { throw UsageError("--max-connections: '\(v)' is not a number from 1 to 1000000") }
+                o.maxConnections = n
+            case "--user":
+                o.user = try cursor.value(for: flag, inline: inline)
+                guard !(o.user ?? "").isEmpty else { throw UsageError("--user: empty name") }
+            case "--poll":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v), ns >= 1_000_000, ns <= 10_000_000_000 else { throw UsageError("--poll: '\(v)' is not a duration from 1ms to 10s") }
+                o.pollNs = ns
+            case "-v", "--verbose": o.verbose = true
+            case "-q", "--quiet": o.quiet = true
+            default:
+                throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)' (see --help)" : "unexpected argument '\(flag)'")
+            }
+        }
+        if !listens.isEmpty { o.listen = listens; o.listenIsDefault = false }
+        return .run(o)
+    }
+
+    public static let help = """
+    perfring-server: serves the perfring ring as a JSON API, Prometheus metrics and a live
+    dashboard. Unprivileged: it only reads the ring file.
+
+    usage: perfring-server [options]
+
+    options:
+      --ring PATH            ring file (default /run/perfring/ring as root,
+                             else $XDG_RUNTIME_DIR/perfring/ring)
+      --listen ADDR:PORT     address to serve on (default 127.0.0.1:8080; [::1]:8080 for IPv6;
+                             port 0 picks a free port); repeatable
+      --web DIR              dashboard files (default: found next to the binary, in the source
+                             tree, or in /usr/local/share/perfring/web, /usr/share/perfring/web)
+      --chartjs PATH         Chart.js (default /usr/share/javascript/chart.js/chart.min.js,
+                             from Debian's libjs-chart.js)
+      --max-connections N    connections served at once (default 1024); more get 503
+      --user NAME            started as root: drop to NAME after binding (default nobody)
+      --poll DUR             how often the ring is checked for new records (default 25ms)
+      -v, --verbose          debug logging;  -q, --quiet: warnings and errors only
+      -h, --help             this text;  --version: the version
+
+    endpoints: /  /api/latest  /api/data?since=SEQ&limit=N&fields=a,b&format=columns
+               /api/stream  /api/events  /api/health  /api/fields  /api/export.csv  /metrics
+
+    examples:
+      perfring-server
+      perfring-server --listen 0.0.0.0:9100 --ring /run/perfring/ring
+
+    exit status: 0 ok, 1 runtime failure, 2 usage error.
+    """
+}
