@@ -42,7 +42,7 @@ public final class Collector {
         } catch { throw CollectorError("\(error)") }
 
         // Targets.
-        let online = (try? Sys.readFile("/sys/devices/system/cpu/online")).flatMap { parseCPUList($0.trimmingNewline) } ?? [0]
+        let online = HostFacts.onlineCPUs() ?? [0]
         let target: CounterTarget
         var ringMode = RingMode.systemWide
         var targetPid: Int32 = 0

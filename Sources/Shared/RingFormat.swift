@@ -140,7 +140,7 @@ public enum OSField: Int, CaseIterable, Sendable {
     case diskReadBytes, diskWriteBytes, netRxBytes, netTxBytes
     // /proc/pressure/{cpu,memory,io} "total=" stall time, microsecond deltas
     case psiCpuSome, psiCpuFull, psiMemSome, psiMemFull, psiIoSome, psiIoFull
-    // /proc/loadavg: load x 1000, runnable and total tasks (levels)
+    // /proc/loadavg: load averages x 1000 (levels)
     case load1, load5, load15
     // /proc/stat: procs_running and procs_blocked (levels), ctxt, processes (forks) and intr (deltas)
     case procsRunning, procsBlocked, contextSwitches, forks, interrupts

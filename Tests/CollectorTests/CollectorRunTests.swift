@@ -205,3 +205,69 @@ import Testing
         #expect(EventCatalog.spec(named: "rzz") == nil)
     }
 }
+
+@Suite(.serialized) struct CollectorPrivilegeAndLayout {
+    @Test(.enabled(if: geteuid() == 0, "needs root to drop privileges"))
+    func dropsToAnUnprivilegedUser() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ok = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--interval", "20ms", "--user", "nobody", "--", "sleep", "0.2"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stderr.contains("running as nobody"))
+        let bad = try runProduct("perfring-collector", ["--ring", dir.path + "/ring2", "--user", "no-such-user-xyz", "--", "true"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("no user named"))
+    }
+
+    @Test func perCpuSectionSumsToTheTotals() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
+        p.arguments = ["--ring", ring, "--interval", "20ms", "--per-cpu", "--events", "task-clock,context-switches", "-q"]
+        try p.run()
+        var waited = 0
+        while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 10, waited < 500 { usleep(10_000); waited += 1 }
+        p.terminate(); p.waitUntilExit()
+        let (reader, records) = try readAll(ring)
+        let h = reader.header
+        #expect(h.perCpuCount == h.cpuCount)
+        #expect(h.flags.contains(.perCpu))
+        var perCpuIdle: UInt64 = 0, totalIdle: UInt64 = 0
+        for rec in records {
+            view(rec) { v in
+                for slot in 0..<h.eventCount {
+                    var sum: UInt64 = 0
+                    for cpu in 0..<h.perCpuCount { sum += v.cpuCounter(cpu: cpu, slot, header: h).value }
+                    #expect(sum == v.counter(slot).value)
+                }
+                for cpu in 0..<h.perCpuCount { perCpuIdle += v.cpuTime(cpu: cpu, 3, header: h) }
+                totalIdle += v.os(.cpuIdle) ?? 0
+            }
+        }
+        // The kernel prints /proc/stat's "cpu" sum and the cpuN lines from separate passes, so a
+        // single interval may differ by a tick; over the run they agree within a few ticks.
+        #expect(abs(Int64(perCpuIdle) - Int64(totalIdle)) <= 50_000_000, "per-CPU idle \(perCpuIdle) vs total \(totalIdle)")
+    }
+
+    /// The tick allocates nothing: valgrind counts the same heap allocations for a short run and
+    /// for a run with several times more ticks. Only the optimised build makes that promise
+    /// (-Onone code boxes freely), so this checks the release binary scripts/test builds.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/valgrind")
+                   && FileManager.default.isExecutableFile(atPath: releaseCollector), "needs valgrind and a release build"))
+    func theTickAllocatesNothing() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        func allocations(ticks: Int) throws -> (allocs: Int, records: UInt64) {
+            let ring = dir.path + "/ring\(ticks)"
+            // A command of known length keeps the run deterministic in ticks, not in seconds.
+            let r = try runProduct("/usr/bin/valgrind", ["--tool=memcheck", releaseCollector, "--ring", ring,
+                                                          "--interval", "10ms", "-q", "--", "sleep", String(Double(ticks) / 100)], timeout: 120)
+            let line = try #require(r.stderr.split(separator: "\n").first { $0.contains("total heap usage") })
+            let n = line.split(separator: ":")[1].split(separator: " ").first!.replacingOccurrences(of: ",", with: "")
+            return (Int(n)!, try RingReader(path: ring).writeIndex() ?? 0)
+        }
+        let short = try allocations(ticks: 50)
+        let long = try allocations(ticks: 250)
+        #expect(long.records > short.records + 100)
+        #expect(long.allocs == short.allocs, "\(long.allocs - short.allocs) allocations over \(long.records - short.records) extra ticks")
+    }
+}

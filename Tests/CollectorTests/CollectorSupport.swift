@@ -8,6 +8,9 @@ let productsDir: String = {
     return exe.deletingLastPathComponent().path
 }()
 
+/// The release build of the collector, beside the debug products (`.build/<triple>/release`).
+let releaseCollector = URL(fileURLWithPath: productsDir).deletingLastPathComponent().appendingPathComponent("release/perfring-collector").path
+
 struct RunResult {
     let status: Int32
     let stdout: String

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Drives headless Chromium over the DevTools protocol (--remote-debugging-pipe: fd 3 carries
+commands to the browser, fd 4 carries replies and events, each a JSON message ended by NUL) and
+checks the perfring dashboard served at --url. Standard library only.
+
+Used by scripts/browser-test, which starts the collector and server; run it by hand against any
+server:  scripts/browser_check.py --url http://127.0.0.1:8080/ --out /tmp/shots
+"""
+import argparse, base64, json, os, signal, subprocess, sys, tempfile, threading, time, urllib.request
+
+
+class Browser:
+    def __init__(self, binary, profile):
+        a_r, a_w = os.pipe()          # we write commands, Chromium reads them on fd 3
+        b_r, b_w = os.pipe()          # Chromium writes on fd 4, we read
+        # Move the child's ends above fd 4 so the dup2s below cannot clobber each other.
+        hi_r, hi_w = fcntl_dup(a_r), fcntl_dup(b_w)
+
+        def child():
+            os.dup2(hi_r, 3)
+            os.dup2(hi_w, 4)
+        args = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+                "--user-data-dir=" + profile, "--no-first-run", "--no-default-browser-check",
+                "--disable-extensions", "--disable-background-networking", "--disable-sync",
+                "--disable-component-update", "--disable-default-apps", "--mute-audio",
+                "--hide-scrollbars", "--window-size=1280,800", "about:blank"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=child, pass_fds=(3, 4),
+                                     start_new_session=True)
+        for fd in (a_r, b_w, hi_r, hi_w):
+            os.close(fd)
+        self.wfd, self.rfd = a_w, b_r
+        self.next_id = 0
+        self.replies = {}
+        self.events = []
+        self.cv = threading.Condition()
+        self.session = None
+        self.closed = False
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self.rfd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with self.cv:
+                    self.closed = True
+                    self.cv.notify_all()
+                return
+            buf += chunk
+            while b"\0" in buf:
+                msg, buf = buf.split(b"\0", 1)
+                m = json.loads(msg)
+                with self.cv:
+                    if "id" in m:
+                        self.replies[m["id"]] = m
+                    else:
+                        self.events.append(m)
+                    self.cv.notify_all()
+
+    def send(self, method, params=None, session=True, timeout=30):
+        with self.cv:
+            self.next_id += 1
+            mid = self.next_id
+        msg = {"id": mid, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        data = json.dumps(msg).encode() + b"\0"
+        while data:
+            data = data[os.write(self.wfd, data):]
+        deadline = time.time() + timeout
+        with self.cv:
+            while mid not in self.replies:
+                if self.closed:
+                    raise RuntimeError("browser closed while waiting for " + method)
+                left = deadline - time.time()
+                if left <= 0:
+                    raise RuntimeError("no reply to " + method)
+                self.cv.wait(left)
+            r = self.replies.pop(mid)
+        if "error" in r:
+            raise RuntimeError(method + ": " + r["error"].get("message", str(r["error"])))
+        return r.get("result", {})
+
+    def attach(self):
+        deadline = time.time() + 15
+        while True:
+            targets = self.send("Target.getTargets", session=False)["targetInfos"]
+            pages = [t for t in targets if t["type"] == "page"]
+            if pages:
+                break
+            if time.time() > deadline:
+                raise RuntimeError("no page target")
+            time.sleep(0.2)
+        self.session = self.send("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True},
+                                 session=False)["sessionId"]
+
+    def eval(self, expr):
+        r = self.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise RuntimeError("evaluate failed: " + json.dumps(r["exceptionDetails"])[:300])
+        return r["result"].get("value")
+
+    def close(self):
+        try:
+            self.send("Browser.close", session=False, timeout=5)
+        except Exception:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        os.close(self.wfd)
+
+
+def fcntl_dup(fd):
+    import fcntl
+    return fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+
+
+def find_chromium():
+    for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.access(p, os.X_OK):
+            return p
+    raise SystemExit("browser-check: chromium not found")
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what, detail=""):
+        if ok:
+            self.passed += 1
+            print("  ok    " + what + (" (" + detail + ")" if detail else ""), flush=True)
+        else:
+            self.failed += 1
+            print("  FAIL  " + what + (": " + detail if detail else ""), flush=True)
+        return ok
+
+
+def console_errors(b, since=0):
+    """Console errors, uncaught exceptions and browser log errors (CSP violations, failed loads)."""
+    out = []
+    with b.cv:
+        evs = list(b.events[since:])
+    for e in evs:
+        m, p = e.get("method"), e.get("params", {})
+        if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            out.append("console.%s: %s" % (p["type"], " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))))
+        elif m == "Runtime.exceptionThrown":
+            d = p.get("exceptionDetails", {})
+            out.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+        elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            en = p["entry"]
+            out.append("log(%s): %s %s" % (en.get("source"), en.get("text", ""), en.get("url", "")))
+    return out
+
+
+def dataset(b):
+    return json.loads(b.eval("JSON.stringify(Object.assign({}, document.body.dataset))"))
+
+
+def wait_for(b, pred, timeout, step=0.25):
+    deadline = time.time() + timeout
+    d = {}
+    while time.time() < deadline:
+        d = dataset(b)
+        if pred(d):
+            return d, True
+        time.sleep(step)
+    return d, False
+
+
+def set_viewport(b, w, h, mobile, dark):
+    b.send("Emulation.setDeviceMetricsOverride", {"width": w, "height": h, "deviceScaleFactor": 2 if mobile else 1,
+                                                   "mobile": mobile})
+    b.send("Emulation.setTouchEmulationEnabled", {"enabled": mobile, "maxTouchPoints": 5 if mobile else 1})
+    b.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
+
+
+def screenshot(b, path, full=False):
+    params = {"format": "png"}
+    if full:
+        m = b.send("Page.getLayoutMetrics")
+        size = m.get("cssContentSize") or m["contentSize"]
+        params.update(captureBeyondViewport=True,
+                      clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+    data = b.send("Page.captureScreenshot", params)["data"]
+    with open(path, "wb") as f:
+        f.write(base64.b64decode(data))
+
+
+def drag(b, selector, x0f, x1f, dbl=False):
+    """Drags across the plot (fractions of its width) with the mouse; or double-clicks it."""
+    b.eval("document.querySelector(%s).scrollIntoView({block: 'center'})" % json.dumps(selector))
+    time.sleep(0.3)
+    r = b.eval("(() => { const r = document.querySelector(%s).getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()"
+               % json.dumps(selector))
+    y = r[1] + r[3] * 0.5
+
+    def mouse(kind, x, buttons, count=1):
+        b.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left" if kind != "mouseMoved" or buttons else "none",
+                                            "buttons": buttons, "clickCount": count, "pointerType": "mouse"})
+    if dbl:
+        x = r[0] + r[2] * 0.5
+        mouse("mouseMoved", x, 0)
+        mouse("mousePressed", x, 1, 1); mouse("mouseReleased", x, 0, 1)
+        mouse("mousePressed", x, 1, 2); mouse("mouseReleased", x, 0, 2)
+        return
+    xa, xb = r[0] + r[2] * x0f, r[0] + r[2] * x1f
+    mouse("mouseMoved", xa, 0)
+    mouse("mousePressed", xa, 1)
+    for i in range(1, 11):
+        mouse("mouseMoved", xa + (xb - xa) * i / 10, 1)
+    mouse("mouseReleased", xb, 0)
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080/")
+    ap.add_argument("--out", required=True, help="directory for screenshots")
+    ap.add_argument("--bench", type=int, default=36000, help="synthetic points per series for the timing run (0: skip)")
+    ap.add_argument("--bench-max-ms", type=float, default=float(os.environ.get("PERFRING_BENCH_MAX_MS", "16")))
+    ap.add_argument("--server-pid", type=int, help="server pid: stop it to test the unreachable state")
+    ap.add_argument("--server-cmd", help="JSON argv to restart the server on the same address")
+    ap.add_argument("--server-log", help="where the restarted server's stderr goes")
+    ap.add_argument("--server-pidfile", help="file to write the restarted server's pid into")
+    ap.add_argument("--full", action="store_true", help="also save full-page screenshots")
+    a = ap.parse_args()
+    base = a.url.rstrip("/") + "/"
+    os.makedirs(a.out, exist_ok=True)
+    c = Checks()
+    restarted = None
+
+    events = get_json(base + "api/events")
+    hw = [e for e in events.get("events", []) if e.get("hardware")]
+    hw_unavailable = bool(hw) and all(e.get("status") != "counting" for e in hw)
+
+    profile = tempfile.mkdtemp(prefix="perfring-chromium-")
+    b = Browser(find_chromium(), profile)
+    try:
+        b.attach()
+        for dom in ("Runtime", "Log", "Page"):
+            b.send(dom + ".enable")
+        set_viewport(b, 1280, 800, False, False)
+        b.send("Page.navigate", {"url": base})
+        d, ok = wait_for(b, lambda d: int(d.get("samples", "0")) > 0 and d.get("charts") == d.get("chartsExpected")
+                         and d.get("updateMs") is not None, 20)
+        c.check(ok and int(d.get("samples", 0)) > 0, "page loaded and samples arrived", "samples=%s" % d.get("samples"))
+        c.check(d.get("charts") == d.get("chartsExpected") and int(d.get("charts", 0)) >= 9, "all charts created",
+                "%s of %s" % (d.get("charts"), d.get("chartsExpected")))
+        time.sleep(2.5)
+        d2 = dataset(b)
+        c.check(int(d2.get("samples", 0)) > int(d.get("samples", 0)), "live updates append new samples",
+                "%s -> %s" % (d.get("samples"), d2.get("samples")))
+        c.check(d2.get("state") == "live", "collector shown as live", "state=%s" % d2.get("state"))
+        nn = b.eval("""JSON.stringify([...document.querySelectorAll('.card')].filter(c => !c.classList.contains('card-na'))
+                       .map(c => [c.id, +(c.dataset.points || 0)]))""")
+        drawn = json.loads(nn)
+        c.check(any(i == "chart-sw" and n > 0 for i, n in drawn), "software-event chart draws data",
+                ", ".join("%s:%d" % (i[6:], n) for i, n in drawn))
+        c.check(all(n > 0 for _, n in drawn) and drawn, "every available chart draws data")
+        zero = b.eval("""JSON.stringify([...document.querySelectorAll('.tile')].map(t =>
+                       [t.querySelector('.tile-label').textContent, t.querySelector('.tile-val').textContent, t.title]))""")
+        tiles = json.loads(zero)
+        if hw_unavailable:
+            banner = b.eval("(() => { const e = document.getElementById('banner-unavail'); return e.hidden ? '' : e.textContent; })()")
+            c.check("Hardware counters unavailable" in banner and "cycles" in banner, "unavailable-hardware banner shown",
+                    banner[:90] + "…" if banner else "banner hidden")
+            na = json.loads(b.eval("""JSON.stringify(['chart-rate', 'chart-miss', 'chart-cpi'].map(id => {
+                     const c = document.getElementById(id); const n = c.querySelector('.na');
+                     return [id, !n.hidden && /not available on this machine/i.test(n.textContent)]; }))"""))
+            c.check(all(v for _, v in na), "hardware charts say 'not available on this machine'",
+                    ", ".join("%s=%s" % (i, v) for i, v in na))
+            hwt = [t for t in tiles if t[0] in ("IPC", "CPI", "Cache miss", "Branch miss")]
+            c.check(all(t[1] == "n/a" and "not available" in t[2] for t in hwt), "hardware tiles read n/a with a reason",
+                    ", ".join("%s=%s" % (t[0], t[1]) for t in hwt))
+            c.check(set(d2.get("unavailable", "").split(",")) >= {"cycles", "instructions"}, "data-unavailable lists the events",
+                    d2.get("unavailable", ""))
+        else:
+            na = json.loads(b.eval("JSON.stringify(['chart-rate','chart-cpi'].map(id => document.getElementById(id).classList.contains('card-na')))"))
+            c.check(not any(na), "hardware charts drawn (PMU present)")
+        c.check(not any(t[1] in ("0", "0.00", "0.0") and "n/a" in t[2] for t in tiles), "no unavailable value shown as 0")
+
+        # Interaction: drag to zoom, double-click to reset, pause / resume.
+        drag(b, "#chart-cpu .plot", 0.55, 0.85)
+        time.sleep(0.3)
+        z = dataset(b)
+        c.check(z.get("zoomed") == "1", "drag across a chart zooms all charts")
+        drag(b, "#chart-cpu .plot", 0, 0, dbl=True)
+        time.sleep(0.3)
+        c.check(dataset(b).get("zoomed") is None, "double-click resets the zoom")
+        b.eval("document.getElementById('pause-btn').click()")
+        p1 = dataset(b)
+        b.eval("document.getElementById('pause-btn').click()")
+        c.check(p1.get("paused") == "1" and dataset(b).get("paused") == "0", "pause and resume")
+        b.eval("window.scrollTo(0, 0)")
+
+        time.sleep(1.5)
+        live = dataset(b)
+        shots = []
+        for name, w, h, mobile, dark in (("desktop", 1280, 800, False, False), ("phone", 390, 844, True, False),
+                                         ("desktop-dark", 1280, 800, False, True), ("phone-dark", 390, 844, True, True)):
+            set_viewport(b, w, h, mobile, dark)
+            time.sleep(1.5)
+            b.eval("window.scrollTo(0, 0)")
+            path = os.path.join(a.out, name + ".png")
+            screenshot(b, path)
+            shots.append(path)
+            if a.full:
+                screenshot(b, os.path.join(a.out, name + "-full.png"), full=True)
+            if name == "phone":
+                sw = b.eval("document.documentElement.scrollWidth")
+                c.check(sw <= w, "phone layout has no horizontal overflow", "scrollWidth=%s" % sw)
+        set_viewport(b, 1280, 800, False, False)
+
+        # Server down: unreachable state, then recovery once it is back.
+        if a.server_pid and a.server_cmd:
+            os.kill(a.server_pid, signal.SIGTERM)
+            dd, ok = wait_for(b, lambda d: d.get("conn") == "unreachable", 10)
+            msg = b.eval("document.getElementById('banner-conn').textContent")
+            c.check(ok and "unreachable" in msg, "server down shows 'server unreachable, retrying'", msg[:60])
+            before = int(dd.get("samples", 0))
+            log = open(a.server_log or os.devnull, "ab")
+            restarted = subprocess.Popen(json.loads(a.server_cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            if a.server_pidfile:
+                with open(a.server_pidfile, "w") as f:
+                    f.write(str(restarted.pid))
+            dd, ok = wait_for(b, lambda d: d.get("state") == "live" and int(d.get("samples", 0)) > before, 20)
+            c.check(ok, "recovers by itself when the server is back", "state=%s samples %d -> %s" % (dd.get("state"), before, dd.get("samples")))
+
+        errs = json.loads(dataset(b).get("errors", "[]"))
+        c.check(not errs, "page caught no errors (data-errors)", "; ".join(errs)[:300])
+        ce = console_errors(b)
+        c.check(not ce, "no console errors, exceptions or CSP violations", "; ".join(ce)[:500])
+
+        print("  screenshots: " + ", ".join(shots))
+        print("  live update (append + redraw, real data, %s samples in view): last %s ms, p95 %s ms"
+              % (live.get("samples"), live.get("updateMs"), live.get("updateMsP95")))
+
+        # Timing with a full hour of history: synthetic data, labelled as such on the page.
+        if a.bench:
+            mark = len(b.events)
+            b.send("Page.navigate", {"url": base + "?bench=%d" % a.bench})
+            d, ok = wait_for(b, lambda d: d.get("benchDone") == "1", 60, step=0.5)
+            label = b.eval("(() => { const e = document.getElementById('banner-bench'); return e.hidden ? '' : e.textContent; })()")
+            c.check(ok and "synthetic" in label, "benchmark run finished and is labelled synthetic", label[:60])
+            if ok:
+                screenshot(b, os.path.join(a.out, "bench.png"))
+                p95v, med = float(d["updateMsP95"]), float(d["updateMsMedian"])
+                print("  benchmark: %d points per series in view, update (append + redraw of all charts): median %.2f ms, p95 %.2f ms"
+                      % (a.bench, med, p95v))
+                c.check(p95v < a.bench_max_ms, "update with a full hour loaded under %g ms (p95)" % a.bench_max_ms, "%.2f ms" % p95v)
+            ce = console_errors(b, mark)
+            c.check(not ce and not json.loads(dataset(b).get("errors", "[]")), "benchmark page has no errors", "; ".join(ce)[:300])
+    except Exception as e:
+        c.check(False, "browser session", str(e))
+    finally:
+        b.close()
+        if restarted:
+            restarted.terminate()
+            try:
+                restarted.wait(5)
+            except subprocess.TimeoutExpired:
+                restarted.kill()
+                restarted.wait()
+        subprocess.run(["rm", "-rf", profile])
+    print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+    return 0 if c.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
