@@ -27,9 +27,10 @@ public final class PerfringAPI: HTTPHandler {
     // MARK: tick
 
     public func tick(now: UInt64) {
-        let epoch = follower.epoch
-        let arrived = follower.poll()
-        if follower.epoch != epoch || arrived > 0 { pushToStreams() }
+        follower.poll()
+        // Every stream behind the store catches up: samples that arrived on this poll, a request's
+        // poll, a new generation, or the backlog of a stream resumed with Last-Event-ID.
+        pushToStreams()
         let state = follower.state(now: now)
         if state != lastState {
             if let lastState { Log.info("collector \(lastState.rawValue) -> \(state.rawValue)") }
@@ -39,17 +40,19 @@ public final class PerfringAPI: HTTPHandler {
 
     private func pushToStreams() {
         guard let server, let store = follower.store, !streams.isEmpty else { return }
-        let encoder = SampleEncoder(store: store, columns: Array(store.columns.indices))
+        var encoder: SampleEncoder?
         let generation = hex(follower.generation ?? 0)
         for (token, cursor) in streams {
             var start = cursor.position
             if cursor.epoch != follower.epoch { start = store.oldest }
             start = max(start, store.oldest)
             guard start < store.count else { continue }
+            let enc = encoder ?? SampleEncoder(store: store, columns: Array(store.columns.indices))
+            encoder = enc
             var w = JSONWriter(reserve: 1024 * Int(store.count - start))
             for p in start..<store.count {
                 w.literal("id: \(generation):\(store.seq(at: p))\nevent: sample\ndata: ")
-                encoder.object(at: p, into: &w)
+                enc.object(at: p, into: &w)
                 w.literal("\n\n")
             }
             if server.send(w.bytes, to: token) {
@@ -130,6 +133,7 @@ public final class PerfringAPI: HTTPHandler {
         var since: UInt64?
         var limit: Int?
         var fields: [String]?
+        var generation: String?
         for item in query {
             switch item.name {
             case "since":
@@ -140,10 +144,12 @@ public final class PerfringAPI: HTTPHandler {
                 limit = v
             case "fields":
                 fields = item.value.split(separator: ",").map(String.init)
-            case "format", "generation":
+            case "generation":
+                generation = item.value
+            case "format":
                 break
             default:
-                return .failure(HTTPError("unknown parameter '\(item.name)' (since, limit, fields, format)"))
+                return .failure(HTTPError("unknown parameter '\(item.name)' (since, limit, fields, format, generation)"))
             }
         }
         let columns: [Int]
@@ -155,8 +161,10 @@ public final class PerfringAPI: HTTPHandler {
         var gap = false, reset = false
         if let since {
             let newestSeq = end > oldest ? store.seq(at: end - 1) : nil
-            if let newestSeq, since > newestSeq {
-                reset = true  // a cursor from an earlier collector run
+            if let generation, generation != hex(follower.generation ?? 0) {
+                reset = true  // the cursor names another collector run
+            } else if let newestSeq, since > newestSeq {
+                reset = true  // beyond this run's newest sample: a cursor from an earlier run
             } else {
                 start = store.position(after: since)
                 if start == oldest, oldest < end, store.seq(at: oldest) > since &+ 1 { gap = true }

@@ -110,7 +110,8 @@ public struct JSONWriter {
             return
         }
         // Fixed point: pick the decimals that leave 10 significant digits, then trim zeros.
-        var intDigits = 1
+        // Below 1 the leading "0." holds no significant digit.
+        var intDigits = a < 1 ? 0 : 1
         var p = 10.0
         while p <= a { intDigits += 1; p *= 10 }
         var decimals = max(0, 10 - intDigits)

@@ -123,7 +123,9 @@ public final class MetricDeriver {
         perSecond("forks_per_s", "processes created per second", .forks, unit: "1/s")
         perSecond("intr_per_s", "interrupts per second", .interrupts, unit: "1/s")
         perSecond("faults_per_s", "page faults per second (whole system, /proc/vmstat)", .pageFaults, unit: "1/s")
-        perSecond("major_faults_per_s", "major page faults per second", .majorFaults, unit: "1/s")
+        // Named after /proc/vmstat's pgmajfault (like ctxt and intr): `major_faults_per_s` is the
+        // major-faults event's rate when that event is counted.
+        perSecond("pgmajfault_per_s", "major page faults per second (whole system, /proc/vmstat)", .majorFaults, unit: "1/s")
 
         // RAPL: package domains (and DRAM) hold the others; summing them avoids double counting.
         let powerDomains = header.energyDomains.indices.filter { header.energyDomains[$0].hasPrefix("package") || header.energyDomains[$0] == "dram" }

@@ -24,7 +24,8 @@ public enum PrometheusExposition {
         line("perfring_records_lost_total", "", Double(follower.recordsLost))
         guard let header = follower.reader?.header else { return Array(out.utf8) }
         family("perfring_info", "gauge", "what is monitored (value always 1)")
-        line("perfring_info", "mode=\"\(escape(header.mode.name))\",target=\"\(escape(header.target))\",host=\"\(escape(header.hostname))\",generation=\"\(String(header.generation, radix: 16))\"", 1)
+        let generation = String(header.generation, radix: 16)  // 16 digits, as the JSON API shows it
+        line("perfring_info", "mode=\"\(escape(header.mode.name))\",target=\"\(escape(header.target))\",host=\"\(escape(header.hostname))\",generation=\"\(String(repeating: "0", count: 16 - generation.count) + generation)\"", 1)
         family("perfring_interval_seconds", "gauge", "sampling interval")
         line("perfring_interval_seconds", "", Double(header.intervalNs) / 1e9)
         family("perfring_event_available", "gauge", "1 when the event counts on this machine, 0 when unsupported or not permitted")
@@ -32,7 +33,7 @@ public enum PrometheusExposition {
             line("perfring_event_available", "event=\"\(escape(e.name))\",status=\"\(e.status.name)\"", e.status == .counting ? 1 : 0)
         }
         for (slot, e) in header.events.enumerated() where e.status == .counting && slot < follower.totals.count {
-            let name = "perfring_\(MetricDeriver.key(forEvent: e.name))_total"
+            let name = metricName(MetricDeriver.key(forEvent: e.name)) + "_total"
             family(name, "counter", "\(e.name) since the collector started, scaled for multiplexing")
             line(name, "", Double(follower.totals[slot]))
         }
@@ -46,11 +47,19 @@ public enum PrometheusExposition {
             guard spec.kind != .unavailable, !skipped.contains(spec.key) else { continue }
             let v = store.value(c, at: newest)
             guard v.isFinite else { continue }
-            let name = "perfring_\(spec.key)"
+            let name = metricName(spec.key)
             family(name, "gauge", spec.help + (spec.unit.isEmpty ? "" : " (\(spec.unit))") + ", newest sample")
             line(name, "", v)
         }
         return Array(out.utf8)
+    }
+
+    /// The Prometheus name of an API key: snake_case (`dTLB_load_misses` -> `dtlb_load_misses`)
+    /// and units spelled out (`cycles_per_s` -> `cycles_per_second`), as promtool's lint wants.
+    static func metricName(_ key: String) -> String {
+        var name = "perfring_" + key.lowercased()
+        if name.hasSuffix("_per_s") { name = name.dropLast() + "second" }
+        return name
     }
 
     /// Per-sample bookkeeping that is not a measurement.

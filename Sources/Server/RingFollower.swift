@@ -50,8 +50,11 @@ public final class RingFollower {
             reopenIfChanged()
         }
         guard let reader, !faulted, let deriver, let store else { return 0 }
+        guard reader.headerIntact() else {
+            markFault("the ring header changed in place (not written by this collector run)"); return 0
+        }
         guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
-            markFault(); return 0
+            markFault(RingError.fault.description); return 0
         }
         heartbeatNs = hb
         stopped = st
@@ -74,7 +77,7 @@ public final class RingFollower {
                 // Overwritten between our index load and the copy: the writer lapped us.
                 recordsLost &+= 1
             case .fault:
-                markFault()
+                markFault(RingError.fault.description)
                 return n
             }
             nextIndex += 1
@@ -82,10 +85,12 @@ public final class RingFollower {
         return n
     }
 
-    private func markFault() {
+    /// Stops reading a ring that went bad under us; the samples already read stay served, and
+    /// the next poll reopens whatever is at the path (reporting precisely what is wrong with it).
+    private func markFault(_ reason: String) {
         faulted = true
-        ringError = RingError.fault.description
-        Log.warning("ring \(path): \(RingError.fault); serving the samples already read")
+        ringError = reason
+        Log.warning("ring \(path): \(reason); serving the samples already read")
     }
 
     /// Opens the file at `path` if it is a different (or the first) valid ring. A bad file is

@@ -260,6 +260,19 @@ public final class RingReader {
         return Int(st.st_size) >= mapLength
     }
 
+    /// Whether the mapped header still says what it said at open (magic, version, layout): a
+    /// cheap check that catches a file scribbled on in place.
+    public func headerIntact() -> Bool {
+        var now = (UInt64(0), UInt64(0), UInt64(0))  // magic; version+header size; record size+capacity
+        let ok = withUnsafeMutableBytes(of: &now) { cperf_guarded_copy($0.baseAddress, base, 24) }
+        guard ok == 0 else { return false }
+        return withUnsafeBytes(of: &now) { b in
+            let p = b.baseAddress!
+            return p.u64(RingLayout.hMagic) == RingLayout.magic && p.u32(RingLayout.hVersion) == RingLayout.version
+                && Int(p.u32(RingLayout.hRecordSize)) == header.recordSize && Int(p.u32(RingLayout.hCapacity)) == header.capacity
+        }
+    }
+
     /// Whether the mapped file still has its full size (a truncation makes records fault).
     public func sizeIntact() -> Bool {
         guard let st = try? Sys.fstat(fd) else { return false }
