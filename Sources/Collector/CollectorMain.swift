@@ -25,6 +25,11 @@ public func collectorMain(_ args: [String]) -> Int32 {
     }
     if options.verbose { Log.minimum = .debug }
     if options.quiet { Log.minimum = .warning }
+    if options.selfTest {
+        let (table, status) = SelfTest.report(SelfTest(options: options).run())
+        try? Sys.writeAll(1, table)
+        return status
+    }
     do {
         let collector = try Collector(options: options)
         return collector.run()

@@ -20,6 +20,7 @@ public struct CollectorOptions: Equatable, Sendable {
     public var user: String?
     public var verbose = false
     public var quiet = false
+    public var selfTest = false
 
     public static let minIntervalNs: UInt64 = 1_000_000
     public static let maxIntervalNs: UInt64 = 60_000_000_000
@@ -86,6 +87,8 @@ public struct CollectorOptions: Equatable, Sendable {
             case "--user":
                 o.user = try cursor.value(for: flag, inline: inline)
                 guard !(o.user ?? "").isEmpty else { throw UsageError("--user: empty name") }
+            case "--self-test":
+                o.selfTest = true
             case "-v", "--verbose":
                 o.verbose = true
             case "-q", "--quiet":
@@ -133,6 +136,8 @@ public struct CollectorOptions: Equatable, Sendable {
       --per-cpu         also record each CPU's counters and time split
       --pid PID         count one process and its threads
       --user NAME       drop to this user after opening counters and the ring
+      --self-test       check what this machine can measure (events, timer, task-clock,
+                        instructions, own overhead), print a table; exit 1 if a check fails
       -v, --verbose     debug logging;  -q, --quiet: warnings and errors only
       -h, --help        this text;  --version: the version
 

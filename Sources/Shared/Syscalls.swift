@@ -386,6 +386,15 @@ public enum Sys {
         _ = try valueOrErrno { waitpid(pid, &status, 0) }
         return status
     }
+    /// User plus system CPU time of this process (getrusage), in ns.
+    public static func processCPUNanos() -> UInt64 {
+        var ru = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &ru)
+        func ns(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1000 }
+        return ns(ru.ru_utime) + ns(ru.ru_stime)
+    }
+    /// CPU time of the calling thread, in ns.
+    public static func threadCPUNanos() -> UInt64 { clockNanos(CLOCK_THREAD_CPUTIME_ID) }
     public static func getrlimitNofile() -> rlimit {
         var rl = rlimit()
         getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl)

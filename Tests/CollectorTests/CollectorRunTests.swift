@@ -271,3 +271,20 @@ import Testing
         #expect(long.allocs == short.allocs, "\(long.allocs - short.allocs) allocations over \(long.records - short.records) extra ticks")
     }
 }
+
+@Suite struct CollectorSelfTest {
+    @Test func printsEveryCheckAndItsVerdictDecidesTheExitStatus() throws {
+        let r = try runProduct("perfring-collector", ["--self-test"], timeout: 60)
+        for row in ["events", "timer (10ms x 200)", "task-clock vs getrusage", "instructions (known loop)", "collector overhead"] {
+            #expect(r.stdout.contains("  " + row), "row \(row)")
+        }
+        let failed = r.stdout.split(separator: "\n").contains { $0.contains(" FAILED ") }
+        #expect(r.status == (failed ? 1 : 0))
+        #expect(r.stdout.contains("self-test: "))
+        let pmu = FileManager.default.fileExists(atPath: "/sys/bus/event_source/devices/cpu")
+        if !pmu {
+            #expect(r.stdout.contains("instructions (known loop)    skipped"), "no PMU: skipped, not failed")
+            #expect(r.stdout.contains("no hardware PMU"))
+        }
+    }
+}

@@ -109,6 +109,24 @@ int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out);
 /// the record is being written, was overwritten, or is not the expected one; -1 on a fault.
 int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected);
 
+// MARK: self-test
+
+/// Runs a loop of exactly `n` iterations whose instruction count is known, and returns the
+/// instructions per iteration (2), or 0 on architectures without a known loop.
+static inline uint64_t cperf_known_loop(uint64_t n) {
+    if (n == 0) return 0;
+#if defined(__x86_64__)
+    __asm__ volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
+    return 2;
+#elif defined(__aarch64__)
+    __asm__ volatile("1: subs %0, %0, #1\n\tb.ne 1b" : "+r"(n) : : "cc");
+    return 2;
+#else
+    (void)n;
+    return 0;
+#endif
+}
+
 // MARK: launching a command paused before exec
 
 /// Forks a child that waits for a byte on a pipe, then resets its signal mask and dispositions
