@@ -1,20 +1,58 @@
 // A byte-level JSON builder. /api/data encodes tens of thousands of samples per request, so
-// numbers are formatted by hand into one growing [UInt8] rather than through String.
+// values are formatted by hand straight into one growing buffer: no String per number, no
+// per-byte Array bookkeeping.
 
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+    /// The growing output; a class so that appends never trigger a copy-on-write check.
+    private final class Buffer {
+        var base: UnsafeMutablePointer<UInt8>
+        var count = 0
+        var capacity: Int
+        init(_ capacity: Int) {
+            self.capacity = max(capacity, 64)
+            base = .allocate(capacity: self.capacity)
+        }
+        deinit { base.deallocate() }
+        @inline(__always) func reserve(_ n: Int) {
+            if count + n > capacity { grow(count + n) }
+        }
+        func grow(_ needed: Int) {
+            var c = capacity * 2
+            while c < needed { c *= 2 }
+            let fresh = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+            fresh.update(from: base, count: count)
+            base.deallocate()
+            base = fresh
+            capacity = c
+        }
+        @inline(__always) func put(_ b: UInt8) {
+            reserve(1)
+            base[count] = b
+            count += 1
+        }
+        @inline(__always) func put(_ p: UnsafeRawBufferPointer) {
+            reserve(p.count)
+            if let a = p.baseAddress { (base + count).update(from: a.assumingMemoryBound(to: UInt8.self), count: p.count) }
+            count += p.count
+        }
+    }
+
+    private let out: Buffer
     /// Whether the next value in the current object/array needs a comma first.
     private var needComma = false
 
-    public init(reserve: Int = 256) { bytes.reserveCapacity(reserve) }
+    public init(reserve: Int = 256) { out = Buffer(reserve) }
 
-    @inline(__always) mutating func raw(_ b: UInt8) { bytes.append(b) }
-    @inline(__always) mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    /// The JSON text so far.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: out.base, count: out.count)) }
+
+    @inline(__always) private func raw(_ b: UInt8) { out.put(b) }
+    @inline(__always) private func raw(_ s: StaticString) {
+        s.withUTF8Buffer { out.put(UnsafeRawBufferPointer($0)) }
     }
 
     @inline(__always) private mutating func comma() {
-        if needComma { bytes.append(UInt8(ascii: ",")) }
+        if needComma { out.put(UInt8(ascii: ",")) }
         needComma = true
     }
 
@@ -26,26 +64,28 @@ public struct JSONWriter {
     /// Writes `"name":` (the value follows).
     public mutating func key(_ name: String) {
         comma()
-        string(name, separate: false)
+        quoted(name)
         raw(UInt8(ascii: ":"))
         needComma = false
     }
-    /// A key already known to be plain ASCII without escapes, pre-rendered as `"name":`.
+    /// A key pre-rendered by `render(key:)` as `"name":`.
     @inline(__always) public mutating func key(rendered: [UInt8]) {
         comma()
-        bytes.append(contentsOf: rendered)
+        rendered.withUnsafeBytes { out.put($0) }
         needComma = false
     }
     public static func render(key: String) -> [UInt8] {
-        var w = JSONWriter()
+        var w = JSONWriter(reserve: key.utf8.count + 8)
         w.key(key)
         return w.bytes
     }
 
-    public mutating func string(_ s: String) { string(s, separate: true) }
+    public mutating func string(_ s: String) {
+        comma()
+        quoted(s)
+    }
 
-    private mutating func string(_ s: String, separate: Bool) {
-        if separate { comma() }
+    private func quoted(_ s: String) {
         raw(UInt8(ascii: "\""))
         for b in s.utf8 {
             switch b {
@@ -68,88 +108,110 @@ public struct JSONWriter {
     public mutating func bool(_ v: Bool) { comma(); v ? raw("true") : raw("false") }
     public mutating func null() { comma(); raw("null") }
 
-    public mutating func int(_ v: Int) { comma(); integer(v) }
-    public mutating func uint(_ v: UInt64) {
+    public mutating func int(_ v: Int) {
         comma()
-        if v <= UInt64(Int.max) { integer(Int(v)) } else { bytes.append(contentsOf: Array(String(v).utf8)) }
+        if v < 0 { raw(UInt8(ascii: "-")) }
+        digits(v.magnitude.asUInt64)
     }
+    public mutating func uint(_ v: UInt64) { comma(); digits(v) }
 
-    @inline(__always) private mutating func integer(_ v: Int) {
-        if v < 0 {
-            raw(UInt8(ascii: "-"))
-            if v == Int.min { bytes.append(contentsOf: Array("9223372036854775808".utf8)); return }
-            digits(UInt64(-v))
-        } else {
-            digits(UInt64(v))
+    /// Decimal digits of `v`, two at a time from a table.
+    @inline(__always) private func digits(_ v: UInt64) {
+        out.reserve(20)
+        if v < 10 {
+            out.base[out.count] = UInt8(truncatingIfNeeded: v) &+ 0x30
+            out.count += 1
+            return
         }
-    }
-
-    @inline(__always) private mutating func digits(_ v: UInt64) {
-        if v < 10 { raw(UInt8(truncatingIfNeeded: v) + 0x30); return }
-        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch on the stack
-        withUnsafeMutableBytes(of: &tmp) { buf in
-            var n = v, i = 24
-            while n > 0 {
-                i -= 1
-                buf[i] = UInt8(truncatingIfNeeded: n % 10) + 0x30
-                n /= 10
+        var n = v, len = 1
+        var t = v
+        while t >= 10 { t /= 10; len += 1 }
+        var i = out.count + len
+        // "00" "01" ... "99": a literal, so no lazy-global check per call.
+        let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+        pairs.withUTF8Buffer { table in
+            while n >= 100 {
+                let r = Int(n % 100)
+                n /= 100
+                i -= 2
+                out.base[i] = table[2 * r]
+                out.base[i + 1] = table[2 * r + 1]
             }
-            bytes.append(contentsOf: buf[i..<24])
+            if n >= 10 {
+                let r = Int(n)
+                out.base[i - 2] = table[2 * r]
+                out.base[i - 1] = table[2 * r + 1]
+            } else {
+                out.base[i - 1] = UInt8(truncatingIfNeeded: n) &+ 0x30
+            }
         }
+        out.count += len
     }
 
-    /// A number, or null when it is NaN or infinite (an unavailable value). Shown with up to
-    /// 10 significant digits (more than any counter here is accurate to); integers exactly.
+    @inline(__always) private static func pow10(_ e: Int) -> UInt64 {
+        var p: UInt64 = 1
+        for _ in 0..<e { p &*= 10 }
+        return p
+    }
+
+    /// A number, or null when it is NaN or infinite (an unavailable value). Shown with 10
+    /// significant digits (more than any counter here is accurate to); integers exactly.
     public mutating func number(_ v: Double) {
         comma()
         guard v.isFinite else { raw("null"); return }
-        if v == v.rounded(), abs(v) < 9.0e15 { integer(Int(v)); return }
-        let a = abs(v)
-        guard a >= 1e-6, a < 1e15 else {
-            bytes.append(contentsOf: Array(v.description.utf8))
+        let a = v.magnitude
+        if a < 9.0e15, a == a.rounded(.towardZero) {
+            if v < 0 { raw(UInt8(ascii: "-")) }
+            digits(UInt64(a))
             return
         }
-        // Fixed point: pick the decimals that leave 10 significant digits, then trim zeros.
-        // Below 1 the leading "0." holds no significant digit.
-        var intDigits = a < 1 ? 0 : 1
-        var p = 10.0
-        while p <= a { intDigits += 1; p *= 10 }
-        var decimals = max(0, 10 - intDigits)
+        guard a >= 1e-6, a < 1e15 else {
+            v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
+            return
+        }
+        // Fixed point: the decimals that leave 10 significant digits.
+        var intDigits = 1
+        var bound = 10.0
+        while intDigits < 16 && bound <= a { intDigits += 1; bound *= 10 }
+        var decimals = 10 - intDigits
         if a < 1 {
+            decimals = 10
             var q = a
             while q < 0.1 { q *= 10; decimals += 1 }
         }
-        decimals = min(decimals, 16)
-        let scale = JSONWriter.pow10[decimals]
-        let scaled = (a * scale).rounded()
-        guard scaled < 9.0e15 else { bytes.append(contentsOf: Array(v.description.utf8)); return }
-        var m = UInt64(scaled)
-        if v < 0 { raw(UInt8(ascii: "-")) }
-        let divisor = UInt64(scale)
+        decimals = max(0, min(decimals, 19))
+        let divisor = JSONWriter.pow10(decimals)
+        let scaled = a * Double(divisor) + 0.5
+        guard scaled < 1.8e19 else {
+            v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
+            return
+        }
+        let m = UInt64(scaled)
         let whole = m / divisor
-        m %= divisor
+        var frac = m % divisor
+        if v < 0 && (whole != 0 || frac != 0) { raw(UInt8(ascii: "-")) }
         digits(whole)
-        if m == 0 { return }
-        // Fraction with leading zeros, trailing zeros trimmed.
-        var frac = m, width = decimals
+        if frac == 0 { return }
+        var width = decimals
         while frac % 10 == 0 { frac /= 10; width -= 1 }
         raw(UInt8(ascii: "."))
-        var lead = width - 1
+        // Leading zeros of the fraction, then its digits.
+        var shown = 1
         var t = frac
-        while t >= 10 { t /= 10; lead -= 1 }
-        for _ in 0..<max(0, lead) { raw(UInt8(ascii: "0")) }
+        while t >= 10 { t /= 10; shown += 1 }
+        for _ in 0..<(width - shown) { raw(UInt8(ascii: "0")) }
         digits(frac)
     }
 
-    private static let pow10: [Double] = (0...16).map { e in (0..<e).reduce(1.0) { r, _ in r * 10 } }
-
-    /// Appends text outside JSON's grammar (CSV separators and headers); the next value starts
-    /// without a comma.
+    /// Appends text outside JSON's grammar (CSV separators and headers, SSE framing); the next
+    /// value starts without a comma.
     public mutating func literal(_ s: String) {
-        bytes.append(contentsOf: s.utf8)
+        var s = s
+        s.withUTF8 { out.put(UnsafeRawBufferPointer($0)) }
         needComma = false
     }
+}
 
-    /// Appends pre-encoded JSON (a value).
-    public mutating func rawValue(_ json: [UInt8]) { comma(); bytes.append(contentsOf: json) }
+extension UInt {
+    fileprivate var asUInt64: UInt64 { UInt64(self) }
 }

@@ -169,6 +169,7 @@ public final class RingReader {
     private let mapLength: Int
     private let device: UInt64
     private let inode: UInt64
+    private var releaser: PageReleaser
 
     public init(path: String) throws(RingError) {
         cperf_install_fault_guard()
@@ -200,6 +201,7 @@ public final class RingReader {
         self.mapLength = size
         self.device = UInt64(st.st_dev)
         self.inode = UInt64(st.st_ino)
+        self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: header.recordSize, capacity: header.capacity)
         mapped = false
         ok = true
     }
@@ -252,6 +254,10 @@ public final class RingReader {
         default: return .fault
         }
     }
+
+    /// The caller is done with records up to `index` (it copied what it needs): their pages
+    /// leave this process's resident set.
+    public func finished(through index: UInt64) { releaser.finished(through: index) }
 
     /// Whether the file at `path` is still the one mapped here and still big enough: false when
     /// the collector replaced it (new inode), it was removed, or it was truncated.

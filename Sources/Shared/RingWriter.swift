@@ -84,6 +84,7 @@ public final class RingWriter {
     private let recordSize: Int
     private var nextIndex: UInt64 = 0
     private var current: UnsafeMutableRawPointer?
+    private var releaser: PageReleaser
     private var published = false
 
     /// Checks the directory and the final path without creating anything, so the collector can
@@ -176,6 +177,7 @@ public final class RingWriter {
         self.base = p
         self.mapLength = length
         self.recordSize = config.recordSize
+        self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: config.recordSize, capacity: config.capacity)
         writeHeader()
         cleanup = false
         ok = true
@@ -258,6 +260,7 @@ public final class RingWriter {
     public func commit(heartbeat now: UInt64) {
         guard let rec = current else { preconditionFailure("commit() without begin()") }
         cperf_seq_write_end(rec.assumingMemoryBound(to: UInt64.self), RingLayout.completeSeq(nextIndex))
+        releaser.finished(through: nextIndex)
         nextIndex &+= 1
         cperf_store_release_u64((base + RingLayout.hWriteIndex).assumingMemoryBound(to: UInt64.self), nextIndex)
         beat(now)

@@ -195,6 +195,12 @@ public enum Sys {
     public static func msyncAsync(_ p: UnsafeMutableRawPointer, length: Int) {
         _ = Glibc.msync(p, length, MS_ASYNC)
     }
+    /// Drops this process's page-table entries for a range of a shared file mapping: the data
+    /// stays in the page cache (and in the file); only this process's resident set shrinks.
+    public static func dropMappedPages(_ p: UnsafeMutableRawPointer, length: Int) {
+        _ = Glibc.madvise(p, length, MADV_DONTNEED)
+    }
+    public static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     public static func munmap(_ p: UnsafeMutableRawPointer, length: Int) {
         let r = Glibc.munmap(p, length)
         precondition(r == 0, "perfring: munmap of a region that was not mapped")
