@@ -86,6 +86,7 @@ public final class PerfCounters {
                 entries[i].errno = e.rawValue
             }
         }
+        if case .command = target {} else { enable() }
         _ = readAll(into: nil, perCpu: nil, totals: nil)  // prime the baselines
     }
 
@@ -116,8 +117,10 @@ public final class PerfCounters {
         var fmt = UInt64(PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
         if grouped { fmt |= UInt64(PERF_FORMAT_GROUP.rawValue) }
         a.read_format = fmt
-        // Only a group leader carries disabled/enable_on_exec; members follow it.
-        cperf_attr_set_flags(&a, onExec && leader ? 1 : 0, inherit ? 1 : 0, onExec && leader ? 1 : 0, 0)
+        // Leaders start disabled and are enabled once their group is complete (or at exec):
+        // members added to an already-running leader stay inactive on a busy CPU until the
+        // group happens to be rescheduled, and then count nothing. perf does the same.
+        cperf_attr_set_flags(&a, leader ? 1 : 0, inherit ? 1 : 0, onExec && leader ? 1 : 0, 0)
         return a
     }
 
@@ -186,8 +189,8 @@ public final class PerfCounters {
         if let u = unit { units.append(u) }
     }
 
-    /// Starts counting events opened disabled (command mode counts from exec by itself).
-    public func enable() {
+    /// Starts every group (command mode does not call this: its counters start at exec).
+    func enable() {
         for u in units { try? Sys.perfEnable(u.fd, group: u.grouped) }
     }
 

@@ -288,3 +288,35 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct CollectorCountAgreement {
+    /// System-wide context switches from the software event agree with /proc/stat's ctxt while
+    /// both CPUs are busy (a group opened enabled counted nothing here until it was rescheduled).
+    @Test func contextSwitchesAgreeWithProcStatUnderLoad() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        var hogs: [Process] = []
+        for _ in 0..<2 {
+            let h = Process()
+            h.executableURL = URL(fileURLWithPath: "/bin/sh")
+            h.arguments = ["-c", "end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done"]
+            try h.run()
+            hogs.append(h)
+        }
+        defer { for h in hogs { h.terminate(); h.waitUntilExit() } }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
+        p.arguments = ["--ring", ring, "--interval", "50ms", "-q", "--events", "task-clock,context-switches,page-faults"]
+        try p.run()
+        var waited = 0
+        while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 20, waited < 1000 { usleep(10_000); waited += 1 }
+        p.terminate(); p.waitUntilExit()
+        let (reader, records) = try readAll(ring)
+        let cs = try #require(reader.header.events.firstIndex { $0.name == "context-switches" })
+        var event: UInt64 = 0, proc: UInt64 = 0
+        for rec in records { view(rec) { event += $0.counter(cs).value; proc += $0.os(.contextSwitches) ?? 0 } }
+        #expect(proc > 0)
+        #expect(event > 0, "the software event counts under load")
+        #expect(abs(Double(event) - Double(proc)) <= Double(proc) * 0.05 + 20, "event \(event) vs /proc/stat \(proc)")
+    }
+}
