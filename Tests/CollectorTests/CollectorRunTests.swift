@@ -268,7 +268,9 @@ import Testing
         let short = try allocations(ticks: 50)
         let long = try allocations(ticks: 250)
         #expect(long.records > short.records + 100)
-        #expect(long.allocs == short.allocs, "\(long.allocs - short.allocs) allocations over \(long.records - short.records) extra ticks")
+        // A per-tick allocation would add one per extra tick (200 here); shutdown paths that
+        // race with the child's exit may differ by one or two.
+        #expect(abs(long.allocs - short.allocs) <= 5, "\(long.allocs - short.allocs) allocations over \(long.records - short.records) extra ticks")
     }
 }
 
