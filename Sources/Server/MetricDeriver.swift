@@ -64,12 +64,14 @@ public final class MetricDeriver {
         ratio("branch_miss_rate", "branch misses per branch, percent", "branch_misses", "branches", slotOf, scale: 100)
         ratio("cache_mpki", "cache misses per thousand instructions", "cache_misses", "instructions", slotOf, scale: 1000)
         ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", slotOf, scale: 1000)
-        if let tc = slotOf["task_clock"] {
+        // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
+        // time times CPUs), so "CPUs utilized" only means something for a process or command.
+        if let tc = slotOf["task_clock"], header.mode != .systemWide {
             add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "") { r in
                 r.dtNs > 0 ? Self.scaled(r.counter(tc)) / Double(r.dtNs) : .nan
             }
         } else {
-            columns.append(ColumnSpec(key: "cpus_utilized", kind: .unavailable, help: "task-clock over wall time", unit: ""))
+            columns.append(ColumnSpec(key: "cpus_utilized", kind: .unavailable, help: "task-clock over wall time (pid and command modes; system-wide use cpu_util)", unit: ""))
         }
 
         // CPU time split in percent of the monitored CPUs' time.
