@@ -12,7 +12,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CPerf", path: "Sources/CPerf"),
-        .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["RING-FORMAT.md"]),
+        .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["RING-FORMAT.md", "THREAT-MODEL.md"]),
         .target(name: "Collector", dependencies: ["Shared", "CPerf"], path: "Sources/Collector", exclude: ["Main"]),
         .executableTarget(name: "perfring-collector", dependencies: ["Collector"], path: "Sources/Collector/Main"),
         .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main"]),

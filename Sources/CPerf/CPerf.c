@@ -49,27 +49,20 @@ int cperf_guarded_copy(void *dst, const void *src, size_t n) {
     return 0;
 }
 
-int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out) {
-    sigjmp_buf env;
-    if (sigsetjmp(env, 0)) return -1;
-    guard_env = &env;
-    uint64_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    guard_env = NULL;
-    *out = v;
-    return 0;
-}
-
-int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out) {
-    sigjmp_buf env;
-    if (sigsetjmp(env, 0)) return -1;
-    guard_env = &env;
-    uint32_t v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    guard_env = NULL;
-    *out = v;
-    return 0;
-}
+// One body for both widths: the load happens between arming and disarming the guard.
+#define GUARDED_LOAD_ACQUIRE(name, type)                       \
+    int name(const type *p, type *out) {                       \
+        sigjmp_buf env;                                        \
+        if (sigsetjmp(env, 0)) return -1;                      \
+        guard_env = &env;                                      \
+        type v = __atomic_load_n(p, __ATOMIC_ACQUIRE);         \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);               \
+        guard_env = NULL;                                      \
+        *out = v;                                              \
+        return 0;                                              \
+    }
+GUARDED_LOAD_ACQUIRE(cperf_guarded_load_acquire_u64, uint64_t)
+GUARDED_LOAD_ACQUIRE(cperf_guarded_load_acquire_u32, uint32_t)
 
 int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
     const uint64_t *seq = (const uint64_t *)record;
