@@ -142,6 +142,15 @@ public final class PerfCounters {
 
     private func openGroup(_ slots: [Int], target t: Int, firstError: inout [Errno?], opened: inout [UInt32]) {
         func fail(_ slot: Int, _ e: Errno) { if firstError[slot] == nil { firstError[slot] = e } }
+        func openSingle(_ slot: Int) {
+            do {
+                let fd = try open(specs[slot], target: t, grouped: false, leaderFD: -1)
+                units.append(ReadUnit(fd: fd, memberFDs: [], slots: [slot], grouped: false, target: t))
+                opened[slot] += 1
+            } catch {
+                fail(slot, error)
+            }
+        }
         var unit: ReadUnit?
         var grouped = slots.count > 1
         for slot in slots {
@@ -154,13 +163,7 @@ public final class PerfCounters {
                     opened[slot] += 1
                 } catch {
                     // The leader cannot host it (EINVAL, or a PMU limit): count it on its own.
-                    do {
-                        let fd = try open(s, target: t, grouped: false, leaderFD: -1)
-                        units.append(ReadUnit(fd: fd, memberFDs: [], slots: [slot], grouped: false, target: t))
-                        opened[slot] += 1
-                    } catch {
-                        fail(slot, error)
-                    }
+                    openSingle(slot)
                 }
                 continue
             }
@@ -171,13 +174,7 @@ public final class PerfCounters {
             } catch .invalid where grouped {
                 // Older kernels refuse inherit together with PERF_FORMAT_GROUP: read singly.
                 grouped = false
-                do {
-                    let fd = try open(s, target: t, grouped: false, leaderFD: -1)
-                    units.append(ReadUnit(fd: fd, memberFDs: [], slots: [slot], grouped: false, target: t))
-                    opened[slot] += 1
-                } catch {
-                    fail(slot, error)
-                }
+                openSingle(slot)
             } catch {
                 fail(slot, error)
             }
