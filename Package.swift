@@ -15,7 +15,7 @@ let package = Package(
         .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["RING-FORMAT.md", "THREAT-MODEL.md"]),
         .target(name: "Collector", dependencies: ["Shared", "CPerf"], path: "Sources/Collector", exclude: ["Main"]),
         .executableTarget(name: "perfring-collector", dependencies: ["Collector"], path: "Sources/Collector/Main"),
-        .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main"]),
+        .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main", "PHASES.md"]),
         .executableTarget(name: "perfring-server", dependencies: ["Server"], path: "Sources/Server/Main"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CPerf"]),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "Shared"]),

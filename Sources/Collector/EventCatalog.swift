@@ -46,12 +46,6 @@ public enum EventCatalog {
         EventSpec(name: "major-faults", type: sw, config: 6, groupKey: "sw"),
     ]
 
-    /// perf's aliases for the same events.
-    static let aliases: [String: String] = [
-        "cpu-cycles": "cycles", "branches": "branch-instructions", "faults": "page-faults",
-        "cs": "context-switches", "migrations": "cpu-migrations",
-    ]
-
     /// The default set: the hardware six, then the software four.
     public static let defaultNames = ["cycles", "instructions", "cache-references", "cache-misses",
                                       "branch-instructions", "branch-misses",
@@ -59,7 +53,7 @@ public enum EventCatalog {
 
     /// Looks up a name (or alias, or a raw `rNNNN` hex event); nil when unknown.
     public static func spec(named name: String) -> EventSpec? {
-        let canonical = aliases[name] ?? name
+        let canonical = PerfEventName.aliases[name] ?? name
         if let s = all.first(where: { $0.name == canonical }) { return s }
         if canonical.count > 1, canonical.count <= 17, canonical.first == "r",
            let config = UInt64(canonical.dropFirst(), radix: 16) {

@@ -38,7 +38,17 @@ public final class RingFollower {
     private var bufferSize = 0
     private var faulted = false
 
-    public init(path: String) { self.path = path }
+    /// Phases of the current collector run (replaced with the store) and the alert rules; both
+    /// see each sample as it is ingested.
+    public private(set) var phases: PhaseTracker?
+    public let alerts: AlertEvaluator
+    public let minPhaseNs: UInt64
+
+    public init(path: String, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
+        self.path = path
+        self.minPhaseNs = minPhaseNs
+        alerts = AlertEvaluator(rules: alertRules)
+    }
     deinit { buffer?.deallocate() }
 
     public var generation: UInt64? { reader?.header.generation }
@@ -48,6 +58,8 @@ public final class RingFollower {
     public func poll() -> Int {
         if reader == nil || faulted || !(reader?.isCurrent() ?? false) {
             reopenIfChanged()
+        } else {
+            clearError()  // the file at the path is the one being read (it was moved away and back)
         }
         guard let reader, !faulted, let deriver, let store else { return 0 }
         guard reader.headerIntact() else {
@@ -71,6 +83,8 @@ public final class RingFollower {
             case .ok:
                 let view = RecordView(UnsafeRawPointer(buffer!))
                 deriver.ingest(view, into: store)
+                alerts.observe(store, at: store.count - 1)
+                phases?.observe(store, at: store.count - 1)
                 newestTimeNs = view.timeNs
                 n += 1
             case .unavailable:
@@ -82,6 +96,7 @@ public final class RingFollower {
             }
             nextIndex += 1
         }
+        reader.finished(through: nextIndex - 1)
         return n
     }
 
@@ -91,6 +106,13 @@ public final class RingFollower {
         faulted = true
         ringError = reason
         Log.warning("ring \(path): \(reason); serving the samples already read")
+    }
+
+    /// The path holds the ring being read again: whatever was wrong with it is over.
+    private func clearError() {
+        guard ringError != nil else { return }
+        Log.info("ring \(path): the ring being read is back at the path")
+        ringError = nil
     }
 
     /// Opens the file at `path` if it is a different (or the first) valid ring. A bad file is
@@ -106,6 +128,7 @@ public final class RingFollower {
             return
         }
         if let old = reader, old.header.generation == fresh.header.generation, !faulted {
+            clearError()
             return  // same ring under a new name or a racing stat: nothing changed
         }
         let header = fresh.header
@@ -115,6 +138,8 @@ public final class RingFollower {
         ringError = nil
         deriver = MetricDeriver(header: header)
         store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
+        phases = PhaseTracker(store: store!, header: header, minPhaseNs: minPhaseNs)
+        alerts.bind(store!)
         totals = [UInt64](repeating: 0, count: header.eventCount)
         epoch += 1
         newestTimeNs = nil
@@ -131,8 +156,9 @@ public final class RingFollower {
     public func state(now: UInt64) -> CollectorState {
         guard let reader else { return .absent }
         if stopped { return .stopped }
-        let interval = reader.header.intervalNs
-        let limit = max(3 * interval, 300_000_000)
+        // Saturating: the interval comes from the file, and any value must give an answer.
+        let (three, overflow) = reader.header.intervalNs.multipliedReportingOverflow(by: 3)
+        let limit = overflow ? UInt64.max : max(three, 300_000_000)
         if now > heartbeatNs, now - heartbeatNs > limit {
             return Sys.processExists(reader.header.collectorPid) ? .stalled : .absent
         }

@@ -36,13 +36,15 @@ public struct SampleEncoder {
         w.endObject()
     }
 
-    public func objects(_ range: Range<UInt64>, into w: inout JSONWriter) {
+    /// `extra` adds fields to each sample's object (its phase).
+    public func objects(_ range: Range<UInt64>, into w: inout JSONWriter, extra: ((UInt64, inout JSONWriter) -> Void)? = nil) {
         w.beginArray()
-        for p in range { object(at: p, into: &w) }
+        for p in range { object(at: p, into: &w, extra: extra.map { f in { f(p, &$0) } }) }
         w.endArray()
     }
 
-    public func columnArrays(_ range: Range<UInt64>, into w: inout JSONWriter) {
+    /// `extra` adds columns after the metric columns (the phase ids).
+    public func columnArrays(_ range: Range<UInt64>, into w: inout JSONWriter, extra: ((inout JSONWriter) -> Void)? = nil) {
         w.beginObject()
         for (k, c) in columns.enumerated() {
             w.key(rendered: renderedKeys[k])
@@ -50,6 +52,7 @@ public struct SampleEncoder {
             for p in range { w.number(store.value(c, at: p)) }
             w.endArray()
         }
+        extra?(&w)
         w.endObject()
     }
 

@@ -174,9 +174,10 @@ extension TestClient {
         #expect(number(latest["time_ms"]) == c.unixMillis(c.time))
         #expect(number(latest["time_ms"]) == Double(1_700_000_001_500))  // three records of 0.5 s after creation
         #expect(latest["generation"] as? String == c.generationHex)
-        // Every key of the sample is accounted for: nothing extra, nothing missing.
+        // Every key of the sample is accounted for: nothing extra, nothing missing (the phase
+        // is PhaseAPITests' subject).
         let keys = Set(latest.keys)
-        #expect(keys == Set(kind.expected.keys).union(["seq", "time_ms", "generation"]))
+        #expect(keys == Set(kind.expected.keys).union(["seq", "time_ms", "generation", "phase"]))
     }
 
     @Test func latestIs503UntilTheFirstRecord() throws {
@@ -272,7 +273,7 @@ extension TestClient {
         let d = try server.object("/api/data?fields=ipc,branch_misses,ref_cycles")
         let samples = try #require(d["samples"] as? [[String: Any]])
         #expect(samples.count == 3)
-        for s in samples { #expect(Set(s.keys) == ["seq", "time_ms", "ipc", "branch_misses", "ref_cycles"]) }
+        for s in samples { #expect(Set(s.keys) == ["seq", "time_ms", "ipc", "branch_misses", "ref_cycles", "phase"]) }
         #expect(samples.map { number($0["ipc"]) } == [1.5, 1.5, 1.5])
         #expect(samples.map { number($0["branch_misses"]) } == [8000, 8000, nil])
         #expect(samples.allSatisfy { isNull($0["ref_cycles"]) })
@@ -280,7 +281,7 @@ extension TestClient {
         let col = try server.object("/api/data?format=columns&fields=cycles,branch_misses&since=0")
         #expect(col["samples"] == nil)
         let columns = try #require(col["columns"] as? [String: [Any]])
-        #expect(Set(columns.keys) == ["seq", "time_ms", "cycles", "branch_misses"])
+        #expect(Set(columns.keys) == ["seq", "time_ms", "cycles", "branch_misses", "phase"])
         #expect(columns["seq"]?.map { number($0) } == [1, 2])
         #expect(columns["time_ms"]?.map { number($0) } == [c.unixMillis(c.time - 500_000_000), c.unixMillis(c.time)])
         #expect(columns["cycles"]?.map { number($0) } == [2_000_000, 2_000_000])
@@ -290,7 +291,7 @@ extension TestClient {
         // The whole column set by default, in the same order as /api/fields.
         let all = try server.object("/api/data?format=columns")
         let fields = try jsonValue(try server.get("/api/fields").body) as? [[String: Any]] ?? []
-        #expect(Set((all["columns"] as? [String: Any] ?? [:]).keys) == Set(fields.compactMap { $0["key"] as? String }))
+        #expect(Set((all["columns"] as? [String: Any] ?? [:]).keys) == Set(fields.compactMap { $0["key"] as? String }).union(["phase"]))
         let refCycles = fields.first { $0["key"] as? String == "ref_cycles" }
         #expect(refCycles?["available"] as? Bool == false)
         #expect(fields.first { $0["key"] as? String == "ipc" }?["available"] as? Bool == true)

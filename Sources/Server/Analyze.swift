@@ -1,0 +1,260 @@
+// `perfring-server analyze FILE`: the live phase detector run offline over a recording. Reads
+// `perf stat -I MS -x, -e ...` output (so traces recorded with perf elsewhere can be analysed)
+// or a CSV with a header row of numeric columns and a time column (perfring's own
+// /api/export.csv among them), turns either into perfring's metric columns, and prints the
+// phases as a table or as the same JSON as GET /api/phases.
+import Shared
+
+/// A recording as named numeric columns, one row per sample (NaN: no value).
+public struct MetricTable: Sendable {
+    public var columns: [String]
+    public var rows: [[Double]]
+    public var seqs: [UInt64]
+    public var timesMs: [Double]
+    public var scope: FeatureScope
+
+    public struct ParseError: Error, Equatable { public let message: String }
+
+    /// Parses perf stat interval output or a CSV, whichever `text` is.
+    public static func parse(_ text: String) throws(ParseError) -> MetricTable {
+        if PerfStatCSV.isPerfStat(text) {
+            do { return perfStat(try PerfStatCSV.parse(text)) } catch { throw ParseError(message: "\(error)") }
+        }
+        let table: NumericCSV
+        do { table = try NumericCSV.parse(text) } catch { throw ParseError(message: "\(error)") }
+        return try csv(table)
+    }
+
+    // MARK: CSV
+
+    static func csv(_ table: NumericCSV) throws(ParseError) -> MetricTable {
+        let header = table.header, rows = table.rows
+        let timeKeys: [(String, Double)] = [("time_ms", 1), ("time_s", 1000), ("time", 1000), ("timestamp", 1000)]
+        guard let (tc, scale) = timeKeys.lazy.compactMap({ k in header.firstIndex(of: k.0).map { ($0, k.1) } }).first else {
+            throw ParseError(message: "no time column: name one time_ms (milliseconds) or time, time_s, timestamp (seconds)")
+        }
+        let times = rows.map { $0[tc] * scale }
+        guard !times.isEmpty, times.allSatisfy(\.isFinite) else { throw ParseError(message: "the time column needs a number in every row") }
+        let seqs: [UInt64]
+        if let sc = header.firstIndex(of: "seq"), rows.allSatisfy({ $0[sc].isFinite && $0[sc] >= 0 }) {
+            seqs = rows.map { UInt64($0[sc]) }
+        } else {
+            seqs = rows.indices.map { UInt64($0) }
+        }
+        let procCPU = header.firstIndex(of: "proc_cpu_pct")
+        let process = procCPU.map { c in rows.contains { $0[c].isFinite } } ?? false
+        var t = MetricTable(columns: header, rows: rows, seqs: seqs, timesMs: times, scope: process ? .process : .system)
+        t.deriveRatios()
+        return t
+    }
+
+    // MARK: perf stat
+
+    /// perf stat interval output (read by PerfStatCSV) as per-interval counts under perfring's
+    /// keys. perf counts a command or a process unless it printed per-CPU (`-a -A`) lines.
+    static func perfStat(_ recording: PerfStatCSV.Recording) -> MetricTable {
+        // cpu-clock stands in for task-clock: both are the CPU time of what perf counts.
+        var order: [String] = [], source: [Int] = []
+        for (i, e) in recording.events.enumerated() {
+            var key = MetricDeriver.key(forEvent: e.name)
+            if key == "cpu_clock" { key = "task_clock" }
+            if !order.contains(key) { order.append(key); source.append(i) }
+        }
+        var rows: [[Double]] = []
+        var previous = 0.0
+        for iv in recording.intervals {
+            rows.append([(iv.time - previous) * 1000] + source.map { iv.readings[$0]?.count ?? .nan })
+            previous = iv.time
+        }
+        var t = MetricTable(columns: ["dt_ms"] + order, rows: rows, seqs: recording.intervals.indices.map { UInt64($0) },
+                            timesMs: recording.intervals.map { $0.time * 1000 }, scope: recording.cpus > 0 ? .system : .process)
+        t.deriveRatios()
+        t.deriveRates(events: order)
+        return t
+    }
+
+    // MARK: derived columns
+
+    private mutating func addColumn(_ key: String, _ f: ([Double]) -> Double) {
+        guard !columns.contains(key) else { return }
+        for i in rows.indices { rows[i].append(f(rows[i])) }
+        columns.append(key)
+    }
+
+    /// The ratios perfring derives (MetricDeriver), from per-interval counts, when a recording
+    /// has the counts but not the ratios.
+    mutating func deriveRatios() {
+        let c = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        func ratio(_ key: String, _ num: String, _ den: String, _ scale: Double) {
+            guard let n = c[num], let d = c[den] else { return }
+            addColumn(key) { r in r[d] > 0 ? scale * r[n] / r[d] : .nan }
+        }
+        ratio("cpi", "cycles", "instructions", 1)
+        ratio("cache_miss_rate", "cache_misses", "cache_references", 100)
+        ratio("branch_miss_rate", "branch_misses", "branches", 100)
+        ratio("cache_mpki", "cache_misses", "instructions", 1000)
+        ratio("branch_mpki", "branch_misses", "instructions", 1000)
+    }
+
+    /// Per-second rates of every event, as perfring's own columns have them (`K` and
+    /// `K_per_s`: how compare tells counts from rates), and CPUs utilized (perf stat input).
+    mutating func deriveRates(events: [String]) {
+        let c = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        guard let dt = c["dt_ms"] else { return }
+        if let tc = c["task_clock"] { addColumn("cpus_utilized") { r in r[dt] > 0 ? r[tc] / (r[dt] * 1e6) : .nan } }
+        for key in events {
+            if let k = c[key] { addColumn(key + "_per_s") { r in r[dt] > 0 ? r[k] * 1000 / r[dt] : .nan } }
+        }
+    }
+
+    // MARK: detection
+
+    /// Columns with at least one value: the only ones features are built from.
+    public var available: Set<String> {
+        Set(columns.indices.filter { c in rows.contains { $0[c].isFinite } }.map { columns[$0] })
+    }
+
+    /// The sampling interval: the median gap between samples.
+    public var intervalNs: UInt64 {
+        let gaps = zip(timesMs.dropFirst(), timesMs).map { $0 - $1 }.filter { $0 > 0 }.sorted()
+        guard !gaps.isEmpty else { return 100_000_000 }
+        return UInt64(gaps[gaps.count / 2] * 1e6)
+    }
+
+    /// Runs the phase detector over every row, in order.
+    public func track(minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs) -> PhaseTracker {
+        let tracker = PhaseTracker(extractor: FeatureExtractor(columns: columns, available: available, scope: scope),
+                                   intervalNs: intervalNs, minPhaseNs: minPhaseNs)
+        for i in rows.indices {
+            let row = rows[i]
+            tracker.observe(seq: seqs[i], timeMs: timesMs[i]) { row[$0] }
+        }
+        return tracker
+    }
+}
+
+extension MetricTable {
+    /// A ring's kept samples under the server's own column keys.
+    init(_ ring: RingSnapshot) {
+        let store = ring.store, positions = ring.positions
+        let time = store.column("time_ms")
+        self.init(columns: store.columns.map(\.key),
+                  rows: positions.map { p in store.columns.indices.map { store.value($0, at: p) } },
+                  seqs: positions.map { store.seq(at: $0) },
+                  timesMs: positions.map { p in time.map { store.value($0, at: p) } ?? .nan },
+                  scope: ring.header.mode == .pid || ring.header.mode == .command ? .process : .system)
+    }
+
+    /// Why a recording could not be loaded: the file itself (exit 1) or what it holds (exit 2).
+    public enum LoadError: Error, Sendable {
+        case unreadable(String), unparseable(String)
+        public var message: String {
+            switch self { case .unreadable(let m), .unparseable(let m): m }
+        }
+    }
+
+    /// A ring file, perf stat output or a CSV, whichever `path` holds; `source` says which.
+    public static func load(_ path: String) throws(LoadError) -> (table: MetricTable, source: String) {
+        do {
+            return (MetricTable(try RingSnapshot.read(path)), "ring")
+        } catch {
+            switch error {
+            case .badMagic, .tooSmall: break  // not a ring: text
+            case .missing: throw .unreadable("\(path): no such file")
+            default: throw .unreadable("\(path): \(error)")
+            }
+        }
+        let size: Int
+        do { size = Int(try Sys.stat(path).st_size) } catch { throw .unreadable("\(path): \(error)") }
+        guard size <= 512 << 20 else { throw .unreadable("\(path): over 512 MiB") }
+        let text: String
+        do { text = try Sys.readFile(path, limit: size + 1) } catch { throw .unreadable("\(path): \(error)") }
+        do {
+            return (try parse(text), PerfStatCSV.isPerfStat(text) ? "perf stat" : "csv")
+        } catch {
+            throw .unparseable("\(path): \(error.message)")
+        }
+    }
+}
+
+// MARK: command
+
+public let analyzeHelp = """
+usage: perfring-server analyze FILE [--json] [--min-phase DUR]
+
+Splits a recording into phases with the live detector, labels each phase's bottleneck and
+prints the phases as a table, or with --json as GET /api/phases does.
+FILE: `perf stat -I MS -x, -e EVENTS ...` output, a CSV with a header row and a time column
+(time_ms in milliseconds, or time/time_s/timestamp in seconds), e.g. /api/export.csv, or a
+ring file.
+  --json           JSON instead of the table
+  --min-phase DUR  shortest phase (default 1s)
+"""
+
+/// Returns the exit status: 0 ok, 1 unreadable file, 2 usage error or unparseable input.
+public func analyzeMain(_ args: [String]) -> Int32 {
+    var path: String?
+    var json = false
+    var minPhaseNs = PhaseTracker.defaultMinPhaseNs
+    var cursor = ArgCursor(args)
+    do throws(UsageError) {
+        while let (flag, inline) = cursor.next() {
+            switch flag {
+            case "-h", "--help":
+                try? Sys.writeAll(1, analyzeHelp + "\n")
+                return 0
+            case "--json": json = true
+            case "--min-phase":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }
+                minPhaseNs = ns
+            default:
+                guard !flag.hasPrefix("-"), path == nil else { throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)'" : "one FILE only") }
+                path = flag
+            }
+        }
+        guard path != nil else { throw UsageError("analyze: which FILE? (see analyze --help)") }
+    } catch {
+        Log.error(error.message)
+        return 2
+    }
+    let table: MetricTable
+    do { table = try MetricTable.load(path!).table } catch {
+        Log.error(error.message)
+        if case .unreadable = error { return 1 }
+        return 2
+    }
+    let tracker = table.track(minPhaseNs: minPhaseNs)
+    let reports = tracker.reports()
+    if json {
+        var w = JSONWriter(reserve: 4096 * (reports.count + 1))
+        PhaseJSON.write(reports, tracker: tracker, into: &w)
+        w.literal("\n")
+        try? Sys.writeAll(1, String(decoding: w.bytes, as: UTF8.self))
+    } else {
+        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: (table.timesMs.first ?? 0) - tracker.intervalMs))
+    }
+    return 0
+}
+
+/// Phases as aligned text: one line each, then the notes that apply to all of them.
+func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Double) -> String {
+    let f = Recommendations.fmt
+    var rows = [["phase", "start_s", "end_s", "seconds", "class", "conf", "speedup_bound", "evidence"]]
+    for r in reports {
+        let c = r.classification
+        let evidence = c.evidence.map { "\($0.figure.key) \(f($0.value)) \($0.relation) \(f($0.threshold))" }.joined(separator: "; ")
+        rows.append(["\(r.id)", f((r.startMs - originMs) / 1000), f((r.endMs - originMs) / 1000), f(r.seconds), c.phaseClass.rawValue,
+                     f(c.confidence), r.recommendation.bound.map { "<= \(($0.value * 1000).rounded() / 1000)x" } ?? "-", evidence])
+    }
+    let widths = (0..<rows[0].count - 1).map { k in rows.map { $0[k].count }.max()! }
+    var out = ""
+    for row in rows {
+        for k in widths.indices { out += row[k] + String(repeating: " ", count: widths[k] - row[k].count + 2) }
+        out += row[row.count - 1] + "\n"
+    }
+    out += "\nscope: \(tracker.extractor.scope.rawValue); features: \(tracker.extractor.features.map(\.figure.key).joined(separator: ", "))\n"
+    for note in Set(reports.compactMap(\.classification.note)).sorted() { out += "note: \(note)\n" }
+    out += "speedup bounds are upper bounds: \(SpeedupBound.formula), f = phase share of the run, w = its removable share (see --json for each derivation)\n"
+    return out
+}

@@ -1,0 +1,118 @@
+// Alert rules: the grammar (and the column of each error), rules files, the command line, and
+// evaluation over a store: firing after the duration, resolving, unavailable values.
+import Foundation
+import Shared
+import Testing
+@testable import Server
+
+@Suite struct AlertRuleParsingTests {
+    @Test(arguments: [
+        ("cpi > 2 for 5s", "cpi", AlertRule.Op.greater, 2.0, UInt64(5_000_000_000)),
+        ("cpu_util>=90 for 30s", "cpu_util", .greaterOrEqual, 90, 30_000_000_000),
+        ("  psi_io_some < 0.5  ", "psi_io_some", .less, 0.5, 0),
+        ("ctxt_per_s != 0 for 250ms", "ctxt_per_s", .notEqual, 0, 250_000_000),
+        ("ipc <= -1e-3 for 2m", "ipc", .lessOrEqual, -0.001, 120_000_000_000),
+        ("gap == 1", "gap", .equal, 1, 0),
+    ])
+    func parses(text: String, metric: String, op: AlertRule.Op, threshold: Double, forNs: UInt64) throws {
+        let r = try AlertRule.parse(text)
+        #expect(r.metric == metric && r.op == op && r.threshold == threshold && r.forNs == forNs)
+        #expect(r.text == text.trimmingCharacters(in: .whitespaces))
+    }
+
+    @Test(arguments: [
+        ("", 1, "metric"),
+        ("> 2", 1, "metric"),
+        ("cpi", 4, "comparison"),
+        ("cpi => 2", 5, "comparison"),
+        ("cpi >> 2", 6, "number"),
+        ("cpi > two", 7, "number"),
+        ("cpi > 2 fr 5s", 9, "for"),
+        ("cpi > 2 for", 12, "duration"),
+        ("cpi > 2 for 5", 13, "duration"),
+        ("cpi > 2 for 5s later", 16, "after the duration"),
+    ])
+    func refusesWithTheColumnOfTheError(text: String, column: Int, message: String) {
+        #expect {
+            _ = try AlertRule.parse(text)
+        } throws: { e in
+            guard let e = e as? AlertRule.ParseError else { return false }
+            return e.column == column && e.message.contains(message)
+        }
+    }
+
+    @Test func filesSkipCommentsAndNameTheLine() throws {
+        let rules = try AlertRule.parseFile("# heavy stalls\ncpi > 2 for 5s\n\n  cpu_util > 90 for 30s # busy\r\n", name: "rules")
+        #expect(rules.map(\.metric) == ["cpi", "cpu_util"])
+        #expect {
+            _ = try AlertRule.parseFile("cpi > 2\ncpi >> 3\n", name: "rules")
+        } throws: { e in
+            (e as? UsageError)?.message == "rules:2: column 6: expected a number"
+        }
+    }
+
+    @Test func theCommandLineRefusesMalformedRules() throws {
+        #expect(throws: UsageError("--alert 'cpi >> 2': column 6: expected a number")) {
+            _ = try ServerOptions.parse(["--alert", "cpi >> 2"])
+        }
+        guard case .run(let o) = try ServerOptions.parse(["--alert", "cpi > 2 for 5s", "--alert=ipc < 1", "--min-phase", "2s", "--alerts-file", "/x"]) else {
+            Issue.record("not a run"); return
+        }
+        #expect(o.alertRules.map(\.metric) == ["cpi", "ipc"] && o.minPhaseNs == 2_000_000_000 && o.alertsFile == "/x")
+        #expect(throws: UsageError.self) { _ = try ServerOptions.parse(["--min-phase", "0s"]) }
+        #expect(ServerOptions.help.contains("--alert RULE") && ServerOptions.help.contains("/api/phases") && ServerOptions.help.contains("analyze FILE"))
+    }
+}
+
+@Suite struct AlertEvaluationTests {
+    /// A store of 100 ms samples with a `cpi` column; `values` fill it in order.
+    func run(_ rules: [String], _ values: [Double]) throws -> AlertEvaluator {
+        let columns = ["seq", "time_ms", "dt_ms", "cpi"].map { ColumnSpec(key: $0, kind: .stored, help: "", unit: "") }
+        let store = SampleStore(columns: columns, capacity: 1024)
+        let alerts = AlertEvaluator(rules: try rules.map(AlertRule.parse))
+        alerts.bind(store)
+        for (i, v) in values.enumerated() {
+            store.append(seq: UInt64(i)) { c, slot in
+                c[0][slot] = Double(i); c[1][slot] = 1_000_000 + 100 * Double(i); c[2][slot] = 100; c[3][slot] = v
+            }
+            alerts.observe(store, at: store.count - 1)
+        }
+        return alerts
+    }
+
+    @Test func firesOnceTheConditionHeldForTheDurationThenResolves() throws {
+        // Above 2 from sample 5 to 24: held for 1 s at sample 14 (interval 5 started at 1000400 ms).
+        let values = (0..<40).map { $0 >= 5 && $0 < 25 ? 3.0 + Double($0 % 3) : 1.0 }
+        let a = try run(["cpi > 2 for 1s"], values)
+        #expect(a.alerts.count == 1)
+        let alert = try #require(a.alerts.first)
+        #expect(alert.sinceMs == 1_000_400 && alert.firedSeq == 14 && alert.firedMs == 1_001_400)
+        #expect(alert.firedValue == values[14] && alert.worstValue == 5)
+        #expect(alert.resolvedSeq == 25 && alert.resolvedValue == 1 && !alert.firing)
+        #expect(a.state(0) == "inactive")
+    }
+
+    @Test func aShortExcursionDoesNotFire() throws {
+        let a = try run(["cpi > 2 for 1s"], (0..<40).map { $0 >= 5 && $0 < 12 ? 3.0 : 1.0 })
+        #expect(a.alerts.isEmpty)
+    }
+
+    @Test func unavailableValuesNeverSatisfyARule() throws {
+        let a = try run(["cpi < 5", "cpi != 1"], [Double](repeating: .nan, count: 20))
+        #expect(a.alerts.isEmpty)
+    }
+
+    @Test func firingAlertsAreListedWithTheirValues() throws {
+        let a = try run(["cpi >= 2", "nosuch > 1"], [1, 2, 2.5, 3])
+        #expect(a.state(0) == "firing" && a.state(1) == "unknown-metric")
+        var w = JSONWriter()
+        a.write(into: &w)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        let rules = try #require(json["rules"] as? [[String: Any]])
+        #expect(rules.map { $0["state"] as? String } == ["firing", "unknown-metric"])
+        let alerts = try #require(json["alerts"] as? [[String: Any]])
+        #expect(alerts.count == 1)
+        #expect(alerts[0]["state"] as? String == "firing" && alerts[0]["fired_value"] as? Double == 2)
+        #expect(alerts[0]["last_value"] as? Double == 3 && alerts[0]["resolved_ms"] is NSNull)
+    }
+}
