@@ -25,6 +25,7 @@ public func collectorMain(_ args: [String]) -> Int32 {
     }
     if options.verbose { Log.minimum = .debug }
     if options.quiet { Log.minimum = .warning }
+    if let recording = options.replayPath { return Replay.main(options, recording: recording) }
     if options.selfTest {
         let (table, status) = SelfTest.report(SelfTest(options: options).run())
         try? Sys.writeAll(1, table)
@@ -35,6 +36,6 @@ public func collectorMain(_ args: [String]) -> Int32 {
         return collector.run()
     } catch {
         Log.error(error.message)
-        return 1
+        return error.isUsage ? 2 : 1
     }
 }

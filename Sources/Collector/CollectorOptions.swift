@@ -21,6 +21,10 @@ public struct CollectorOptions: Equatable, Sendable {
     public var verbose = false
     public var quiet = false
     public var selfTest = false
+    /// `--replay FILE`: load this recording into the ring instead of counting.
+    public var replayPath: String?
+    /// `--speed N`: replay N times faster than recorded (0: as fast as possible).
+    public var replaySpeed = 1.0
 
     public static let minIntervalNs: UInt64 = 1_000_000
     public static let maxIntervalNs: UInt64 = 60_000_000_000
@@ -45,7 +49,9 @@ public struct CollectorOptions: Equatable, Sendable {
         var o = CollectorOptions()
         var cursor = ArgCursor(args)
         var sawHistory = false
+        var given = Set<String>()
         while let (flag, inline) = cursor.next() {
+            given.insert(flag)
             switch flag {
             case "-h", "--help": return .help
             case "--version": return .version
@@ -78,6 +84,7 @@ public struct CollectorOptions: Equatable, Sendable {
                 guard let list = parseCPUList(v) else { throw UsageError("--cpus: '\(v)' is not a CPU list (e.g. 0-3,8)") }
                 o.cpus = list
             case "--per-cpu":
+                try cursor.noValue(for: flag, inline: inline)
                 o.perCpu = true
             case "--pid":
                 let v = try cursor.value(for: flag, inline: inline)
@@ -87,11 +94,22 @@ public struct CollectorOptions: Equatable, Sendable {
             case "--user":
                 o.user = try cursor.value(for: flag, inline: inline)
                 guard !(o.user ?? "").isEmpty else { throw UsageError("--user: empty name") }
+            case "--replay":
+                o.replayPath = try cursor.value(for: flag, inline: inline)
+                guard !(o.replayPath ?? "").isEmpty else { throw UsageError("--replay: empty path") }
+            case "--speed":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let speed = Double(v), speed.isFinite, speed >= 0 else {
+                    throw UsageError("--speed: '\(v)' is not a factor of 0 or more (0: as fast as possible)")
+                }
+                o.replaySpeed = speed
             case "--self-test":
                 o.selfTest = true
             case "-v", "--verbose":
+                try cursor.noValue(for: flag, inline: inline)
                 o.verbose = true
             case "-q", "--quiet":
+                try cursor.noValue(for: flag, inline: inline)
                 o.quiet = true
             case "--":
                 let cmd = cursor.rest()
@@ -102,8 +120,17 @@ public struct CollectorOptions: Equatable, Sendable {
                 throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)' (see --help)" : "unexpected argument '\(flag)' (a command goes after --)")
             }
         }
+        if o.replayPath != nil {
+            // A replay writes what the recording holds: nothing is counted, launched or chosen.
+            if let clash = ["--pid", "--", "--events", "--interval", "--cpus", "--per-cpu", "--user", "--self-test"].first(where: given.contains) {
+                throw UsageError("--replay: not with \(clash == "--" ? "-- CMD" : clash) (a replay counts nothing: the recording holds what the ring gets)")
+            }
+        } else if given.contains("--speed") {
+            throw UsageError("--speed: only with --replay")
+        }
         if sawHistory && o.capacity != nil { throw UsageError("--history and --capacity: give one of them") }
-        if o.capacity == nil {
+        // A replay's capacity depends on its recording's interval: checked once it is read.
+        if o.capacity == nil, o.replayPath == nil {
             let n = o.historyNs / o.intervalNs
             guard n >= 2, n <= UInt64(maxCapacity) else {
                 throw UsageError("--history: \(formatDuration(o.historyNs)) at \(formatDuration(o.intervalNs)) is \(n) records (2 to \(maxCapacity))")
@@ -122,6 +149,8 @@ public struct CollectorOptions: Equatable, Sendable {
     usage: perfring-collector [options]                 system-wide, every CPU
            perfring-collector [options] --pid PID       one running process (all its threads)
            perfring-collector [options] -- CMD ARGS...  launch CMD and count exactly it
+           perfring-collector [--ring PATH] [--history DUR | --capacity N] --replay FILE [--speed N]
+                                                        load a recording into the ring
 
     options:
       --ring PATH       ring file (default /run/perfring/ring as root,
@@ -136,6 +165,11 @@ public struct CollectorOptions: Equatable, Sendable {
       --per-cpu         also record each CPU's counters and time split
       --pid PID         count one process and its threads
       --user NAME       drop to this user after opening counters and the ring
+      --replay FILE     write a recording into the ring instead of counting, paced like the
+                        original, then mark the ring stopped: `perf stat -I MS -x, -e ...`
+                        output (plain or -A per-CPU, summed) or perfring's /api/export.csv.
+                        History and capacity count the recording's intervals
+      --speed N         replay N times faster than recorded (default 1; 0: as fast as possible)
       --self-test       check what this machine can measure (events, timer, task-clock,
                         instructions, own overhead), print a table; exit 1 if a check fails
       -v, --verbose     debug logging;  -q, --quiet: warnings and errors only
@@ -146,6 +180,7 @@ public struct CollectorOptions: Equatable, Sendable {
       sudo perfring-collector --interval 10ms --per-cpu
       sudo perfring-collector -- make -j2
 
-    exit status: 0 ok (with -- CMD: the command's status), 1 runtime failure, 2 usage error.
+    exit status: 0 ok (with -- CMD: the command's status), 1 runtime failure, 2 usage error
+    (with --replay: also a recording that cannot be read).
     """
 }

@@ -5,6 +5,8 @@ import Shared
 public final class PerfringAPI: HTTPHandler {
     public let follower: RingFollower
     let files: StaticFiles?
+    /// `--recordings DIR`: the runs /api/recordings lists and /api/compare compares.
+    let recordings: RecordingsDirectory?
     let startedNs = Sys.monotonicNanos()
     /// Set once the server exists (the server owns this handler; this reference is weak).
     public weak var server: HTTPServer?
@@ -17,8 +19,10 @@ public final class PerfringAPI: HTTPHandler {
         var position: UInt64
     }
 
-    public init(ringPath: String, files: StaticFiles?) {
-        follower = RingFollower(path: ringPath)
+    public init(ringPath: String, files: StaticFiles?, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = [],
+                recordingsDir: String? = nil) {
+        recordings = recordingsDir.map(RecordingsDirectory.init(path:))
+        follower = RingFollower(path: ringPath, minPhaseNs: minPhaseNs, alertRules: alertRules)
         self.files = files
         hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease())
         follower.poll()
@@ -88,18 +92,17 @@ public final class PerfringAPI: HTTPHandler {
         case "/api/health": return .response(health())
         case "/api/fields": return .response(fields())
         case "/api/stream": return stream(request)
+        case "/api/phases": return .response(phases())
+        case "/api/alerts": return .response(alerts())
+        case "/api/recordings": return .response(recordingList())
+        case "/api/compare": return .response(compare(query))
         case "/metrics": return .response(metrics())
         default: return .response(.error(.notFound, "no such endpoint: \(path)"))
         }
     }
 
-    private func json(_ w: JSONWriter, status: HTTPStatus = .ok) -> HTTPResponse {
+    func json(_ w: JSONWriter, status: HTTPStatus = .ok) -> HTTPResponse {
         HTTPResponse(status: status, headers: [HTTPField("Content-Type", "application/json"), HTTPField("Cache-Control", "no-store")], body: w.bytes)
-    }
-
-    private func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: max(0, 16 - s.count)) + s
     }
 
     private var noData: HTTPResponse {
@@ -116,7 +119,23 @@ public final class PerfringAPI: HTTPHandler {
         var w = JSONWriter(reserve: 2048)
         SampleEncoder(store: store, columns: Array(store.columns.indices)).object(at: store.count - 1, into: &w) { [self] w in
             w.key("generation"); w.string(hex(follower.generation ?? 0))
+            PhaseJSON.sampleField(follower.phases?.current(), into: &w)
         }
+        return json(w)
+    }
+
+    private func phases() -> HTTPResponse {
+        guard let tracker = follower.phases else { return noData }
+        var w = JSONWriter(reserve: 8192)
+        PhaseJSON.write(tracker.reports(), tracker: tracker, into: &w) { [self] w in
+            w.key("generation"); w.string(hex(follower.generation ?? 0))
+        }
+        return json(w)
+    }
+
+    private func alerts() -> HTTPResponse {
+        var w = JSONWriter(reserve: 2048)
+        follower.alerts.write(into: &w)
         return json(w)
     }
 
@@ -200,10 +219,15 @@ public final class PerfringAPI: HTTPHandler {
         w.key("gap"); w.bool(sel.gap)
         w.key("reset"); w.bool(sel.reset)
         let encoder = SampleEncoder(store: store, columns: sel.columns)
+        let labels = follower.phases?.labels()
         if columnar {
-            w.key("columns"); encoder.columnArrays(sel.range, into: &w)
+            w.key("columns"); encoder.columnArrays(sel.range, into: &w) { w in
+                w.key("phase"); w.beginArray()
+                for p in sel.range { if let l = labels?.phase(forSeq: store.seq(at: p)) { w.int(l.id) } else { w.null() } }
+                w.endArray()
+            }
         } else {
-            w.key("samples"); encoder.objects(sel.range, into: &w)
+            w.key("samples"); encoder.objects(sel.range, into: &w) { p, w in PhaseJSON.sampleField(labels?.phase(forSeq: store.seq(at: p)), into: &w) }
         }
         w.endObject()
         return json(w)
@@ -220,9 +244,10 @@ public final class PerfringAPI: HTTPHandler {
         }
     }
 
-    private func eventList(into w: inout JSONWriter, unavailableOnly: Bool) {
-        guard let header = follower.reader?.header else { return }
-        for e in header.events where !unavailableOnly || e.status != .counting {
+    /// The event table as /api/events (and `export --json`) shows it; only the events that
+    /// do not count, with why, for /api/health.
+    static func eventList(_ events: [EventEntry], into w: inout JSONWriter, unavailableOnly: Bool) {
+        for e in events where !unavailableOnly || e.status != .counting {
             w.beginObject()
             w.key("name"); w.string(e.name)
             if !unavailableOnly {
@@ -255,7 +280,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("per_cpu"); w.int(header.perCpuCount)
         w.key("capacity"); w.int(header.capacity)
         w.key("energy_domains"); w.beginArray(); for d in header.energyDomains { w.string(d) }; w.endArray()
-        w.key("events"); w.beginArray(); eventList(into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); Self.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
         w.endObject()
         return json(w)
     }
@@ -277,7 +302,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("samples"); w.int(samples)
         w.key("version"); w.string(perfringServerVersion)
         w.key("uptime_s"); w.number(Double(now - startedNs) / 1e9)
-        w.key("unavailable_events"); w.beginArray(); eventList(into: &w, unavailableOnly: true); w.endArray()
+        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.reader?.header.events ?? [], into: &w, unavailableOnly: true); w.endArray()
         w.endObject()
         return json(w)
     }
@@ -327,6 +352,12 @@ public final class PerfringAPI: HTTPHandler {
 struct HTTPError: Error {
     let message: String
     init(_ message: String) { self.message = message }
+}
+
+/// A generation as the API shows it: 16 hex digits.
+func hex(_ v: UInt64) -> String {
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: max(0, 16 - s.count)) + s
 }
 
 public let perfringServerVersion = "0.1.0"

@@ -6,6 +6,12 @@ import Shared
 /// the exit status: 0 ok, 1 runtime failure, 2 usage error. `onListening` receives the bound
 /// addresses (tests use it to learn the port).
 public func serverMain(_ args: [String]) -> Int32 {
+    switch args.first {
+    case "analyze": return analyzeMain(Array(args.dropFirst()))
+    case "export": return exportMain(Array(args.dropFirst()))
+    case "compare": return compareMain(Array(args.dropFirst()))
+    default: break
+    }
     let options: ServerOptions
     do {
         switch try ServerOptions.parse(args) {
@@ -35,10 +41,25 @@ public func serverMain(_ args: [String]) -> Int32 {
     } else {
         Log.warning("no dashboard files found (pass --web DIR); serving the API only")
     }
+    if let dir = options.recordingsDir, (try? Sys.stat(dir)).map({ $0.st_mode & S_IFMT == S_IFDIR }) != true {
+        Log.error("--recordings \(dir): not a directory")
+        return 2
+    }
     if (try? Sys.stat(options.chartJS)) == nil {
         Log.warning("Chart.js not found at \(options.chartJS): the dashboard cannot draw (apt-get install libjs-chart.js, or --chartjs PATH)")
     }
-    let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) })
+    var rules = options.alertRules
+    if let file = options.alertsFile {
+        do { rules += try AlertRule.parseFile(try Sys.readFile(file), name: file) } catch let e as UsageError {
+            Log.error("--alerts-file \(e.message)")
+            return 2
+        } catch {
+            Log.error("--alerts-file \(file): \(error)")
+            return 2
+        }
+    }
+    let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
+                          minPhaseNs: options.minPhaseNs, alertRules: rules, recordingsDir: options.recordingsDir)
     var config = HTTPServerConfig(listen: options.listen)
     config.maxConnections = options.maxConnections
     config.tickInterval = .nanoseconds(Int64(options.pollNs))

@@ -12,6 +12,12 @@ public struct ServerOptions: Equatable, Sendable {
     public var pollNs: UInt64 = 25_000_000
     public var verbose = false
     public var quiet = false
+    /// Alert rules from --alert (parsed here) and the --alerts-file to read at start.
+    public var alertRules: [AlertRule] = []
+    public var alertsFile: String?
+    public var minPhaseNs = PhaseTracker.defaultMinPhaseNs
+    /// `--recordings DIR`: runs offered to /compare.html.
+    public var recordingsDir: String?
 
     /// Same default as the collector: `/run/perfring/ring` as root, else the user's runtime dir.
     public static func defaultRingPath() -> String {
@@ -54,8 +60,24 @@ public struct ServerOptions: Equatable, Sendable {
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let ns = parseDuration(v), ns >= 1_000_000, ns <= 10_000_000_000 else { throw UsageError("--poll: '\(v)' is not a duration from 1ms to 10s") }
                 o.pollNs = ns
-            case "-v", "--verbose": o.verbose = true
-            case "-q", "--quiet": o.quiet = true
+            case "--alert":
+                let v = try cursor.value(for: flag, inline: inline)
+                do { o.alertRules.append(try AlertRule.parse(v)) } catch { throw UsageError("--alert '\(v)': \(error)") }
+            case "--alerts-file":
+                o.alertsFile = try cursor.value(for: flag, inline: inline)
+            case "--min-phase":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v), ns >= 1_000_000, ns <= 3_600_000_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration from 1ms to 1h") }
+                o.minPhaseNs = ns
+            case "-v", "--verbose":
+                try cursor.noValue(for: flag, inline: inline)
+                o.verbose = true
+            case "--recordings":
+                o.recordingsDir = try cursor.value(for: flag, inline: inline)
+                guard !(o.recordingsDir ?? "").isEmpty else { throw UsageError("--recordings: empty path") }
+            case "-q", "--quiet":
+                try cursor.noValue(for: flag, inline: inline)
+                o.quiet = true
             default:
                 throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)' (see --help)" : "unexpected argument '\(flag)'")
             }
@@ -69,6 +91,9 @@ public struct ServerOptions: Equatable, Sendable {
     dashboard. Unprivileged: it only reads the ring file.
 
     usage: perfring-server [options]
+           perfring-server analyze FILE [--json] [--min-phase DUR]   (see analyze --help)
+           perfring-server export [--ring PATH] (--csv | --json) [--out FILE]
+           perfring-server compare A B [--json] [--min-phase DUR]   (see compare --help)
 
     options:
       --ring PATH            ring file (default /run/perfring/ring as root,
@@ -82,11 +107,18 @@ public struct ServerOptions: Equatable, Sendable {
       --max-connections N    connections served at once (default 1024); more get 503
       --user NAME            started as root: drop to NAME after binding (default nobody)
       --poll DUR             how often the ring is checked for new records (default 25ms)
+      --alert RULE           alert when a metric crosses a threshold for a while, e.g.
+                             'cpi > 2 for 5s', 'cpu_util >= 90 for 30s'; repeatable
+      --alerts-file PATH     more rules, one per line (# comments)
+      --min-phase DUR        shortest execution phase the detector reports (default 1s)
+      --recordings DIR       recordings (rings, CSV exports, perf stat output) that
+                             /compare.html and /api/compare compare side by side
       -v, --verbose          debug logging;  -q, --quiet: warnings and errors only
       -h, --help             this text;  --version: the version
 
     endpoints: /  /api/latest  /api/data?since=SEQ&limit=N&fields=a,b&format=columns
                /api/stream  /api/events  /api/health  /api/fields  /api/export.csv  /metrics
+               /api/phases  /api/alerts  /api/recordings  /api/compare?a=NAME&b=NAME
 
     examples:
       perfring-server

@@ -31,6 +31,9 @@ public struct RingConfig: Sendable {
     public var eventCount: Int
     public var energyDomains: [String] = []
     public var flags: RingFlags = []
+    /// The wall clock the header pairs with its creation instant, when not now: a replay
+    /// anchors the ring at its recording's wall time.
+    public var createdRealtimeNs: UInt64?
     public init(path: String, capacity: Int, eventCount: Int) {
         self.path = path; self.capacity = capacity; self.eventCount = eventCount
     }
@@ -139,7 +142,13 @@ public final class RingWriter {
     }
 
     /// Creates and maps the ring under a temporary name. Call `setEvent`, then `publish()`.
-    public init(config: RingConfig) throws(RingSetupError) {
+    public convenience init(config: RingConfig) throws(RingSetupError) {
+        try self.init(config: config, generation: Sys.random64())
+    }
+
+    /// The generation (and so the temporary name) is a parameter so that tests can plant a
+    /// symlink at the exact temporary path and show that creation refuses it.
+    init(config: RingConfig, generation: UInt64) throws(RingSetupError) {
         guard config.capacity >= 2, config.capacity <= Int(UInt32.max) else { throw .invalidConfig("capacity \(config.capacity) out of range") }
         guard (0...RingLayout.maxEvents).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEvents))") }
         guard config.energyDomains.count <= RingLayout.maxEnergyDomains else { throw .invalidConfig("too many energy domains") }
@@ -151,7 +160,6 @@ public final class RingWriter {
         try Self.checkDirectory(dfd, dir)
         try Self.checkTarget(dfd, dir: dir, name: name, path: config.path)
 
-        let generation = Sys.random64()
         let temp = ".\(name).\(String(generation, radix: 16)).tmp"
         let fd: Int32
         do { fd = try Sys.openat(dfd, temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644) } catch { throw .create(dir + "/" + temp, error) }
@@ -205,7 +213,7 @@ public final class RingWriter {
         base.setU64(RingLayout.hIntervalNs, c.intervalNs)
         // Read the two clocks back to back so record times convert to wall time.
         let real = Sys.realtimeNanos(), mono = Sys.monotonicNanos()
-        base.setU64(RingLayout.hCreatedRealtimeNs, real)
+        base.setU64(RingLayout.hCreatedRealtimeNs, c.createdRealtimeNs ?? real)
         base.setU64(RingLayout.hCreatedMonotonicNs, mono)
         base.setU32(RingLayout.hEventCount, UInt32(c.eventCount))
         base.setU32(RingLayout.hPerCpuCount, UInt32(c.perCpuCount))
@@ -288,4 +296,6 @@ public final class RingWriter {
     }
 
     public var recordsWritten: UInt64 { nextIndex }
+    /// The CLOCK_MONOTONIC instant the header's wall clock is paired with.
+    public var createdMonotonicNs: UInt64 { base.u64(RingLayout.hCreatedMonotonicNs) }
 }

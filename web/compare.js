@@ -1,0 +1,145 @@
+// perfring compare page: two recordings from the server's --recordings directory side by side.
+// /compare.html?a=NAME&b=NAME loads /api/recordings for the pickers and /api/compare for the
+// table; the numbers are the server's (the same as `perfring-server compare A B --json`). A value
+// a run does not have is shown as n/a, never as 0.
+//
+// State for tests, on <body>: data-state (loading|empty|ready|error), data-errors (JSON list of
+// caught errors), data-rows (metric rows shown).
+'use strict';
+
+(() => {
+  const body = document.body;
+  const $ = (id) => document.getElementById(id);
+  const errors = [];
+  function recordError(msg) {
+    errors.push(String(msg).slice(0, 300));
+    body.dataset.errors = JSON.stringify(errors);
+  }
+  window.addEventListener('error', (e) => recordError(e.message || 'error'));
+  window.addEventListener('unhandledrejection', (e) => recordError(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+
+  function setStatus(state, text, dot) {
+    body.dataset.state = state;
+    $('status-text').textContent = text;
+    $('status-dot').className = 'dot ' + dot;
+  }
+
+  function showError(message) {
+    const b = $('banner-error');
+    b.textContent = message;
+    b.hidden = false;
+    setStatus('error', 'error', 'bad');
+  }
+
+  async function getJSON(url) {
+    const res = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(data.error || res.status + ' ' + res.statusText);
+    return data;
+  }
+
+  // Numbers as the CLI prints them: short, with k/M/G above 10 000.
+  function fmt(v) {
+    if (v === null || v === undefined || !Number.isFinite(v)) return 'n/a';
+    const a = Math.abs(v);
+    for (const [limit, div, suffix] of [[1e9, 1e9, 'G'], [1e6, 1e6, 'M'], [1e4, 1e3, 'k']]) {
+      if (a >= limit) return fmt(v / div) + suffix;
+    }
+    const decimals = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3;
+    return String(Number(v.toFixed(decimals)));
+  }
+
+  function cell(row, text, header) {
+    const c = document.createElement(header ? 'th' : 'td');
+    if (header) c.scope = 'row';
+    c.textContent = text;
+    row.appendChild(c);
+    return c;
+  }
+
+  function fillPickers(names, a, b) {
+    for (const [id, chosen] of [['pick-a', a], ['pick-b', b]]) {
+      const sel = $(id);
+      sel.replaceChildren();
+      for (const n of names) {
+        const o = document.createElement('option');
+        o.value = n;
+        o.textContent = n;
+        o.selected = n === chosen;
+        sel.appendChild(o);
+      }
+    }
+  }
+
+  function render(result) {
+    $('fact-a').textContent = result.a.name + ' (' + result.a.source + ', ' + fmt(result.a.seconds) + ' s)';
+    $('fact-b').textContent = result.b.name + ' (' + result.b.source + ', ' + fmt(result.b.seconds) + ' s)';
+    const tbody = $('metrics').tBodies[0];
+    tbody.replaceChildren();
+    for (const m of result.metrics) {
+      const tr = document.createElement('tr');
+      cell(tr, m.key, true);
+      cell(tr, m.kind);
+      cell(tr, fmt(m.a));
+      cell(tr, fmt(m.b));
+      cell(tr, fmt(m.change));
+      cell(tr, m.change_pct === null ? 'n/a' : (m.change_pct > 0 ? '+' : '') + fmt(m.change_pct) + ' %');
+      tbody.appendChild(tr);
+    }
+    const pbody = $('phases').tBodies[0];
+    pbody.replaceChildren();
+    for (const [label, side] of [['A', result.a], ['B', result.b]]) {
+      if (side.phases.length === 0) {
+        const tr = document.createElement('tr');
+        cell(tr, label, true);
+        cell(tr, 'no phases');
+        cell(tr, 'n/a');
+        cell(tr, 'n/a');
+        pbody.appendChild(tr);
+      }
+      for (const p of side.phases) {
+        const tr = document.createElement('tr');
+        cell(tr, label, true);
+        cell(tr, p.class);
+        cell(tr, fmt(p.seconds));
+        cell(tr, fmt(100 * p.share) + ' %');
+        pbody.appendChild(tr);
+      }
+    }
+    body.dataset.rows = String(result.metrics.length);
+    setStatus('ready', 'compared', 'ok');
+  }
+
+  async function load() {
+    const params = new URLSearchParams(location.search);
+    let names;
+    try {
+      names = (await getJSON('/api/recordings')).recordings.map((r) => r.name);
+    } catch (e) {
+      showError('Cannot list recordings: ' + e.message);
+      return;
+    }
+    const a = params.get('a') || names[0];
+    const b = params.get('b') || names[1] || names[0];
+    fillPickers(names, a, b);
+    if (names.length === 0) {
+      setStatus('empty', 'no recordings', 'warn');
+      return;
+    }
+    if (!params.get('a') || !params.get('b')) {
+      setStatus('empty', 'pick two recordings', 'info');
+      return;
+    }
+    try {
+      render(await getJSON('/api/compare?' + new URLSearchParams({ a, b })));
+    } catch (e) {
+      showError('Cannot compare: ' + e.message);
+    }
+  }
+
+  $('pick').addEventListener('submit', (e) => {
+    e.preventDefault();
+    location.search = '?' + new URLSearchParams({ a: $('pick-a').value, b: $('pick-b').value });
+  });
+  load().catch((e) => recordError(e.message));
+})();
