@@ -7,7 +7,10 @@ import Shared
 
 public struct CollectorError: Error, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// A flag's value that only the running system can refuse (a CPU that is not online, a pid
+    /// that does not exist): still a usage error, exit status 2.
+    public let isUsage: Bool
+    public init(_ message: String, isUsage: Bool = false) { self.message = message; self.isUsage = isUsage }
     public var description: String { message }
 }
 
@@ -30,12 +33,20 @@ public final class Collector {
     private let perCpu: (offset: Int, stride: Int)?
     private var stopping = false
     private var killDeadline: UInt64?
+    /// The `--user` account, looked up before anything is created or started.
+    private let account: Sys.Account?
 
     /// Sets everything up; nothing is counted before the ring location has been checked.
     public init(options: CollectorOptions) throws(CollectorError) {
         self.options = options
         self.intervalNs = options.intervalNs
         let path = options.ringPath
+        if let name = options.user {
+            guard let found = Sys.lookupUser(name) else { throw CollectorError("--user: no user named '\(name)'") }
+            account = found
+        } else {
+            account = nil
+        }
         do {
             if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(path).dir) }
             try RingWriter.checkLocation(path)
@@ -53,12 +64,12 @@ public final class Collector {
         switch options.target {
         case .systemWide:
             let chosen = options.cpus ?? online
-            if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))") }
+            if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
             target = .cpus(chosen)
             cpus = options.cpus == nil ? nil : chosen
             description = options.cpus == nil ? "system-wide" : "system-wide, CPUs \(formatCPUList(chosen))"
         case .pid(let pid):
-            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process") }
+            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
             let tids = ((try? Sys.listDirectory("/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
             target = .threads(tids.isEmpty ? [pid] : tids)
             ringMode = .pid
@@ -85,8 +96,6 @@ public final class Collector {
         do { proc = try ProcSignals(cpus: cpus, pid: ringMode == .systemWide ? nil : targetPid) } catch {
             throw CollectorError("cannot read OS statistics under /proc: \(error)")
         }
-        counters = PerfCounters(specs: options.events, target: target)
-
         var config = RingConfig(path: path, capacity: options.resolvedCapacity, eventCount: options.events.count)
         config.mode = ringMode
         config.targetPid = targetPid
@@ -97,8 +106,11 @@ public final class Collector {
         if options.perCpu { config.flags.insert(.perCpu) }
         config.intervalNs = options.intervalNs
         config.energyDomains = proc.energyDomainNames
+        // The ring's blocks are reserved before any counter opens, so a full disk or an
+        // unwritable directory is reported without having touched perf at all.
+        do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
+        counters = PerfCounters(specs: options.events, target: target)
         do {
-            writer = try RingWriter(config: config)
             for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
             try writer.publish()
         } catch { throw CollectorError("\(error)") }
@@ -196,8 +208,8 @@ public final class Collector {
             writer.markStopped(exitStatus: 127)
             return 127
         }
-        if let user = options.user {
-            do { try dropPrivileges(user) } catch {
+        if let account {
+            do { try dropPrivileges(account) } catch {
                 Log.error(error.message)
                 if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
                 writer.markStopped(exitStatus: 1)
@@ -231,12 +243,11 @@ public final class Collector {
         }
     }
 
-    private func dropPrivileges(_ name: String) throws(CollectorError) {
-        guard let account = Sys.lookupUser(name) else { throw CollectorError("--user: no user named '\(name)'") }
+    private func dropPrivileges(_ account: Sys.Account) throws(CollectorError) {
         do { try Sys.dropPrivileges(to: account) } catch {
-            throw CollectorError("--user \(name): privilege drop failed: \(error)")
+            throw CollectorError("--user \(account.name): privilege drop failed: \(error)")
         }
-        Log.info("running as \(name) (uid \(account.uid)) from here on")
+        Log.info("running as \(account.name) (uid \(account.uid)) from here on")
     }
 
     /// One sample. Returns an exit status once the run is over.

@@ -174,7 +174,9 @@ public final class RingReader {
     public init(path: String) throws(RingError) {
         cperf_install_fault_guard()
         let fd: Int32
-        do { fd = try Sys.open(path, O_RDONLY) } catch {
+        // O_NONBLOCK: a FIFO planted at the path must be refused below, not block the open
+        // (and with it the server's only thread) until a writer appears.
+        do { fd = try Sys.open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) } catch {
             throw error == .noEntry ? .missing(path) : .open(path, error)
         }
         var ok = false

@@ -69,6 +69,10 @@ public struct ArgCursor {
         guard let v = args.popFirst() else { throw UsageError("\(flag) needs a value") }
         return v
     }
+    /// Refuses a value given to a flag that takes none: `--per-cpu=no` must not mean yes.
+    public func noValue(for flag: String, inline: String?) throws(UsageError) {
+        if let inline { throw UsageError("\(flag) takes no value (got '\(inline)')") }
+    }
     /// Everything left (after `--`).
     public mutating func rest() -> [String] {
         defer { args = [] }
