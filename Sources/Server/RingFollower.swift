@@ -44,6 +44,8 @@ public final class RingFollower {
     public let alerts: AlertEvaluator
     public let minPhaseNs: UInt64
 
+    private var lastPathCheck: UInt64 = 0
+
     public init(path: String, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
         self.path = path
         self.minPhaseNs = minPhaseNs
@@ -56,7 +58,12 @@ public final class RingFollower {
     /// One poll: (re)open when needed, then ingest new records. Returns how many samples arrived.
     @discardableResult
     public func poll() -> Int {
-        if reader == nil || faulted || !(reader?.isCurrent() ?? false) {
+        // New records are read on every poll; whether the file at the path is still ours costs
+        // a stat(), so under a request load that is checked at most once a millisecond.
+        let now = Sys.monotonicNanos()
+        let checkPath = now &- lastPathCheck > 1_000_000
+        if checkPath { lastPathCheck = now }
+        if reader == nil || faulted || (checkPath && !(reader?.isCurrent() ?? false)) {
             reopenIfChanged()
         } else {
             clearError()  // the file at the path is the one being read (it was moved away and back)

@@ -10,7 +10,7 @@ public struct SampleEncoder {
     public init(store: SampleStore, columns: [Int]) {
         self.store = store
         self.columns = columns
-        renderedKeys = columns.map { JSONWriter.render(key: store.columns[$0].key) }
+        renderedKeys = columns.map { store.renderedKeys[$0] }
     }
 
     /// Resolves `fields=a,b` to columns (seq and time_ms always first).

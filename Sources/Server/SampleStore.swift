@@ -22,6 +22,8 @@ public struct ColumnSpec: Sendable, Equatable {
 
 public final class SampleStore {
     public let columns: [ColumnSpec]
+    /// Each column's `"key":`, rendered once rather than per request.
+    public let renderedKeys: [[UInt8]]
     public let capacity: Int
     /// Column-major storage: values[column][slot].
     private var values: [[Double]]
@@ -35,6 +37,7 @@ public final class SampleStore {
     public init(columns: [ColumnSpec], capacity: Int) {
         precondition(capacity > 0)
         self.columns = columns
+        self.renderedKeys = columns.map { JSONWriter.render(key: $0.key) }
         self.capacity = capacity
         self.values = columns.map { $0.kind == .stored ? [Double](repeating: .nan, count: capacity) : [] }
         self.seqs = [UInt64](repeating: 0, count: capacity)
