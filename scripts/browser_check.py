@@ -305,6 +305,11 @@ def main():
         c.check(any(i == "chart-sw" and n > 0 for i, n in drawn), "software-event chart draws data",
                 ", ".join("%s:%d" % (i[6:], n) for i, n in drawn))
         c.check(all(n > 0 for _, n in drawn) and drawn, "every available chart draws data")
+        ph, ok = wait_for(b, lambda d: int(d.get("phases", "0") or 0) >= 1, 10)
+        segs = b.eval("""(() => { const p = document.getElementById('phasebar');
+                       return p && !p.hidden ? p.querySelectorAll('#phase-band .phase-seg').length : -1; })()""")
+        c.check(ok and segs >= 1, "phase band drawn from /api/phases (data-phases >= 1)",
+                "data-phases=%s, segments=%s" % (ph.get("phases"), segs))
         zero = b.eval("""JSON.stringify([...document.querySelectorAll('.tile')].map(t =>
                        [t.querySelector('.tile-label').textContent, t.querySelector('.tile-val').textContent, t.title]))""")
         tiles = json.loads(zero)
