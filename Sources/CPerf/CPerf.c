@@ -3,6 +3,7 @@
 
 #include <setjmp.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <string.h>
 #include <fcntl.h>
 
@@ -16,10 +17,16 @@ int cperf_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 
 static __thread sigjmp_buf *guard_env;
 
-static void fault_handler(int sig) {
+static void fault_handler(int sig, siginfo_t *info, void *context) {
+    (void)info;
     sigjmp_buf *env = guard_env;
     if (env) {
         guard_env = NULL;
+        // sigsetjmp(env, 0) keeps the fast path free of a sigprocmask call, so the jump does not
+        // restore the mask. Restore the one the fault interrupted: a runtime that wraps signal
+        // handlers (ThreadSanitizer does) may run this one with every signal blocked, and a
+        // SIGBUS left blocked kills the process at the next fault.
+        sigprocmask(SIG_SETMASK, &((ucontext_t *)context)->uc_sigmask, NULL);
         siglongjmp(*env, 1);
     }
     // Not inside a guarded read: a real bug. Restore the default action and re-raise so the
@@ -33,8 +40,8 @@ void cperf_install_fault_guard(void) {
     if (__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fault_handler;
-    sa.sa_flags = SA_NODEFER;  // the signal stays unblocked after siglongjmp(…, 0-mask)
+    sa.sa_sigaction = fault_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;  // the signal stays unblocked after siglongjmp(…, 0-mask)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGBUS, &sa, NULL);
 }
