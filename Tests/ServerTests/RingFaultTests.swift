@@ -124,6 +124,7 @@ func healthString(_ h: [String: Any]?, _ key: String) -> String? { h?[key] as? S
         let stalled = server.eventuallyHealth { healthString($0, "collector") == "stalled" }
         #expect(stalled.ok, "\(String(describing: stalled.last))")
         #expect(healthString(stalled.last, "status") == "degraded")
+        #expect(apiEventually { server.log.contains("collector running -> stalled") }, "\(server.log)")
 
         first.stop(SIGKILL)
         let absent = server.eventuallyHealth { healthString($0, "collector") == "absent" }
@@ -132,7 +133,7 @@ func healthString(_ h: [String: Any]?, _ key: String) -> String? { h?[key] as? S
         #expect(kept >= 3, "the history is still served")
         #expect(try server.get("/api/latest").status == 200)
         #expect(server.seqs().count == Int(kept))
-        #expect(server.log.contains("collector running -> stalled") && server.log.contains("collector stalled -> absent"), "\(server.log)")
+        #expect(apiEventually { server.log.contains("collector stalled -> absent") }, "\(server.log)")
 
         let second = try Daemon(collectorBinary, args)
         let followed = server.eventuallyHealth {
