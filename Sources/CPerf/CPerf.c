@@ -6,6 +6,7 @@
 #include <ucontext.h>
 #include <string.h>
 #include <fcntl.h>
+#include <grp.h>
 
 #include <sys/socket.h>
 
@@ -91,7 +92,15 @@ int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
 
 // MARK: spawn paused
 
-int cperf_spawn_paused(char *const argv[], pid_t *pid, int *go_fd, int *err_fd) {
+/// Reports a failed stage to the parent and exits as a shell does for a command it cannot run.
+static void spawn_fail(int fd, int stage) {
+    int msg[2] = {stage, errno};
+    ssize_t w;
+    do { w = write(fd, msg, sizeof msg); } while (w < 0 && errno == EINTR);
+    _exit(127);
+}
+
+int cperf_spawn_paused(char *const argv[], int as_user, uid_t uid, gid_t gid, pid_t *pid, int *go_fd, int *err_fd) {
     int go[2], err[2];
     if (pipe2(go, O_CLOEXEC) < 0) return -1;
     if (pipe2(err, O_CLOEXEC) < 0) {
@@ -120,11 +129,12 @@ int cperf_spawn_paused(char *const argv[], pid_t *pid, int *go_fd, int *err_fd) 
         for (int s = 1; s < 32; s++) {
             if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
         }
+        // The command runs as the --user account, never as the collector's root: the collector
+        // drops to that account too and must still be able to signal it.
+        if (as_user && (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0))
+            spawn_fail(err[1], CPERF_SPAWN_CREDENTIALS);
         execvp(argv[0], argv);
-        int e = errno;
-        ssize_t w;
-        do { w = write(err[1], &e, sizeof e); } while (w < 0 && errno == EINTR);
-        _exit(127);
+        spawn_fail(err[1], CPERF_SPAWN_EXEC);
     }
     close(go[0]);
     close(err[1]);

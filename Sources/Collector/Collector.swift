@@ -41,12 +41,12 @@ public final class Collector {
         self.options = options
         self.intervalNs = options.intervalNs
         let path = options.ringPath
+        var account: Sys.Account? = nil
         if let name = options.user {
             guard let found = Sys.lookupUser(name) else { throw CollectorError("--user: no user named '\(name)'") }
             account = found
-        } else {
-            account = nil
         }
+        self.account = account
         do {
             if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(path).dir) }
             try RingWriter.checkLocation(path)
@@ -76,7 +76,7 @@ public final class Collector {
             targetPid = pid
             description = "pid \(pid) (\(Self.commandName(pid)))"
         case .command(let argv):
-            let (pid, go, err) = try Self.spawnPaused(argv)
+            let (pid, go, err) = try Self.spawnPaused(argv, as: account)
             pendingRelease = (go, err)
             childPid = pid
             target = .command(pid)
@@ -137,11 +137,12 @@ public final class Collector {
         ((try? Sys.readFile("/proc/\(pid)/comm")) ?? "?").trimmingNewline
     }
 
-    private static func spawnPaused(_ argv: [String]) throws(CollectorError) -> (pid: Int32, go: Int32, err: Int32) {
+    /// Forks the command, paused before exec; with `--user` it will run as that account.
+    private static func spawnPaused(_ argv: [String], as account: Sys.Account?) throws(CollectorError) -> (pid: Int32, go: Int32, err: Int32) {
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cargs { free(p) } }
         var pid: Int32 = 0, go: Int32 = -1, err: Int32 = -1
-        guard cperf_spawn_paused(&cargs, &pid, &go, &err) == 0 else {
+        guard cperf_spawn_paused(&cargs, account == nil ? 0 : 1, account?.uid ?? 0, account?.gid ?? 0, &pid, &go, &err) == 0 else {
             throw CollectorError("cannot start \(argv[0]): \(Errno.current)")
         }
         return (pid, go, err)
@@ -154,13 +155,16 @@ public final class Collector {
         let one: [UInt8] = [1]
         _ = try? one.withUnsafeBytes { try Sys.write(go, $0) }
         Sys.close(go)
-        var code: Int32 = 0
-        let n = (try? withUnsafeMutableBytes(of: &code) { try Sys.read(err, $0) }) ?? 0
+        var failure: (stage: Int32, code: Int32) = (0, 0)
+        let n = (try? withUnsafeMutableBytes(of: &failure) { try Sys.read(err, $0) }) ?? 0
         Sys.close(err)
-        if n == 4 {
+        if n == MemoryLayout.size(ofValue: failure) {
             if let c = child { _ = try? Sys.wait(c) }
             child = nil
-            throw CollectorError("cannot run \(argv[0]): \(Errno(rawValue: code))")
+            if failure.stage == Int32(CPERF_SPAWN_CREDENTIALS), let account {
+                throw CollectorError("cannot run \(argv[0]) as \(account.name): switching to that user failed: \(Errno(rawValue: failure.code))")
+            }
+            throw CollectorError("cannot run \(argv[0]): \(Errno(rawValue: failure.code))")
         }
     }
 
@@ -202,19 +206,23 @@ public final class Collector {
         defer { Sys.close(ep); Sys.close(tfd); Sys.close(sfd) }
         Sys.ignoreSignal(SIGPIPE)
 
+        // Drop first, so that a refused drop stops everything before the command has run; the
+        // command then switches to the same account itself, just before its exec.
+        if let account {
+            do { try dropPrivileges(account) } catch {
+                Log.error(error.message)
+                // Closing its pipe ends the paused command even if we can no longer signal it.
+                if let (go, err) = release { Sys.close(go); Sys.close(err); release = nil }
+                if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
+                writer.markStopped(exitStatus: 1)
+                return 1
+            }
+        }
         do { try releaseChild() } catch {
             Log.error(error.message)
             finalRecord(flags: [.final, .targetExited])
             writer.markStopped(exitStatus: 127)
             return 127
-        }
-        if let account {
-            do { try dropPrivileges(account) } catch {
-                Log.error(error.message)
-                if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
-                writer.markStopped(exitStatus: 1)
-                return 1
-            }
         }
         lastRead = Sys.monotonicNanos()
         do { try Sys.timerfdArm(tfd, firstAt: lastRead &+ intervalNs, interval: intervalNs) } catch {

@@ -104,6 +104,7 @@ public struct CollectorOptions: Equatable, Sendable {
                 }
                 o.replaySpeed = speed
             case "--self-test":
+                try cursor.noValue(for: flag, inline: inline)
                 o.selfTest = true
             case "-v", "--verbose":
                 try cursor.noValue(for: flag, inline: inline)
@@ -164,7 +165,8 @@ public struct CollectorOptions: Equatable, Sendable {
       --cpus LIST       system-wide on these CPUs only, e.g. 0-3,8 (default: all online)
       --per-cpu         also record each CPU's counters and time split
       --pid PID         count one process and its threads
-      --user NAME       drop to this user after opening counters and the ring
+      --user NAME       drop to this user after opening counters and the ring (a -- CMD
+                        runs as this user too)
       --replay FILE     write a recording into the ring instead of counting, paced like the
                         original, then mark the ring stopped: `perf stat -I MS -x, -e ...`
                         output (plain or -A per-CPU, summed) or perfring's /api/export.csv.

@@ -45,25 +45,27 @@ public struct ReplayRecording {
     /// Columns of a CSV that are neither replayed nor recomputed from what is.
     public var notReplayed: [String] = []
 
-    /// Reads FILE, whichever of the two formats it is; every failure is the input's (exit 2).
-    public static func load(_ path: String) throws(UsageError) -> ReplayRecording {
+    /// Reads FILE, whichever of the two formats it is. A file that cannot be read is a runtime
+    /// failure (exit 1, as for `perfring-server analyze`); one that does not parse is the
+    /// input's (a usage error, exit 2).
+    public static func load(_ path: String) throws(CollectorError) -> ReplayRecording {
         let text: String
         do {
             let size = try Sys.stat(path).st_size
-            guard size <= 512 << 20 else { throw UsageError("--replay \(path): over 512 MiB") }
+            guard size <= 512 << 20 else { throw CollectorError("--replay \(path): over 512 MiB") }
             text = try Sys.readFile(path, limit: Int(size) + 1)
-        } catch let e as UsageError {
+        } catch let e as CollectorError {
             throw e
         } catch {
-            throw UsageError("--replay \(path): \(error)")
+            throw CollectorError("--replay \(path): \(error)")
         }
         do {
             if PerfStatCSV.isPerfStat(text) { return try ReplayRecording(perfStat: try PerfStatCSV.parse(text)) }
             return try ReplayRecording(perfringCSV: try NumericCSV.parse(text))
         } catch let e as UsageError {
-            throw UsageError("--replay \(path): \(e.message)")
+            throw CollectorError("--replay \(path): \(e.message)", isUsage: true)
         } catch {
-            throw UsageError("--replay \(path): \(error)")
+            throw CollectorError("--replay \(path): \(error)", isUsage: true)
         }
     }
 
@@ -258,15 +260,17 @@ public struct ReplayRecording {
 }
 
 public enum Replay {
-    /// `--replay`: returns the exit status (0 written, or stopped early by a signal; 1 the ring
-    /// could not be made; 2 the recording cannot be read or does not fit).
+    /// `--replay`: returns the exit status (0 written, or stopped early by a signal; 1 the
+    /// recording cannot be read or the ring could not be made; 2 the recording does not parse
+    /// or fit).
     public static func main(_ options: CollectorOptions, recording path: String) -> Int32 {
         let recording: ReplayRecording
         let capacity: Int
-        do {
-            recording = try ReplayRecording.load(path)
-            capacity = try Self.capacity(options, recording)
-        } catch {
+        do { recording = try ReplayRecording.load(path) } catch {
+            Log.error(error.message)
+            return error.isUsage ? 2 : 1
+        }
+        do { capacity = try Self.capacity(options, recording) } catch {
             Log.error(error.message)
             return 2
         }

@@ -203,7 +203,9 @@ public func analyzeMain(_ args: [String]) -> Int32 {
             case "-h", "--help":
                 try? Sys.writeAll(1, analyzeHelp + "\n")
                 return 0
-            case "--json": json = true
+            case "--json":
+                try cursor.noValue(for: flag, inline: inline)
+                json = true
             case "--min-phase":
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }

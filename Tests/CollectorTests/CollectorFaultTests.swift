@@ -141,7 +141,7 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         (["--pid", "-4"], "--pid"), (["--pid", "abc"], "--pid"), (["--pid", "0"], "--pid"), (["--pid", "99999999"], "no such process"),
         (["--user", ""], "--user"), (["--verbose=0"], "--verbose takes no value"), (["--quiet=yes"], "--quiet takes no value"),
         (["--replay", ""], "--replay"), (["--replay", "/r", "--pid", "1"], "--replay: not with --pid"),
-        (["--replay", "/r", "--self-test"], "--replay: not with --self-test"), (["--replay", "/nonexistent-perfring-recording"], "/nonexistent-perfring-recording"),
+        (["--replay", "/r", "--self-test"], "--replay: not with --self-test"), (["--self-test=yes"], "--self-test takes no value"),
         (["--speed", "2"], "--speed: only with --replay"), (["--replay", "/r", "--speed", "-1"], "--speed"), (["--replay", "/r", "--speed", "fast"], "--speed"),
         (["--"], "no command"), (["--pid", "1", "--", "true"], "only one"), (["--frobnicate"], "unknown flag"), (["stray"], "unexpected argument"),
     ]

@@ -218,6 +218,33 @@ import Testing
         #expect(bad.stderr.contains("no user named"))
     }
 
+    /// With --user, the command runs as that user too: the dropped collector can still signal
+    /// it, so SIGTERM ends both (it used to hang, unable to signal a root-owned child).
+    @Test(.enabled(if: geteuid() == 0, "needs root to drop privileges"))
+    func commandRunsAsTheUserAndStopsOnSigterm() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
+        p.arguments = ["--ring", ring, "--interval", "20ms", "-q", "--user", "nobody", "--", "/bin/sh", "-c", "id -u; exec sleep 60"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        var waited = 0
+        while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 5, waited < 500 { usleep(10_000); waited += 1 }
+        p.terminate()
+        waited = 0
+        while p.isRunning, waited < 2000 { usleep(10_000); waited += 1 }
+        let hung = p.isRunning
+        if hung { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        #expect(!hung, "the collector did not stop on SIGTERM")
+        #expect(p.terminationStatus == 128 + SIGTERM)
+        let uid = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(uid.trimmingCharacters(in: .whitespacesAndNewlines) == String(try #require(getpwnam("nobody")).pointee.pw_uid))
+        #expect(try RingReader(path: ring).stopped() == true)
+    }
+
     @Test func perCpuSectionSumsToTheTotals() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let ring = dir.path + "/ring"

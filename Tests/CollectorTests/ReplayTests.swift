@@ -214,7 +214,6 @@ func exportJSON(_ ring: String) throws -> [String: Any] {
         (["--replay", "RECORDING", "--speed", "-1"], "--speed: '-1' is not a factor of 0 or more"),
         (["--replay", "RECORDING", "--speed", "fast"], "--speed: 'fast'"),
         (["--speed", "2"], "--speed: only with --replay"),
-        (["--replay", "/nonexistent/perf.txt"], "--replay /nonexistent/perf.txt: "),
         (["--replay", "RECORDING", "--pid", "1"], "--replay: not with --pid"),
         (["--replay", "RECORDING", "--events", "cycles"], "--replay: not with --events"),
         (["--replay", "RECORDING", "--interval", "10ms"], "--replay: not with --interval"),
@@ -230,6 +229,20 @@ func exportJSON(_ ring: String) throws -> [String: Any] {
         #expect(r.status == 2)
         let lines = r.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains(message), "stderr: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/ring"), "nothing created")
+    }
+
+    /// A recording that cannot be read is a runtime failure (exit 1), as in `perfring-server
+    /// analyze`; only one that does not parse is the input's (exit 2).
+    @Test(arguments: ["/nonexistent/perf.txt", "DIR"])
+    func anUnreadableRecordingExits1WithOneLine(path: String) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let recording = path == "DIR" ? dir.path : path
+        let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--replay", recording])
+        #expect(r.status == 1)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("--replay \(recording): "), "stderr: \(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/ring"), "nothing created")
     }
 

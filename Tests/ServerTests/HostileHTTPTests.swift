@@ -332,7 +332,7 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
         (["--recordings", ""], "--recordings"), (["--recordings"], "needs a value"),
         (["--bogus"], "unknown flag"), (["stray"], "unexpected argument"),
         // subcommands (run without the base arguments)
-        (["analyze"], "which FILE"), (["analyze", "--min-phase", "0s", "/dev/null"], "--min-phase"),
+        (["analyze"], "which FILE"), (["analyze", "--json=1", "/dev/null"], "--json takes no value"), (["analyze", "--min-phase", "0s", "/dev/null"], "--min-phase"),
         (["export", "--csv", "--json"], "give one of --csv and --json"), (["export", "--csv", "--out", ""], "--out"),
         (["export", "--csv=yes"], "--csv takes no value"), (["export", "--frobnicate"], "unknown flag"),
     ]

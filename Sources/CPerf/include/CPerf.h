@@ -129,10 +129,12 @@ static inline uint64_t cperf_known_loop(uint64_t n) {
 
 // MARK: launching a command paused before exec
 
-/// Forks a child that waits for a byte on a pipe, then resets its signal mask and dispositions
-/// and execvp()s argv. On success returns 0 and sets *pid, *go_fd (write one byte, or close, to
-/// release the child) and *err_fd (reads EOF once exec succeeded, or 4 bytes of errno when it
-/// failed). Returns -1 with errno set when the pipes or fork fail.
-int cperf_spawn_paused(char *const argv[], pid_t *pid, int *go_fd, int *err_fd);
+/// Forks a child that waits for a byte on a pipe, then resets its signal mask and dispositions,
+/// becomes uid/gid (groups: just gid) when as_user is set, and execvp()s argv. On success
+/// returns 0 and sets *pid, *go_fd (write one byte, or close, to release the child) and *err_fd
+/// (reads EOF once exec succeeded, or two ints when it failed: the stage, CPERF_SPAWN_EXEC or
+/// CPERF_SPAWN_CREDENTIALS, and errno). Returns -1 with errno set when the pipes or fork fail.
+enum { CPERF_SPAWN_EXEC = 0, CPERF_SPAWN_CREDENTIALS = 1 };
+int cperf_spawn_paused(char *const argv[], int as_user, uid_t uid, gid_t gid, pid_t *pid, int *go_fd, int *err_fd);
 
 #endif
