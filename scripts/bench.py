@@ -1034,6 +1034,8 @@ http {
         lines = ["Measured by `scripts/bench` on %s, %s in %.0f s; load average %s at the end." % (
                      datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), kind, self.elapsed, load_end),
                  "Machine: %s. Peers ran in the same run; absolute figures depend on this machine." % self.description,
+                 "Binaries: %s (%s)." % (os.path.relpath(self.bin, REPO) if self.bin.startswith(REPO) else self.bin,
+                                         "static Swift runtime, as scripts/install ships them" if "static" in self.bin else "as given"),
                  "",
                  "| # | figure | measured | goal | result |",
                  "|---|---|---|---|---|"]

@@ -20,7 +20,7 @@ public final class MetricDeriver {
 
     public init(header: RingHeader) {
         self.header = header
-        add("seq", "record index in this collector run", "") { Double($0.index) }
+        columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
         add("time_ms", "sample time, Unix milliseconds", "ms") { [header] in header.unixMillis(monotonic: $0.timeNs) }
         add("dt_ms", "measured interval", "ms") { Double($0.dtNs) / 1e6 }
         add("missed", "ticks missed before this sample", "") { Double($0.missed) }
@@ -32,6 +32,7 @@ public final class MetricDeriver {
 
         // Counters, scaled by enabled/running; a slot that did not run this interval is null.
         var slotOf: [String: Int] = [:]
+        var countColumnOf: [String: Int] = [:]
         for (slot, e) in header.events.enumerated() {
             let key = Self.key(forEvent: e.name)
             guard e.status == .counting else {
@@ -42,6 +43,7 @@ public final class MetricDeriver {
             slotOf[key] = slot
             eventColumn[key] = slot
             let countColumn = columns.count
+            countColumnOf[key] = countColumn
             add(key, "\(e.name) in the interval, scaled for multiplexing", e.name == "task-clock" || e.name == "cpu-clock" ? "ns" : "") { Self.scaled($0.counter(slot)) }
             columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(e.name) per second", unit: "1/s"))
         }
@@ -58,12 +60,12 @@ public final class MetricDeriver {
                 return m
             }
         }
-        ratio("ipc", "instructions per cycle", "instructions", "cycles", slotOf, scale: 1)
-        ratio("cpi", "cycles per instruction", "cycles", "instructions", slotOf, scale: 1)
-        ratio("cache_miss_rate", "cache misses per cache reference, percent", "cache_misses", "cache_references", slotOf, scale: 100)
-        ratio("branch_miss_rate", "branch misses per branch, percent", "branch_misses", "branches", slotOf, scale: 100)
-        ratio("cache_mpki", "cache misses per thousand instructions", "cache_misses", "instructions", slotOf, scale: 1000)
-        ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", slotOf, scale: 1000)
+        ratio("ipc", "instructions per cycle", "instructions", "cycles", countColumnOf, scale: 1)
+        ratio("cpi", "cycles per instruction", "cycles", "instructions", countColumnOf, scale: 1)
+        ratio("cache_miss_rate", "cache misses per cache reference, percent", "cache_misses", "cache_references", countColumnOf, scale: 100)
+        ratio("branch_miss_rate", "branch misses per branch, percent", "branch_misses", "branches", countColumnOf, scale: 100)
+        ratio("cache_mpki", "cache misses per thousand instructions", "cache_misses", "instructions", countColumnOf, scale: 1000)
+        ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", countColumnOf, scale: 1000)
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
         if let tc = slotOf["task_clock"], header.mode != .systemWide {
@@ -183,15 +185,13 @@ public final class MetricDeriver {
         add(key, help, unit) { r in r.os(f).map { Double($0) } ?? .nan }
     }
 
-    private func ratio(_ key: String, _ help: String, _ num: String, _ den: String, _ slots: [String: Int], scale: Double) {
-        guard let n = slots[num], let d = slots[den] else {
+    /// A ratio of two scaled counts, computed from their stored columns when encoded.
+    private func ratio(_ key: String, _ help: String, _ num: String, _ den: String, _ countColumns: [String: Int], scale: Double) {
+        guard let n = countColumns[num], let d = countColumns[den] else {
             columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(help) (needs \(num) and \(den))", unit: ""))
             return
         }
-        add(key, help, "") { r in
-            let a = Self.scaled(r.counter(n)), b = Self.scaled(r.counter(d))
-            return b > 0 ? scale * a / b : .nan
-        }
+        columns.append(ColumnSpec(key: key, kind: .ratio(of: n, over: d, scale: scale), help: help, unit: ""))
     }
 
     /// Derives one record into the store.

@@ -10,6 +10,11 @@ public struct ColumnSpec: Sendable, Equatable {
         case stored
         /// A stored count divided by dt: per-second rate, computed when encoded.
         case rate(of: Int)
+        /// scale × one stored column over another (IPC, miss rates, MPKI), computed when
+        /// encoded; null unless the denominator is positive.
+        case ratio(of: Int, over: Int, scale: Double)
+        /// The sample's sequence number (kept once, as the store's index, not as a column).
+        case sequence
         /// Its inputs do not exist on this machine (an event that does not count): always null,
         /// and no storage.
         case unavailable
@@ -71,6 +76,11 @@ public final class SampleStore {
         case .rate(let source):
             let dt = values[dtColumn][slot]
             return dt > 0 ? values[source][slot] * 1000 / dt : .nan
+        case .ratio(let numerator, let denominator, let scale):
+            let b = values[denominator][slot]
+            return b > 0 ? scale * values[numerator][slot] / b : .nan
+        case .sequence:
+            return Double(seqs[slot])
         case .unavailable:
             return .nan
         }
