@@ -105,7 +105,7 @@ public final class Collector {
         config.perCpuCount = options.perCpu ? config.cpuCount : 0
         if options.perCpu { config.flags.insert(.perCpu) }
         config.intervalNs = options.intervalNs
-        config.energyDomains = proc.energyDomainNames
+        config.energyDomains = options.osSignals ? proc.energyDomainNames : []
         // The ring's blocks are reserved before any counter opens, so a full disk or an
         // unwritable directory is reported without having touched perf at all.
         do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
@@ -122,7 +122,7 @@ public final class Collector {
         let cpuSlots = max(1, config.perCpuCount) * 8
         cpuNow = .allocate(capacity: cpuSlots); cpuNow.initialize(repeating: 0)
         cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
-        prevValid = proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil)
+        prevValid = options.osSignals ? proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil) : 0
         lastRead = Sys.monotonicNanos()
         release = pendingRelease
         child = childPid
@@ -319,7 +319,7 @@ public final class Collector {
         let rec = writer.begin()
         let ok = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
         let now = Sys.monotonicNanos()
-        let valid = proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow)
+        let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow) : 0
         var present: UInt64 = 0
         for f in Self.osFields {
             let i = f.rawValue

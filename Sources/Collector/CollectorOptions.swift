@@ -16,6 +16,8 @@ public struct CollectorOptions: Equatable, Sendable {
     public var events: [EventSpec] = EventCatalog.defaultNames.compactMap(EventCatalog.spec(named:))
     public var cpus: [Int]?
     public var perCpu = false
+    /// False with --no-os: counters only, no /proc or /sys reads per tick.
+    public var osSignals = true
     public var target: Target = .systemWide
     public var user: String?
     public var verbose = false
@@ -86,6 +88,9 @@ public struct CollectorOptions: Equatable, Sendable {
             case "--per-cpu":
                 try cursor.noValue(for: flag, inline: inline)
                 o.perCpu = true
+            case "--no-os":
+                try cursor.noValue(for: flag, inline: inline)
+                o.osSignals = false
             case "--pid":
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let pid = Int32(v), pid > 0 else { throw UsageError("--pid: '\(v)' is not a process id") }
@@ -123,7 +128,7 @@ public struct CollectorOptions: Equatable, Sendable {
         }
         if o.replayPath != nil {
             // A replay writes what the recording holds: nothing is counted, launched or chosen.
-            if let clash = ["--pid", "--", "--events", "--interval", "--cpus", "--per-cpu", "--user", "--self-test"].first(where: given.contains) {
+            if let clash = ["--pid", "--", "--events", "--interval", "--cpus", "--per-cpu", "--no-os", "--user", "--self-test"].first(where: given.contains) {
                 throw UsageError("--replay: not with \(clash == "--" ? "-- CMD" : clash) (a replay counts nothing: the recording holds what the ring gets)")
             }
         } else if given.contains("--speed") {
@@ -164,6 +169,8 @@ public struct CollectorOptions: Equatable, Sendable {
                         context-switches,cpu-migrations,page-faults)
       --cpus LIST       system-wide on these CPUs only, e.g. 0-3,8 (default: all online)
       --per-cpu         also record each CPU's counters and time split
+      --no-os           counters only: skip the OS signals from /proc and /sys (they read
+                        as unavailable); most of the collector's own cost per tick
       --pid PID         count one process and its threads
       --user NAME       drop to this user after opening counters and the ring (a -- CMD
                         runs as this user too)
@@ -182,7 +189,7 @@ public struct CollectorOptions: Equatable, Sendable {
       sudo perfring-collector --interval 10ms --per-cpu
       sudo perfring-collector -- make -j2
 
-    exit status: 0 ok (with -- CMD: the command's status), 1 runtime failure, 2 usage error
-    (with --replay: also a recording that cannot be read).
+    exit status: 0 ok (with -- CMD: the command's status), 1 runtime failure (with --replay:
+    also a recording that cannot be read), 2 usage error (also a recording that does not parse).
     """
 }

@@ -137,7 +137,7 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         (["--capacity", "1"], "--capacity"), (["--capacity", "x"], "--capacity"), (["--capacity", "99999999999"], "--capacity"),
         (["--events", ""], "--events"), (["--events", "cycles,bogus"], "bogus"), (["--events", "cycles,cycles"], "twice"),
         (["--cpus", "3-1"], "--cpus"), (["--cpus", "x"], "--cpus"), (["--cpus", "4095"], "--cpus: CPU 4095 is not online"),
-        (["--per-cpu=no"], "--per-cpu takes no value"), (["--per-cpu", "--pid", "1"], "--per-cpu"),
+        (["--per-cpu=no"], "--per-cpu takes no value"), (["--no-os=1"], "--no-os takes no value"), (["--replay", "/r", "--no-os"], "--replay: not with --no-os"), (["--per-cpu", "--pid", "1"], "--per-cpu"),
         (["--pid", "-4"], "--pid"), (["--pid", "abc"], "--pid"), (["--pid", "0"], "--pid"), (["--pid", "99999999"], "no such process"),
         (["--user", ""], "--user"), (["--verbose=0"], "--verbose takes no value"), (["--quiet=yes"], "--quiet takes no value"),
         (["--replay", ""], "--replay"), (["--replay", "/r", "--pid", "1"], "--replay: not with --pid"),

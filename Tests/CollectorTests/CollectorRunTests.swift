@@ -75,6 +75,22 @@ import Testing
         }
     }
 
+    /// --no-os counts and reads nothing else: every OS field is absent (null to readers), the
+    /// counters are there.
+    @Test func noOsRecordsCountersOnly() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let busy = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "20ms", "--no-os", "--", "/bin/sh", "-c", busy])
+        #expect(r.status == 0, "\(r.stderr)")
+        let (reader, records) = try readAll(ring)
+        let taskClock = try #require(reader.header.events.firstIndex { $0.name == "task-clock" })
+        #expect(records.count >= 3)
+        #expect(reader.header.energyDomains.isEmpty)
+        for rec in records { view(rec) { #expect($0.osValid == 0) } }
+        #expect(records.contains { rec in view(rec) { $0.counter(taskClock).running > 0 } })
+    }
+
     @Test func pidModeStopsCleanlyWhenTheTargetExits() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let ring = dir.path + "/ring"
