@@ -117,7 +117,7 @@ public final class PerfringAPI: HTTPHandler {
     private func latest() -> HTTPResponse {
         guard let store = follower.store, store.count > store.oldest else { return noData }
         var w = JSONWriter(reserve: 2048)
-        SampleEncoder(store: store, columns: Array(store.columns.indices)).object(at: store.count - 1, into: &w) { [self] w in
+        SampleEncoder(store: store, columns: Array(store.columns.indices)).object(at: store.count - 1, into: &w) { [self] _, w in
             w.key("generation"); w.string(hex(follower.generation ?? 0))
             PhaseJSON.sampleField(follower.phases?.current(), into: &w)
         }

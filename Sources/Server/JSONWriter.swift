@@ -70,8 +70,11 @@ public struct JSONWriter {
     }
     /// A key pre-rendered by `render(key:)` as `"name":`.
     @inline(__always) public mutating func key(rendered: [UInt8]) {
+        rendered.withUnsafeBytes { key(rendered: $0) }
+    }
+    @inline(__always) public mutating func key(rendered: UnsafeRawBufferPointer) {
         comma()
-        rendered.withUnsafeBytes { out.put($0) }
+        out.put(rendered)
         needComma = false
     }
     public static func render(key: String) -> [UInt8] {
@@ -115,43 +118,44 @@ public struct JSONWriter {
     }
     public mutating func uint(_ v: UInt64) { comma(); digits(v) }
 
-    /// Decimal digits of `v`, two at a time from a table.
+    /// Decimal digits of `v`.
     @inline(__always) private func digits(_ v: UInt64) {
-        out.reserve(20)
-        if v < 10 {
-            out.base[out.count] = UInt8(truncatingIfNeeded: v) &+ 0x30
-            out.count += 1
-            return
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { t in
+            let first = Self.render(v, minDigits: 1, into: t)
+            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: t.count - first))
         }
-        var n = v, len = 1
-        var t = v
-        while t >= 10 { t /= 10; len += 1 }
-        var i = out.count + len
+    }
+
+    /// Writes the decimal digits of `v`, at least `minDigits` (zero-padded), right-aligned at
+    /// the end of `t` (20 bytes or more, two digits at a time from a table); returns the index
+    /// of the first.
+    @inline(__always) private static func render(_ v: UInt64, minDigits: Int, into t: UnsafeMutableBufferPointer<UInt8>) -> Int {
         // "00" "01" ... "99": a literal, so no lazy-global check per call.
         let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+        var i = t.count
+        var n = v
         pairs.withUTF8Buffer { table in
             while n >= 100 {
                 let r = Int(n % 100)
                 n /= 100
                 i -= 2
-                out.base[i] = table[2 * r]
-                out.base[i + 1] = table[2 * r + 1]
+                t[i] = table[2 * r]
+                t[i + 1] = table[2 * r + 1]
             }
             if n >= 10 {
-                let r = Int(n)
-                out.base[i - 2] = table[2 * r]
-                out.base[i - 1] = table[2 * r + 1]
+                i -= 2
+                t[i] = table[2 * Int(n)]
+                t[i + 1] = table[2 * Int(n) + 1]
             } else {
-                out.base[i - 1] = UInt8(truncatingIfNeeded: n) &+ 0x30
+                i -= 1
+                t[i] = UInt8(truncatingIfNeeded: n) &+ 0x30
             }
         }
-        out.count += len
-    }
-
-    @inline(__always) private static func pow10(_ e: Int) -> UInt64 {
-        var p: UInt64 = 1
-        for _ in 0..<e { p &*= 10 }
-        return p
+        while t.count - i < minDigits {
+            i -= 1
+            t[i] = 0x30
+        }
+        return i
     }
 
     /// A number, or null when it is NaN or infinite (an unavailable value). Shown with 10
@@ -170,37 +174,40 @@ public struct JSONWriter {
             return
         }
         // Fixed point: the decimals that leave 10 significant digits.
-        var intDigits = 1
-        var bound = 10.0
-        while intDigits < 16 && bound <= a { intDigits += 1; bound *= 10 }
-        var decimals = 10 - intDigits
-        if a < 1 {
+        var decimals: Int
+        if a >= 1 {
+            var intDigits = 1
+            var bound = 10.0
+            while intDigits < 16 && bound <= a { intDigits += 1; bound *= 10 }
+            decimals = max(0, 10 - intDigits)
+        } else {
             decimals = 10
             var q = a
             while q < 0.1 { q *= 10; decimals += 1 }
+            decimals = min(decimals, 19)
         }
-        decimals = max(0, min(decimals, 19))
-        let divisor = JSONWriter.pow10(decimals)
+        var divisor: UInt64 = 1
+        for _ in 0..<decimals { divisor &*= 10 }
         let scaled = a * Double(divisor) + 0.5
         guard scaled < 1.8e19 else {
             v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
             return
         }
-        let m = UInt64(scaled)
-        let whole = m / divisor
-        var frac = m % divisor
-        if v < 0 && (whole != 0 || frac != 0) { raw(UInt8(ascii: "-")) }
-        digits(whole)
-        if frac == 0 { return }
-        var width = decimals
-        while frac % 10 == 0 { frac /= 10; width -= 1 }
-        raw(UInt8(ascii: "."))
-        // Leading zeros of the fraction, then its digits.
-        var shown = 1
-        var t = frac
-        while t >= 10 { t /= 10; shown += 1 }
-        for _ in 0..<(width - shown) { raw(UInt8(ascii: "0")) }
-        digits(frac)
+        // All digits at once, at least one before the point; the point goes `decimals` from
+        // the end and the fraction's trailing zeros are dropped.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { t in
+            let first = Self.render(UInt64(scaled), minDigits: decimals + 1, into: t)
+            let point = t.count - decimals
+            var last = t.count
+            while last > point && t[last - 1] == 0x30 { last -= 1 }
+            let isZero = last == point && point - first == 1 && t[first] == 0x30
+            if v < 0 && !isZero { raw(UInt8(ascii: "-")) }
+            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: point - first))
+            if last > point {
+                raw(UInt8(ascii: "."))
+                out.put(UnsafeRawBufferPointer(start: t.baseAddress! + point, count: last - point))
+            }
+        }
     }
 
     /// Appends text outside JSON's grammar (CSV separators and headers, SSE framing); the next

@@ -196,8 +196,8 @@ public final class MetricDeriver {
 
     /// Derives one record into the store.
     public func ingest(_ r: RecordView, into store: SampleStore) {
-        store.append(seq: r.index) { values, slot in
-            for (c, f) in computers { values[c][slot] = f(r) }
+        store.append(seq: r.index) { row in
+            for (c, f) in computers { row[c] = f(r) }
         }
     }
 }

@@ -5,12 +5,20 @@ public struct SampleEncoder {
     public let store: SampleStore
     /// Column indices to emit, in order.
     public let columns: [Int]
-    private let renderedKeys: [[UInt8]]
+    /// The emitted columns' `"key":` texts back to back; key k is keyBytes[keyStarts[k]..<keyStarts[k + 1]].
+    private let keyBytes: [UInt8]
+    private let keyStarts: [Int]
 
     public init(store: SampleStore, columns: [Int]) {
         self.store = store
         self.columns = columns
-        renderedKeys = columns.map { store.renderedKeys[$0] }
+        var bytes: [UInt8] = [], starts = [0]
+        for c in columns {
+            bytes += store.renderedKeys[c]
+            starts.append(bytes.count)
+        }
+        keyBytes = bytes
+        keyStarts = starts
     }
 
     /// Resolves `fields=a,b` to columns (seq and time_ms always first).
@@ -26,28 +34,35 @@ public struct SampleEncoder {
     public struct UnknownField: Error { public let key: String }
 
     /// One sample as an object; `extra` adds fields after the columns (the phase).
-    public func object(at position: UInt64, into w: inout JSONWriter, extra: ((inout JSONWriter) -> Void)? = nil) {
-        w.beginObject()
-        for (k, c) in columns.enumerated() {
-            w.key(rendered: renderedKeys[k])
-            w.number(store.value(c, at: position))
-        }
-        extra?(&w)
-        w.endObject()
+    public func object(at position: UInt64, into w: inout JSONWriter, extra: ((UInt64, inout JSONWriter) -> Void)? = nil) {
+        keyBytes.withUnsafeBytes { keys in object(at: position, keys: keys, into: &w, extra: extra) }
     }
 
     /// `extra` adds fields to each sample's object (its phase).
     public func objects(_ range: Range<UInt64>, into w: inout JSONWriter, extra: ((UInt64, inout JSONWriter) -> Void)? = nil) {
         w.beginArray()
-        for p in range { object(at: p, into: &w, extra: extra.map { f in { f(p, &$0) } }) }
+        keyBytes.withUnsafeBytes { keys in
+            for p in range { object(at: p, keys: keys, into: &w, extra: extra) }
+        }
         w.endArray()
+    }
+
+    @inline(__always)
+    private func object(at position: UInt64, keys: UnsafeRawBufferPointer, into w: inout JSONWriter, extra: ((UInt64, inout JSONWriter) -> Void)?) {
+        w.beginObject()
+        for (k, c) in columns.enumerated() {
+            w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[keyStarts[k]..<keyStarts[k + 1]]))
+            w.number(store.value(c, at: position))
+        }
+        extra?(position, &w)
+        w.endObject()
     }
 
     /// `extra` adds columns after the metric columns (the phase ids).
     public func columnArrays(_ range: Range<UInt64>, into w: inout JSONWriter, extra: ((inout JSONWriter) -> Void)? = nil) {
         w.beginObject()
         for (k, c) in columns.enumerated() {
-            w.key(rendered: renderedKeys[k])
+            keyBytes.withUnsafeBytes { w.key(rendered: UnsafeRawBufferPointer(rebasing: $0[keyStarts[k]..<keyStarts[k + 1]])) }
             w.beginArray()
             for p in range { w.number(store.value(c, at: p)) }
             w.endArray()

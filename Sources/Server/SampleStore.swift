@@ -30,13 +30,16 @@ public final class SampleStore {
     /// Each column's `"key":`, rendered once rather than per request.
     public let renderedKeys: [[UInt8]]
     public let capacity: Int
-    /// Column-major storage: values[column][slot].
-    private var values: [[Double]]
+    /// Column-major storage in one allocation: stored column c's value for a slot is at
+    /// `values[offsets[c] + slot]`. Raw memory, so reading a value retains nothing.
+    private let values: UnsafeMutablePointer<Double>
+    /// Each column's start in `values` (-1: not stored).
+    private let offsets: [Int]
     /// Sequence numbers (the ring's record indices) by slot.
     private var seqs: [UInt64]
     /// Samples stored so far (free-running); slot = n % capacity.
     public private(set) var count: UInt64 = 0
-    private let dtColumn: Int
+    private let dtOffset: Int
     private var columnIndex: [String: Int] = [:]
 
     public init(columns: [ColumnSpec], capacity: Int) {
@@ -44,20 +47,39 @@ public final class SampleStore {
         self.columns = columns
         self.renderedKeys = columns.map { JSONWriter.render(key: $0.key) }
         self.capacity = capacity
-        self.values = columns.map { $0.kind == .stored ? [Double](repeating: .nan, count: capacity) : [] }
+        var offsets: [Int] = [], stored = 0
+        for c in columns {
+            if c.kind == .stored { offsets.append(stored * capacity); stored += 1 } else { offsets.append(-1) }
+        }
+        self.offsets = offsets
+        values = .allocate(capacity: max(1, stored * capacity))
+        values.initialize(repeating: .nan, count: max(1, stored * capacity))
         self.seqs = [UInt64](repeating: 0, count: capacity)
         for (i, c) in columns.enumerated() { columnIndex[c.key] = i }
-        dtColumn = columnIndex["dt_ms"] ?? 0
+        dtOffset = columnIndex["dt_ms"].map { offsets[$0] } ?? -1
     }
+
+    deinit { values.deallocate() }
 
     public func column(_ key: String) -> Int? { columnIndex[key] }
 
-    /// Appends one sample; `fill` writes each stored column's value for it by column index.
+    /// One sample's stored values, by column index, while it is appended.
+    public struct Row {
+        fileprivate let base: UnsafeMutablePointer<Double>
+        fileprivate let offsets: UnsafeBufferPointer<Int>
+        fileprivate let slot: Int
+        @inline(__always) public subscript(column: Int) -> Double {
+            get { base[offsets[column] + slot] }
+            nonmutating set { base[offsets[column] + slot] = newValue }
+        }
+    }
+
+    /// Appends one sample; `fill` sets each stored column's value for it.
     @inline(__always)
-    public func append(seq: UInt64, _ fill: (inout [[Double]], Int) -> Void) {
+    public func append(seq: UInt64, _ fill: (Row) -> Void) {
         let slot = Int(count % UInt64(capacity))
         seqs[slot] = seq
-        fill(&values, slot)
+        offsets.withUnsafeBufferPointer { fill(Row(base: values, offsets: $0, slot: slot)) }
         count &+= 1
     }
 
@@ -72,13 +94,14 @@ public final class SampleStore {
         let slot = Int(position % UInt64(capacity))
         switch columns[c].kind {
         case .stored:
-            return values[c][slot]
+            return values[offsets[c] + slot]
         case .rate(let source):
-            let dt = values[dtColumn][slot]
-            return dt > 0 ? values[source][slot] * 1000 / dt : .nan
+            guard dtOffset >= 0 else { return .nan }
+            let dt = values[dtOffset + slot]
+            return dt > 0 ? values[offsets[source] + slot] * 1000 / dt : .nan
         case .ratio(let numerator, let denominator, let scale):
-            let b = values[denominator][slot]
-            return b > 0 ? scale * values[numerator][slot] / b : .nan
+            let b = values[offsets[denominator] + slot]
+            return b > 0 ? scale * values[offsets[numerator] + slot] / b : .nan
         case .sequence:
             return Double(seqs[slot])
         case .unavailable:

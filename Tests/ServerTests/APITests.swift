@@ -847,13 +847,65 @@ extension TestClient {
         #expect((try jsonValue(a.bytes) as? [Any])?.count == 2)
     }
 
+    /// The formatter's digits, whatever the value: the same text as a plain reference (the
+    /// earlier, division-per-digit version) for a million values across every magnitude.
+    @Test func jsonNumbersMatchTheReferenceFormatting() {
+        var rng = SeededRNG(seed: 0x9E37_79B9_7F4A_7C15)
+        var mismatches: [String] = []
+        for k in 0..<1_000_000 {
+            let exponent = Double(Int(rng.next() % 44) - 22)
+            let mantissa: Double = Double(rng.next() % 1_000_000_007) / 1_000_000_007 + Double(rng.next() % 9) + 1
+            let sign: Double = rng.next() & 1 == 0 ? 1 : -1
+            var v = mantissa * pow(10, exponent) * sign
+            if k % 7 == 0 { v = v.rounded() }
+            if k % 11 == 0 { v = Double(Int(rng.next() % 100_000)) / 100 }
+            var w = JSONWriter()
+            w.number(v)
+            let got = String(decoding: w.bytes, as: UTF8.self)
+            let want = Self.referenceNumber(v)
+            if got != want, mismatches.count < 5 { mismatches.append("\(v): \(got) vs \(want)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches)")
+    }
+
+    /// 10 significant digits in fixed point, trailing zeros dropped; integers exactly.
+    static func referenceNumber(_ v: Double) -> String {
+        guard v.isFinite else { return "null" }
+        let a = v.magnitude
+        if a < 9.0e15, a == a.rounded(.towardZero) { return (v < 0 ? "-" : "") + String(UInt64(a)) }
+        guard a >= 1e-6, a < 1e15 else { return v.description }
+        var intDigits = 1, bound = 10.0
+        while intDigits < 16 && bound <= a { intDigits += 1; bound *= 10 }
+        var decimals = 10 - intDigits
+        if a < 1 {
+            decimals = 10
+            var q = a
+            while q < 0.1 { q *= 10; decimals += 1 }
+        }
+        decimals = max(0, min(decimals, 19))
+        var divisor: UInt64 = 1
+        for _ in 0..<decimals { divisor *= 10 }
+        let scaled = a * Double(divisor) + 0.5
+        guard scaled < 1.8e19 else { return v.description }
+        let m = UInt64(scaled)
+        let whole = m / divisor, frac = m % divisor
+        var text = (v < 0 && m != 0 ? "-" : "") + String(whole)
+        if frac != 0 {
+            var f = String(frac)
+            f = String(repeating: "0", count: decimals - f.count) + f
+            while f.hasSuffix("0") { f.removeLast() }
+            text += "." + f
+        }
+        return text
+    }
+
     // SampleStore cursor positions across wrap-around
 
     @Test(arguments: [3, 4, 7, 10])
     func positionAfterSeqAcrossWrapAround(_ appended: Int) {
         let store = SampleStore(columns: [ColumnSpec(key: "seq", kind: .stored, help: "", unit: "")], capacity: 4)
         let allSeqs: [UInt64] = [10, 11, 12, 15, 16, 20, 21, 22, 30, 31]  // increasing, with holes
-        for s in allSeqs.prefix(appended) { store.append(seq: s) { v, slot in v[0][slot] = Double(s) } }
+        for s in allSeqs.prefix(appended) { store.append(seq: s) { row in row[0] = Double(s) } }
         let kept = Array(allSeqs.prefix(appended).suffix(4))
         #expect(store.count == UInt64(appended))
         #expect((store.oldest..<store.count).map { store.seq(at: $0) } == kept)

@@ -72,8 +72,8 @@ import Testing
         let alerts = AlertEvaluator(rules: try rules.map(AlertRule.parse))
         alerts.bind(store)
         for (i, v) in values.enumerated() {
-            store.append(seq: UInt64(i)) { c, slot in
-                c[0][slot] = Double(i); c[1][slot] = 1_000_000 + 100 * Double(i); c[2][slot] = 100; c[3][slot] = v
+            store.append(seq: UInt64(i)) { row in
+                row[0] = Double(i); row[1] = 1_000_000 + 100 * Double(i); row[2] = 100; row[3] = v
             }
             alerts.observe(store, at: store.count - 1)
         }
