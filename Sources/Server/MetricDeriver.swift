@@ -23,8 +23,8 @@ public final class MetricDeriver {
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
         add("time_ms", "sample time, Unix milliseconds", "ms") { [header] in header.unixMillis(monotonic: $0.timeNs) }
         add("dt_ms", "measured interval", "ms") { Double($0.dtNs) / 1e6 }
-        add("missed", "ticks missed before this sample", "") { Double($0.missed) }
-        add("gap", "1 when records were lost before this sample", "") { [unowned self] r in
+        add("missed", "ticks missed before this sample", "", fixed: 1) { Double($0.missed) }
+        add("gap", "1 when records were lost before this sample", "", fixed: 1) { [unowned self] r in
             defer { lastSeq = r.index }
             guard let last = lastSeq else { return 0 }
             return r.index == last &+ 1 ? 0 : 1
@@ -51,7 +51,7 @@ public final class MetricDeriver {
         if hardwareSlots.isEmpty {
             columns.append(ColumnSpec(key: "multiplex", kind: .unavailable, help: "lowest fraction of the interval a hardware counter ran", unit: ""))
         } else {
-            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "") { r in
+            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "", fixed: 1e9) { r in
                 var m = 1.0
                 for s in hardwareSlots {
                     let c = r.counter(s)
@@ -78,7 +78,7 @@ public final class MetricDeriver {
 
         // CPU time split in percent of the monitored CPUs' time.
         func cpuShare(_ key: String, _ help: String, _ fields: [OSField]) {
-            add(key, help, "%") { r in
+            add(key, help, "%", fixed: 1e6) { r in
                 guard r.osValid & OSField.cpuUser.bit != 0 else { return .nan }
                 var total: UInt64 = 0
                 for f in OSField.cpuTimes { total &+= r.os(f) ?? 0 }
@@ -94,7 +94,7 @@ public final class MetricDeriver {
         cpuShare("cpu_iowait", "CPU idle waiting for I/O", [.cpuIowait])
         cpuShare("cpu_steal", "CPU stolen by the hypervisor", [.cpuSteal])
 
-        add("mem_used_pct", "memory in use (total minus available)", "%") { r in
+        add("mem_used_pct", "memory in use (total minus available)", "%", fixed: 1e6) { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable), t > 0 else { return .nan }
             return 100 * Double(t &- min(a, t)) / Double(t)
         }
@@ -113,13 +113,13 @@ public final class MetricDeriver {
         for (key, field, help) in [("psi_cpu_some", OSField.psiCpuSome, "some tasks stalled on CPU"), ("psi_cpu_full", .psiCpuFull, "all tasks stalled on CPU"),
                                    ("psi_mem_some", .psiMemSome, "some tasks stalled on memory"), ("psi_mem_full", .psiMemFull, "all tasks stalled on memory"),
                                    ("psi_io_some", .psiIoSome, "some tasks stalled on I/O"), ("psi_io_full", .psiIoFull, "all tasks stalled on I/O")] {
-            add(key, "pressure stall: \(help), percent of wall time", "%") { r in
+            add(key, "pressure stall: \(help), percent of wall time", "%", fixed: 1e6) { r in
                 guard let us = r.os(field), r.dtNs > 0 else { return .nan }
                 return 100 * Double(us) * 1000 / Double(r.dtNs)
             }
         }
         for (key, field) in [("load1", OSField.load1), ("load5", .load5), ("load15", .load15)] {
-            add(key, "load average", "") { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
+            add(key, "load average", "", fixed: 1000) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
         }
         level("procs_running", "runnable tasks", .procsRunning, unit: "")
         level("procs_blocked", "tasks blocked on I/O", .procsBlocked, unit: "")
@@ -172,17 +172,19 @@ public final class MetricDeriver {
         return Double(v) * 1e9 / Double(r.dtNs)
     }
 
-    private func add(_ key: String, _ help: String, _ unit: String, _ f: @escaping (RecordView) -> Double) {
+    /// A stored column; `fixed` stores it in 32-bit fixed point with that scale (bounded values).
+    private func add(_ key: String, _ help: String, _ unit: String, fixed: Double? = nil, _ f: @escaping (RecordView) -> Double) {
         computers.append((columns.count, f))
-        columns.append(ColumnSpec(key: key, kind: .stored, help: help, unit: unit))
+        columns.append(ColumnSpec(key: key, kind: fixed.map { .fixed(scale: $0) } ?? .stored, help: help, unit: unit))
     }
 
     private func perSecond(_ key: String, _ help: String, _ f: OSField, unit: String) {
         add(key, help, unit) { r in Self.rate(r, f) }
     }
 
+    /// A task count: stored in fixed point (whole numbers, far below 2^31).
     private func level(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit) { r in r.os(f).map { Double($0) } ?? .nan }
+        add(key, help, unit, fixed: 1) { r in r.os(f).map { Double($0) } ?? .nan }
     }
 
     /// A ratio of two scaled counts, computed from their stored columns when encoded.
@@ -197,7 +199,7 @@ public final class MetricDeriver {
     /// Derives one record into the store.
     public func ingest(_ r: RecordView, into store: SampleStore) {
         store.append(seq: r.index) { row in
-            for (c, f) in computers { row[c] = f(r) }
+            for (c, f) in computers { row.set(c, f(r)) }
         }
     }
 }

@@ -8,6 +8,10 @@ public struct ColumnSpec: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// Stored per sample.
         case stored
+        /// Stored per sample in 32-bit fixed point (value × scale, rounded): for bounded
+        /// values (percentages, load averages, task counts) whose 7+ digits are all they have,
+        /// at half the memory.
+        case fixed(scale: Double)
         /// A stored count divided by dt: per-second rate, computed when encoded.
         case rate(of: Int)
         /// scale × one stored column over another (IPC, miss rates, MPKI), computed when
@@ -30,11 +34,16 @@ public final class SampleStore {
     /// Each column's `"key":`, rendered once rather than per request.
     public let renderedKeys: [[UInt8]]
     public let capacity: Int
-    /// Column-major storage in one allocation: stored column c's value for a slot is at
-    /// `values[offsets[c] + slot]`. Raw memory, so reading a value retains nothing.
-    private let values: UnsafeMutablePointer<Double>
-    /// Each column's start in `values` (-1: not stored).
+    /// Column-major storage, raw so that reading a value retains nothing: a `.stored` column's
+    /// value for a slot is `doubles[offsets[c] + slot]`, a `.fixed` one's `fixed[offsets[c] + slot]`.
+    private let doubles: UnsafeMutablePointer<Double>
+    private let fixed: UnsafeMutablePointer<Int32>
+    /// Each column's start in its storage (-1: not stored).
     private let offsets: [Int]
+    /// Each column's fixed-point scale (0: a Double column or not stored).
+    private let scales: [Double]
+    /// The fixed-point value of an unavailable sample.
+    private static let fixedNaN = Int32.min
     /// Sequence numbers (the ring's record indices) by slot.
     private var seqs: [UInt64]
     /// Samples stored so far (free-running); slot = n % capacity.
@@ -47,30 +56,44 @@ public final class SampleStore {
         self.columns = columns
         self.renderedKeys = columns.map { JSONWriter.render(key: $0.key) }
         self.capacity = capacity
-        var offsets: [Int] = [], stored = 0
+        var offsets: [Int] = [], scales: [Double] = [], wide = 0, narrow = 0
         for c in columns {
-            if c.kind == .stored { offsets.append(stored * capacity); stored += 1 } else { offsets.append(-1) }
+            switch c.kind {
+            case .stored: offsets.append(wide * capacity); scales.append(0); wide += 1
+            case .fixed(let scale): offsets.append(narrow * capacity); scales.append(scale); narrow += 1
+            default: offsets.append(-1); scales.append(0)
+            }
         }
         self.offsets = offsets
-        values = .allocate(capacity: max(1, stored * capacity))
-        values.initialize(repeating: .nan, count: max(1, stored * capacity))
+        self.scales = scales
+        doubles = .allocate(capacity: max(1, wide * capacity))
+        doubles.initialize(repeating: .nan, count: max(1, wide * capacity))
+        fixed = .allocate(capacity: max(1, narrow * capacity))
+        fixed.initialize(repeating: Self.fixedNaN, count: max(1, narrow * capacity))
         self.seqs = [UInt64](repeating: 0, count: capacity)
         for (i, c) in columns.enumerated() { columnIndex[c.key] = i }
-        dtOffset = columnIndex["dt_ms"].map { offsets[$0] } ?? -1
+        dtOffset = columnIndex["dt_ms"].flatMap { columns[$0].kind == .stored ? offsets[$0] : nil } ?? -1
     }
 
-    deinit { values.deallocate() }
+    deinit { doubles.deallocate(); fixed.deallocate() }
 
     public func column(_ key: String) -> Int? { columnIndex[key] }
 
     /// One sample's stored values, by column index, while it is appended.
     public struct Row {
-        fileprivate let base: UnsafeMutablePointer<Double>
-        fileprivate let offsets: UnsafeBufferPointer<Int>
+        fileprivate let doubles: UnsafeMutablePointer<Double>
+        fileprivate let fixed: UnsafeMutablePointer<Int32>
+        fileprivate let offsets: UnsafePointer<Int>
+        fileprivate let scales: UnsafePointer<Double>
         fileprivate let slot: Int
-        @inline(__always) public subscript(column: Int) -> Double {
-            get { base[offsets[column] + slot] }
-            nonmutating set { base[offsets[column] + slot] = newValue }
+        @inline(__always) public func set(_ column: Int, _ value: Double) {
+            let scale = scales[column]
+            if scale == 0 {
+                doubles[offsets[column] + slot] = value
+            } else {
+                let x = (value * scale).rounded()
+                fixed[offsets[column] + slot] = x.magnitude < 2_147_483_647 ? Int32(x) : SampleStore.fixedNaN  // NaN fails the test too
+            }
         }
     }
 
@@ -79,7 +102,11 @@ public final class SampleStore {
     public func append(seq: UInt64, _ fill: (Row) -> Void) {
         let slot = Int(count % UInt64(capacity))
         seqs[slot] = seq
-        offsets.withUnsafeBufferPointer { fill(Row(base: values, offsets: $0, slot: slot)) }
+        offsets.withUnsafeBufferPointer { o in
+            scales.withUnsafeBufferPointer { sc in
+                fill(Row(doubles: doubles, fixed: fixed, offsets: o.baseAddress!, scales: sc.baseAddress!, slot: slot))
+            }
+        }
         count &+= 1
     }
 
@@ -94,14 +121,17 @@ public final class SampleStore {
         let slot = Int(position % UInt64(capacity))
         switch columns[c].kind {
         case .stored:
-            return values[offsets[c] + slot]
+            return doubles[offsets[c] + slot]
+        case .fixed(let scale):
+            let x = fixed[offsets[c] + slot]
+            return x == Self.fixedNaN ? .nan : Double(x) / scale
         case .rate(let source):
             guard dtOffset >= 0 else { return .nan }
-            let dt = values[dtOffset + slot]
-            return dt > 0 ? values[offsets[source] + slot] * 1000 / dt : .nan
+            let dt = doubles[dtOffset + slot]
+            return dt > 0 ? doubles[offsets[source] + slot] * 1000 / dt : .nan
         case .ratio(let numerator, let denominator, let scale):
-            let b = values[offsets[denominator] + slot]
-            return b > 0 ? scale * values[offsets[numerator] + slot] / b : .nan
+            let b = doubles[offsets[denominator] + slot]
+            return b > 0 ? scale * doubles[offsets[numerator] + slot] / b : .nan
         case .sequence:
             return Double(seqs[slot])
         case .unavailable:

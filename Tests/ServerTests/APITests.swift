@@ -899,13 +899,27 @@ extension TestClient {
         return text
     }
 
+    /// Fixed-point columns keep their digits at the scale, and anything they cannot hold
+    /// (NaN, infinity, out of range) reads back as unavailable, never as a number.
+    @Test(arguments: [
+        (1e6, 35.0, 35.0), (1e6, 12.3456784, 12.345678), (1e6, 100.0, 100.0), (1e6, 0.0, 0.0),
+        (1000, 1.5, 1.5), (1000, 0.25, 0.25), (1, 3, 3), (1e9, 0.25, 0.25), (1e9, 1, 1),
+        (1e6, .nan, .nan), (1e6, .infinity, .nan), (1e6, 1e5, .nan), (1, -4, -4),
+    ] as [(Double, Double, Double)])
+    func fixedPointColumns(scale: Double, stored: Double, read: Double) {
+        let store = SampleStore(columns: [ColumnSpec(key: "v", kind: .fixed(scale: scale), help: "", unit: "")], capacity: 2)
+        store.append(seq: 1) { row in row.set(0, stored) }
+        let v = store.value(0, at: 0)
+        if read.isNaN { #expect(v.isNaN, "\(stored) at scale \(scale) read \(v)") } else { #expect(v == read) }
+    }
+
     // SampleStore cursor positions across wrap-around
 
     @Test(arguments: [3, 4, 7, 10])
     func positionAfterSeqAcrossWrapAround(_ appended: Int) {
         let store = SampleStore(columns: [ColumnSpec(key: "seq", kind: .stored, help: "", unit: "")], capacity: 4)
         let allSeqs: [UInt64] = [10, 11, 12, 15, 16, 20, 21, 22, 30, 31]  // increasing, with holes
-        for s in allSeqs.prefix(appended) { store.append(seq: s) { row in row[0] = Double(s) } }
+        for s in allSeqs.prefix(appended) { store.append(seq: s) { row in row.set(0, Double(s)) } }
         let kept = Array(allSeqs.prefix(appended).suffix(4))
         #expect(store.count == UInt64(appended))
         #expect((store.oldest..<store.count).map { store.seq(at: $0) } == kept)

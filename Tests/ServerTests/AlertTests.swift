@@ -73,7 +73,7 @@ import Testing
         alerts.bind(store)
         for (i, v) in values.enumerated() {
             store.append(seq: UInt64(i)) { row in
-                row[0] = Double(i); row[1] = 1_000_000 + 100 * Double(i); row[2] = 100; row[3] = v
+                row.set(0, Double(i)); row.set(1, 1_000_000 + 100 * Double(i)); row.set(2, 100); row.set(3, v)
             }
             alerts.observe(store, at: store.count - 1)
         }
