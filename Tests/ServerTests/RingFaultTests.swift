@@ -33,7 +33,7 @@ class Daemon {
     let logPath = NSTemporaryDirectory() + "perfring-daemon-" + UUID().uuidString + ".log"
 
     init(_ binary: String, _ args: [String]) throws {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
         process.standardError = FileHandle(forWritingAtPath: logPath)
