@@ -384,6 +384,36 @@ class SSEClients:
 # The benchmark run
 # ------------------------------------------------------------------------------------------
 
+# The machine's own timer floor: the collector's wake-up mechanism (an absolute periodic
+# timerfd on CLOCK_MONOTONIC) and nothing else, run beside it; prints each tick's lateness in ns.
+TIMERFLOOR_C = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long long interval = atoll(argv[1]), ticks = atoll(argv[2]);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long start = now.tv_sec * 1000000000LL + now.tv_nsec + interval;
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    struct itimerspec its = {{interval / 1000000000, interval % 1000000000}, {start / 1000000000, start % 1000000000}};
+    timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
+    long long n = 0;
+    while (n < ticks) {
+        uint64_t expired;
+        if (read(fd, &expired, sizeof expired) != sizeof expired) return 1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        n += expired;
+        printf("%lld\n", now.tv_sec * 1000000000LL + now.tv_nsec - (start + (n - 1) * interval));
+        fflush(stdout);
+    }
+    return 0;
+}
+"""
+
 WORKLOAD_C = r"""
 /* scripts/bench's deterministic workload: a fixed busy loop, a page-touching loop and a fixed
    number of short sleeps (each one voluntary context switch), then its own getrusage on stderr;
@@ -436,6 +466,7 @@ class Bench:
         self.pmu = self._pmu()
         self.events = SOFTWARE_EVENTS + (HARDWARE_EVENTS if self.pmu else [])
         self.workload = self._compile_workload()
+        self.timerfloor = self._compile("timerfloor", TIMERFLOOR_C)
 
     # -- set-up -----------------------------------------------------------------------------
 
@@ -447,12 +478,15 @@ class Bench:
         return r.returncode == 0 and "<not supported>" not in r.stderr and "<not counted>" not in r.stderr
 
     def _compile_workload(self):
+        return self._compile("workload", WORKLOAD_C)
+
+    def _compile(self, name, source):
         if not self.tools["cc"]:
             return None
-        src = os.path.join(self.tmp, "workload.c")
+        src = os.path.join(self.tmp, name + ".c")
         with open(src, "w") as f:
-            f.write(WORKLOAD_C)
-        exe = os.path.join(self.tmp, "workload")
+            f.write(source)
+        exe = os.path.join(self.tmp, name)
         r = subprocess.run(["cc", "-O1", "-o", exe, src], capture_output=True, text=True)
         return exe if r.returncode == 0 else None
 
@@ -537,6 +571,11 @@ class Bench:
         if per_cpu:
             perf_argv.insert(4, "-A")  # one line per CPU, like --per-cpu
         perf = self.procs.start(perf_argv, stderr=open(perf_out + ".err", "wb"))
+        floor_out = os.path.join(self.tmp, "floor-%s.txt" % tag)
+        floor = None
+        if self.timerfloor and interval_ms == 100 and not per_cpu and not no_os:
+            floor = self.procs.start([self.timerfloor, str(int(interval_ms * 1e6)), str(int((seconds + 1) * 1000 / interval_ms))],
+                                     stdout=open(floor_out, "wb"))
         time.sleep(1.0)  # both are counting: measure the steady state from here
         perf_refused = perf.poll() is not None
         c0 = cpu_seconds(col.pid)
@@ -554,6 +593,12 @@ class Bench:
             perf_refused = True
         self.procs.stop(perf)
         self.procs.stop(col)
+        floor_late = None
+        if floor:
+            self.procs.stop(floor)
+            late = [int(x) / 1e6 for x in open(floor_out).read().split()]
+            if late:
+                floor_late = {"p50": pct(late, 50), "p99": pct(late, 99), "max": max(late), "n": len(late)}
         for h in hogs:
             self.procs.stop(h, signal.SIGKILL)
         ticks = self.ring_ticks(ring, interval_ms)
@@ -561,7 +606,7 @@ class Bench:
         perf_err = open(perf_out + ".err").read().strip() + (open(perf_out).read().strip() if perf_refused else "")
         os.unlink(ring)
         return {"wall": wall, "c_cpu": c_cpu, "c_mem": c_mem, "p_cpu": p_cpu, "p_mem": p_mem,
-                "ticks": ticks, "perf_ticks": perf_ticks, "perf_refused": perf_refused, "perf_err": perf_err[-300:]}
+                "ticks": ticks, "perf_ticks": perf_ticks, "floor": floor_late, "perf_refused": perf_refused, "perf_err": perf_err[-300:]}
 
     @staticmethod
     def lateness(times_ns, tick_numbers, interval_ns):
@@ -656,8 +701,11 @@ class Bench:
                 continue
             t, p = r["ticks"], r["perf_ticks"]
             limit = 1.0 if name == "idle" else 10.0
+            f = r.get("floor")
+            floor = ("; the machine's floor (a bare C timerfd loop beside it): p50 %.3f, p99 %.3f, max %.3f ms" % (
+                f["p50"], f["p99"], f["max"])) if f else ""
             rows.append(Row("2 ticks", "tick lateness at 100 ms, %s (%d ticks in %.0f s)" % (name, t["n"], t["span_s"]),
-                            "p50 %.3f, p99 %.3f, max %.3f ms, %d missed" % (t["p50"], t["p99"], t["max"], t["missed"]),
+                            "p50 %.3f, p99 %.3f, max %.3f ms, %d missed%s" % (t["p50"], t["p99"], t["max"], t["missed"], floor),
                             "p99 < %g ms" % limit, verdict(t["p99"] < limit)))
             # perf stat -I sleeps one interval after each print: its ticks fall ever later.
             perf = ("perf stat -I 100 %+.1f ms (%+.3f ms per interval)" % (p["drift"], p["drift"] / max(1, p["n"] * 0.9))) if p else "perf: no interval lines"
