@@ -163,34 +163,14 @@ let deadPid: Int32 = 99_999_999
 
 /// PerfringAPI behind an HTTPServer on 127.0.0.1:0, run on its own thread; the tick polls the ring.
 final class APIServer: Sendable {
-    let port: UInt16
-    let stopHandle: HTTPServer.StopHandle
-    let thread: TestThread
-    private let finished = Locked(false)
+    let base: ServerThread
+    var port: UInt16 { base.port }
 
     init(ring: String, webRoot: String? = nil) {
-        var config = HTTPServerConfig(listen: [ListenAddress("127.0.0.1:0")!])
-        config.tickInterval = .milliseconds(10)
-        let frozen = config
-        let ready = Locked<(UInt16, HTTPServer.StopHandle)?>(nil)
-        let finished = self.finished
-        thread = TestThread {
+        base = ServerThread { () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void) in
             let api = PerfringAPI(ringPath: ring, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: $0 + "/chart.min.js") })
-            let server = try! HTTPServer(config: frozen, handler: api)
-            api.server = server
-            ready.withLock { $0 = (server.addresses[0].port, server.stopHandle) }
-            try! server.run()
-            finished.withLock { $0 = true }
+            return (api, { api.server = $0 })
         }
-        var started: (UInt16, HTTPServer.StopHandle)?
-        _ = eventually { started = ready.value; return started != nil }
-        (port, stopHandle) = started!
-    }
-
-    deinit {
-        stopHandle.stop()
-        _ = eventually { finished.value }
-        thread.join()
     }
 
     /// One request on a fresh connection; HEAD replies are read without a body.

@@ -126,26 +126,27 @@ final class TestHandler: HTTPHandler {
     }
 }
 
-/// A server on its own thread, started with a test configuration.
-final class RunningServer: Sendable {
+/// An HTTPServer on 127.0.0.1:0 on its own thread, the one harness every server test uses.
+/// `makeHandler` runs on that thread and returns the handler and what to tell it once the
+/// server exists (handlers hold their server weakly).
+final class ServerThread: Sendable {
     let port: UInt16
     let stopHandle: HTTPServer.StopHandle
     let thread: TestThread
-    let mailbox = Mailbox()
     private let finished = Locked(false)
 
-    init(_ configure: (inout HTTPServerConfig) -> Void = { _ in }) {
+    init(_ configure: (inout HTTPServerConfig) -> Void = { _ in },
+         handler makeHandler: @escaping @Sendable () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void)) {
         var config = HTTPServerConfig(listen: [ListenAddress("127.0.0.1:0")!])
         config.tickInterval = .milliseconds(10)
         configure(&config)
         let ready = Locked<(UInt16, HTTPServer.StopHandle)?>(nil)
-        let mailbox = self.mailbox
         let finished = self.finished
         let frozen = config
         thread = TestThread {
-            let handler = TestHandler(mailbox)
+            let (handler, attach) = makeHandler()
             let server = try! HTTPServer(config: frozen, handler: handler)
-            handler.server = server
+            attach(server)
             ready.withLock { $0 = (server.addresses[0].port, server.stopHandle) }
             try! server.run()
             finished.withLock { $0 = true }
@@ -165,6 +166,26 @@ final class RunningServer: Sendable {
         return returned
     }
     deinit { if !hasFinished { stopHandle.stop(); thread.join() } }
+}
+
+/// A server with the test handler, started with a test configuration.
+final class RunningServer: Sendable {
+    let base: ServerThread
+    let mailbox = Mailbox()
+    var port: UInt16 { base.port }
+    var stopHandle: HTTPServer.StopHandle { base.stopHandle }
+    var thread: TestThread { base.thread }
+    var hasFinished: Bool { base.hasFinished }
+
+    init(_ configure: (inout HTTPServerConfig) -> Void = { _ in }) {
+        let mailbox = self.mailbox
+        base = ServerThread(configure) {
+            let handler = TestHandler(mailbox)
+            return (handler, { handler.server = $0 })
+        }
+    }
+
+    func stop() -> Bool { base.stop() }
 }
 
 struct TestResponse {

@@ -385,11 +385,9 @@ func runServer(_ args: [String]) throws -> (status: Int32, stdout: String, stder
 /// streams the application opened and heard end, and the server's own count of open streams.
 final class StreamCountingServer: Sendable {
     struct Counts: Sendable { var opened = 0, closed = 0, open = 0 }
-    let port: UInt16
     let counts = Locked(Counts())
-    private let stopHandle: HTTPServer.StopHandle
-    private let thread: TestThread
-    private let finished = Locked(false)
+    private let base: ServerThread
+    var port: UInt16 { base.port }
 
     private final class Handler: HTTPHandler {
         let api: PerfringAPI
@@ -413,28 +411,11 @@ final class StreamCountingServer: Sendable {
     }
 
     init(ring: String) {
-        var config = HTTPServerConfig(listen: [ListenAddress("127.0.0.1:0")!])
-        config.tickInterval = .milliseconds(10)
-        let frozen = config, counts = self.counts, finished = self.finished
-        let ready = Locked<(UInt16, HTTPServer.StopHandle)?>(nil)
-        thread = TestThread {
+        let counts = self.counts
+        base = ServerThread { () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void) in
             let api = PerfringAPI(ringPath: ring, files: nil)
             let handler = Handler(api, counts)
-            let server = try! HTTPServer(config: frozen, handler: handler)
-            api.server = server
-            handler.server = server
-            ready.withLock { $0 = (server.addresses[0].port, server.stopHandle) }
-            try! server.run()
-            finished.withLock { $0 = true }
+            return (handler, { api.server = $0; handler.server = $0 })
         }
-        var started: (UInt16, HTTPServer.StopHandle)?
-        _ = eventually { started = ready.value; return started != nil }
-        (port, stopHandle) = started!
-    }
-
-    deinit {
-        stopHandle.stop()
-        _ = eventually { finished.value }
-        thread.join()
     }
 }
