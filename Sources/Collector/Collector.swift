@@ -192,18 +192,13 @@ public final class Collector {
         } else if counting < counters.entries.count {
             Log.warning("\(counters.entries.count - counting) of \(counters.entries.count) events unavailable (see the table); they are recorded as unavailable, never as zero")
         }
-        let sfd: Int32, tfd: Int32, ep: Int32
-        do {
-            sfd = try Sys.signalfd([SIGINT, SIGTERM, SIGCHLD, SIGHUP])
-            tfd = try Sys.timerfd()
-            ep = try Sys.epollCreate()
-            try Sys.epollAdd(ep, sfd, events: EPOLLIN.rawValue, data: 1)
-            try Sys.epollAdd(ep, tfd, events: EPOLLIN.rawValue, data: 2)
-        } catch {
+        let sources: TickSources
+        do { sources = try TickSources(handling: [SIGINT, SIGTERM, SIGCHLD, SIGHUP]) } catch {
             Log.error("event setup failed: \(error)")
             return 1
         }
-        defer { Sys.close(ep); Sys.close(tfd); Sys.close(sfd) }
+        defer { sources.close() }
+        let sfd = sources.signals, tfd = sources.timer, ep = sources.epoll
         Sys.ignoreSignal(SIGPIPE)
 
         // Drop first, so that a refused drop stops everything before the command has run; the
@@ -239,7 +234,7 @@ public final class Collector {
             }
             for i in 0..<n {
                 switch events[i].data.u64 {
-                case 2:
+                case TickSources.timerKey:
                     guard let expirations = Sys.readCounter(tfd) else { continue }
                     if let status = tick(missed: UInt32(clamping: expirations &- 1)) { return status }
                 default:

@@ -314,19 +314,14 @@ public enum Replay {
         Log.info("\(target): \(r.records.count) records into \(ring) (capacity \(capacity), interval \(formatDuration(r.intervalNs)))"
                  + (speed == 0 ? ", as fast as possible" : speed == 1 ? "" : ", \(speed)x"))
 
-        let sfd: Int32, tfd: Int32, ep: Int32
-        do {
-            sfd = try Sys.signalfd([SIGINT, SIGTERM])
-            tfd = try Sys.timerfd()
-            ep = try Sys.epollCreate()
-            try Sys.epollAdd(ep, sfd, events: EPOLLIN.rawValue, data: 1)
-            try Sys.epollAdd(ep, tfd, events: EPOLLIN.rawValue, data: 2)
-        } catch {
+        let sources: TickSources
+        do { sources = try TickSources(handling: [SIGINT, SIGTERM]) } catch {
             Log.error("event setup failed: \(error)")
             writer.markStopped(exitStatus: 1)
             return 1
         }
-        defer { Sys.close(ep); Sys.close(tfd); Sys.close(sfd) }
+        defer { sources.close() }
+        let sfd = sources.signals, tfd = sources.timer, ep = sources.epoll
         let beatMs = Int32(clamping: max(1, r.intervalNs / 1_000_000))
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: 2)
         defer { events.deallocate() }
@@ -343,7 +338,7 @@ public enum Replay {
                 var due = false
                 while !due {
                     let n = (try? Sys.epollWait(ep, events, timeoutMs: beatMs)) ?? 0
-                    for k in 0..<n where events[k].data.u64 == 2 { due = Sys.readCounter(tfd) != nil || due }
+                    for k in 0..<n where events[k].data.u64 == TickSources.timerKey { due = Sys.readCounter(tfd) != nil || due }
                     if let sig = Sys.readSignal(sfd) { return stopEarly(writer, signal: sig, written: i) }
                     writer.beat(Sys.monotonicNanos())
                 }
