@@ -191,37 +191,51 @@ ring file.
   --min-phase DUR  shortest phase (default 1s)
 """
 
-/// Returns the exit status: 0 ok, 1 unreadable file, 2 usage error or unparseable input.
-public func analyzeMain(_ args: [String]) -> Int32 {
-    var path: String?
+/// What `analyze` and `compare` are given: recordings, --json, --min-phase.
+struct RecordingArgs {
+    var paths: [String] = []
     var json = false
     var minPhaseNs = PhaseTracker.defaultMinPhaseNs
-    var cursor = ArgCursor(args)
-    do throws(UsageError) {
+
+    /// The parsed arguments, or nil after --help (printed).
+    static func parse(_ args: [String], command: String, help: String) throws(UsageError) -> RecordingArgs? {
+        var r = RecordingArgs()
+        var cursor = ArgCursor(args)
         while let (flag, inline) = cursor.next() {
             switch flag {
             case "-h", "--help":
-                try? Sys.writeAll(1, analyzeHelp + "\n")
-                return 0
+                try? Sys.writeAll(1, help + "\n")
+                return nil
             case "--json":
                 try cursor.noValue(for: flag, inline: inline)
-                json = true
+                r.json = true
             case "--min-phase":
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }
-                minPhaseNs = ns
+                r.minPhaseNs = ns
             default:
-                guard !flag.hasPrefix("-"), path == nil else { throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)'" : "one FILE only") }
-                path = flag
+                guard !flag.hasPrefix("-") else { throw UsageError("unknown flag '\(flag)' (see \(command) --help)") }
+                r.paths.append(flag)
             }
         }
-        guard path != nil else { throw UsageError("analyze: which FILE? (see analyze --help)") }
+        return r
+    }
+}
+
+/// Returns the exit status: 0 ok, 1 unreadable file, 2 usage error or unparseable input.
+public func analyzeMain(_ args: [String]) -> Int32 {
+    let path: String, json: Bool, minPhaseNs: UInt64
+    do throws(UsageError) {
+        guard let a = try RecordingArgs.parse(args, command: "analyze", help: analyzeHelp) else { return 0 }
+        guard a.paths.count <= 1 else { throw UsageError("analyze: one FILE only (see analyze --help)") }
+        guard let p = a.paths.first else { throw UsageError("analyze: which FILE? (see analyze --help)") }
+        (path, json, minPhaseNs) = (p, a.json, a.minPhaseNs)
     } catch {
         Log.error(error.message)
         return 2
     }
     let table: MetricTable
-    do { table = try MetricTable.load(path!).table } catch {
+    do { table = try MetricTable.load(path).table } catch {
         Log.error(error.message)
         if case .unreadable = error { return 1 }
         return 2

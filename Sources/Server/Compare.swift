@@ -157,29 +157,11 @@ other side. Then each run's phases (as `analyze` finds them) as shares of its ti
 
 /// Returns the exit status: 0 ok, 1 a file cannot be read, 2 usage error or unparseable input.
 public func compareMain(_ args: [String]) -> Int32 {
-    var paths: [String] = []
-    var json = false
-    var minPhaseNs = PhaseTracker.defaultMinPhaseNs
-    var cursor = ArgCursor(args)
+    let paths: [String], json: Bool, minPhaseNs: UInt64
     do throws(UsageError) {
-        while let (flag, inline) = cursor.next() {
-            switch flag {
-            case "-h", "--help":
-                try? Sys.writeAll(1, compareHelp + "\n")
-                return 0
-            case "--json":
-                try cursor.noValue(for: flag, inline: inline)
-                json = true
-            case "--min-phase":
-                let v = try cursor.value(for: flag, inline: inline)
-                guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }
-                minPhaseNs = ns
-            default:
-                guard !flag.hasPrefix("-") else { throw UsageError("unknown flag '\(flag)' (see compare --help)") }
-                paths.append(flag)
-            }
-        }
-        guard paths.count == 2 else { throw UsageError("compare: two recordings, A and B (got \(paths.count); see compare --help)") }
+        guard let a = try RecordingArgs.parse(args, command: "compare", help: compareHelp) else { return 0 }
+        guard a.paths.count == 2 else { throw UsageError("compare: two recordings, A and B (got \(a.paths.count); see compare --help)") }
+        (paths, json, minPhaseNs) = (a.paths, a.json, a.minPhaseNs)
     } catch {
         Log.error(error.message)
         return 2
