@@ -60,7 +60,10 @@ public enum PhaseClassifier {
     /// build box) or 40 % of the machine (system).
     static let busyCPUs = 0.2, busyUtil = 40.0
     /// A process waits on its I/O when it keeps under 3/4 of a CPU busy while moving data.
+    /// A sample where the target keeps at least that busy counts as a busy sample.
     static let ioWaitCPUs = 0.75
+    /// System scope: a sample with the machine at least 3/4 busy counts as a busy sample.
+    static let busySampleUtil = 75.0
     /// I/O: 1 MB/s of the scope's storage traffic is more than background logging.
     static let ioBytes = 1_000_000.0
     /// Pressure-stall "some" above 10 % means tasks lost a tenth of wall time waiting on that
@@ -108,6 +111,29 @@ public enum PhaseClassifier {
         guard x.isFinite else { return nil }
         guard x > 0 else { return 1 }
         return min(1, max(0, 0.5 + 0.5 * Glibc.log2(t / x)))
+    }
+
+    /// The alternation test: in process scope the target moved data and kept a CPU busy in
+    /// some of its samples but not nearly all; in system scope some samples stalled on I/O
+    /// and some did not. Shares within `alternationShare` of 0 or 1 are a steady phase.
+    static func alternation(_ s: PhaseSummary) -> Classification? {
+        let lo = alternationShare, hi = 1 - alternationShare
+        if s.scope == .process {
+            let traffic = [above(s[.ioBytes], ioBytes), above(s[.majorFaults], majorFaultRate)].compactMap { $0 }.max() ?? 0
+            let share = s[.busyShare]
+            guard traffic >= 0.5, share >= lo, share <= hi else { return nil }
+            return Classification(phaseClass: .mixed, confidence: 0.5, evidence: [
+                Evidence(figure: .busyShare, value: share, relation: ">=", threshold: lo, basis: "a share of its samples kept a CPU busy (compute)"),
+                Evidence(figure: .busyShare, value: share, relation: "<", threshold: hi, basis: "and a share did not, while it moved data (I/O)"),
+                Evidence(figure: .ioBytes, value: s[.ioBytes], relation: ">=", threshold: ioBytes, basis: "storage traffic beyond background logging"),
+            ], note: "alternates between compute and I/O faster than a phase")
+        }
+        let share = s[.ioStallShare]
+        guard share >= lo, share <= hi else { return nil }
+        return Classification(phaseClass: .mixed, confidence: 0.5, evidence: [
+            Evidence(figure: .ioStallShare, value: share, relation: ">=", threshold: lo, basis: "a share of its samples stalled on I/O"),
+            Evidence(figure: .ioStallShare, value: share, relation: "<", threshold: hi, basis: "and a share did not"),
+        ], note: "alternates between I/O stalls and other work faster than a phase")
     }
 
     public static func classify(_ s: PhaseSummary) -> Classification {
@@ -206,6 +232,10 @@ public enum PhaseClassifier {
                 candidates.append((.computeBound, min(busy, 1 - waiting), [busyEvidence]))
             }
         }
+
+        // A phase that alternates (some of its samples busy, some waiting on I/O, neither nearly
+        // all) has two bottlenecks in turn: mixed, whatever its mean looks like.
+        if let alternation = alternation(s) { return alternation }
 
         // Evidence is the figures on the class's side of their cut-offs (all of them, if none is).
         let ranked = candidates.sorted { $0.1 > $1.1 }.map { c -> (PhaseClass, Double, [Evidence]) in

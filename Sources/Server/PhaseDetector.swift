@@ -1,13 +1,22 @@
-// Online change-point detection: a two-sided CUSUM (Page 1954) per feature over residuals from
-// the current phase's running level, each in units of that phase's own noise (a running median
-// of |residual|, floored at a quarter of the feature's resolution) and clipped, so one outlier
-// cannot raise an alarm. On an alarm the onset is placed where the samples since then depart
-// most from the old level (the CUSUM likelihood-ratio split), and a young phase opens there.
-// While young it can be revised: moved when a second shift shows its first samples were the old
-// phase's tail, cancelled when the signal returns to the old level (a transient). Once it has
-// the minimum phase length and the median of its samples is still a different regime, it is
-// confirmed and never moves again. Work per sample is O(features), plus O(window x features)
-// once per alarm; memory is a window of recent samples: bounded however long the run.
+// Online change-point detection over the local distribution of each feature. Two two-sided
+// CUSUMs (Page 1954) per feature watch the current phase's level: one over each sample, in
+// units of the phase's per-sample noise (a clear step is caught in 2-4 samples), and one over
+// block means (consecutive, non-overlapping blocks of `window` samples, so block noise is
+// independent; trimmed of each block's lowest and highest sample, so one wild sample or one
+// I/O burst cannot move it), in units of the block mean's noise. The block mean is what makes
+// a fast stationary alternation (300 ms compute, 300 ms I/O) one level: its per-sample noise
+// is as wide as the alternation, so the per-sample sums stay quiet inside it, while its block
+// mean holds still and moves when the alternation starts or stops, or its duty cycle changes.
+// Residuals are clipped, so no single sample or block raises an alarm.
+//
+// On an alarm the onset is placed where the samples since then depart most from the old level
+// (the CUSUM likelihood-ratio split) and a young phase opens there. A young phase runs no
+// CUSUM: once it has the minimum phase length plus one block, the trimmed means of its last
+// two blocks (past any transient shorter than a phase at its start) are compared with the
+// phase before; a different regime in both is confirmed and never moves again, otherwise it
+// was a transient and is cancelled. Work per sample is O(features), plus O(window x features) per
+// block and once per alarm; memory is a window of recent samples: bounded however long the
+// run. The constants are PhaseDetector.Tuning (PhaseTuning.swift).
 
 /// A fixed-capacity ring of the most recent elements, addressed by absolute index.
 struct RecentWindow<Element> {
@@ -30,64 +39,30 @@ struct RecentWindow<Element> {
 }
 
 public struct PhaseDetector {
-    public struct Tuning: Sendable, Equatable {
-        /// A phase is young (revisable) until it has this many samples.
-        public var minSamples: Int
-        /// CUSUM reference value k, in noise units: level shifts under k σ never accumulate.
-        public var drift = 1.5
-        /// CUSUM decision threshold h.
-        public var threshold = 8.0
-        /// A residual counts at most `clip` σ, so one outlier adds at most clip − k < h.
-        public var clip = 5.0
-        /// Samples a phase's level is learnt from before its CUSUM runs.
-        public var warmup = 3
-        /// The level and noise estimates average over about this many recent samples, so slow
-        /// drift is followed rather than split.
-        public var memory = 30
-        /// Two levels closer than this many σ in every feature are the same regime.
-        public var sameRegime = 2.5
-
-        public init(minSamples: Int) { self.minSamples = max(2, minSamples) }
-    }
-
     /// What a sample changed in the segmentation. Indices are sample indices (0-based, in the
     /// order pushed).
     public enum Event: Equatable, Sendable {
         /// A new (young) phase starts at this index.
         case opened(Int)
-        /// The young phase's start moved; the samples between went to the phase before it.
-        case moved(from: Int, to: Int)
         /// The young phase starting here was a transient: it rejoins the phase before it.
         case cancelled(Int)
         /// The phase starting here is stable: its start never moves again.
         case confirmed(Int)
     }
 
-    /// Robust running level and noise of each feature over one phase.
+    /// Level and noise of each feature over one phase: the mean (followed slowly), the noise of
+    /// one sample and the noise of a block mean.
     struct Level {
         var n: [Int]
         var mean: [Double]
-        var scale: [Double]
+        var sampleScale: [Double]
+        var blockScale: [Double]
 
         init(_ d: Int) {
             n = [Int](repeating: 0, count: d)
             mean = [Double](repeating: 0, count: d)
-            scale = [Double](repeating: 0, count: d)
-        }
-
-        /// From a few samples at once: median and MAD, so a sample straddling the change
-        /// (half one phase, half the next) does not skew the new level.
-        init(_ samples: [[Double]], d: Int) {
-            self.init(d)
-            for j in 0..<d {
-                let v = samples.map { $0[j] }.filter(\.isFinite).sorted()
-                guard !v.isEmpty else { continue }
-                let med = v[v.count / 2]
-                let dev = v.map { abs($0 - med) }.sorted()
-                n[j] = v.count
-                mean[j] = med
-                scale[j] = 1.4826 * dev[dev.count / 2]
-            }
+            sampleScale = mean
+            blockScale = mean
         }
     }
 
@@ -95,6 +70,15 @@ public struct PhaseDetector {
         var up = 0.0, down = 0.0
         /// The sample after the last time each sum was zero: where the shift began.
         var upFrom = 0, downFrom = 0
+
+        /// Adds residual z (clipped, in σ) at sample t; returns the larger sum and where it began.
+        mutating func add(_ z: Double, at t: Int, drift: Double) -> (Double, Int) {
+            up = max(0, up + z - drift)
+            down = max(0, down - z - drift)
+            if up == 0 { upFrom = t + 1 }
+            if down == 0 { downFrom = t + 1 }
+            return up >= down ? (up, upFrom) : (down, downFrom)
+        }
     }
 
     public let resolution: [Double]
@@ -103,11 +87,13 @@ public struct PhaseDetector {
     public private(set) var count = 0
     /// Start index of the current (last) phase.
     public private(set) var start = 0
-    /// Whether the current phase can still be moved or cancelled.
+    /// Whether the current phase can still be cancelled. The first phase is young only until
+    /// its level is learnt (two blocks), and is then stable: there is nothing to go back to.
     public private(set) var young = true
     private var level: Level
     private var previous: (start: Int, level: Level)?
-    private var cusum: [Cusum]
+    private var sampleCusum: [Cusum]
+    private var blockCusum: [Cusum]
     private var window: RecentWindow<[Double]>
 
     /// `resolution[j]`: the smallest level step of feature j that matters, in its units.
@@ -115,12 +101,13 @@ public struct PhaseDetector {
         self.resolution = resolution
         self.tuning = tuning
         level = Level(resolution.count)
-        cusum = [Cusum](repeating: Cusum(), count: resolution.count)
+        sampleCusum = [Cusum](repeating: Cusum(), count: resolution.count)
+        blockCusum = sampleCusum
         window = RecentWindow(capacity: Self.windowCapacity(tuning))
     }
 
-    /// Enough recent samples to re-estimate a young phase and the samples just before it.
-    static func windowCapacity(_ t: Tuning) -> Int { 2 * t.minSamples + 64 }
+    /// Enough recent samples to place an onset and judge a young phase.
+    static func windowCapacity(_ t: Tuning) -> Int { 2 * (t.minSamples + t.window) + 64 }
 
     /// Feeds one sample's feature vector (NaN: feature missing in this sample). Returns what
     /// changed (at most one event).
@@ -129,33 +116,63 @@ public struct PhaseDetector {
         let t = count
         window.append(y)
         count += 1
+        let w = tuning.window
+        if young {
+            let judged = previous == nil ? 2 * w : max(tuning.minSamples + w - 1, 2 * w)
+            return t - start + 1 >= judged ? judge(upTo: t) : []
+        }
         var alarm = false
-        var earliest = t  // where the earliest shift under way began
-        for j in y.indices where y[j].isFinite {
-            if level.n[j] >= tuning.warmup {
-                let z = min(tuning.clip, max(-tuning.clip, (y[j] - level.mean[j]) / sigma(j, level)))
-                var c = cusum[j]
-                c.up = max(0, c.up + z - tuning.drift)
-                c.down = max(0, c.down - z - tuning.drift)
-                if c.up == 0 { c.upFrom = t + 1 }
-                if c.down == 0 { c.downFrom = t + 1 }
-                cusum[j] = c
-                let (stat, from) = c.up >= c.down ? (c.up, c.upFrom) : (c.down, c.downFrom)
-                if stat >= tuning.threshold { alarm = true }
-                if stat >= tuning.threshold / 2 { earliest = min(earliest, from) }
+        var earliest = t  // where the earliest shift under way began (in samples)
+        let blockEnds = (t + 1) % w == 0 && t + 1 - w > start
+        for j in y.indices {
+            // A feature first seen in this phase is learnt before it is watched. While a shift
+            // builds up in either sum, the level is not learnt: it must not follow the shift
+            // it is testing for.
+            var building = false
+            if y[j].isFinite {
+                if level.n[j] >= tuning.window {
+                    let (stat, from) = sampleCusum[j].add(z(y[j], j, level.sampleScale), at: t, drift: tuning.drift)
+                    if stat >= tuning.threshold { alarm = true }
+                    if stat >= tuning.threshold / 2 { earliest = min(earliest, from); building = true }
+                }
             }
-            learn(j, y[j])
+            if blockEnds, level.n[j] >= 2 * tuning.window, let m = trimmedMean(j, upTo: t) {
+                let (stat, from) = blockCusum[j].add(z(m, j, level.blockScale), at: t, drift: tuning.drift)
+                if stat >= tuning.blockThreshold { alarm = true }
+                // The shift may have begun inside the block before the first one that moved.
+                if stat >= tuning.blockThreshold / 2 { earliest = min(earliest, from - w); building = true }
+                if !building { learnBlock(j, m) }
+            }
+            building = building || max(blockCusum[j].up, blockCusum[j].down) >= tuning.blockThreshold / 2
+            if y[j].isFinite, !building || level.n[j] < tuning.window { learnSample(j, y[j]) }
         }
-        if alarm {
-            return changed(at: onset(after: min(t, max(earliest, start + 1, window.oldest + 1)), upTo: t), now: t)
-        }
-        // Confirm a young phase once it is long enough, unless a change is building up in it
-        // (then the alarm decides whether it was a transient).
-        if young, t - start + 1 >= tuning.minSamples, !cusum.contains(where: { max($0.up, $0.down) >= tuning.threshold / 2 }) {
-            return confirm()
-        }
-        return []
+        guard alarm else { return [] }
+        let tau = onset(after: min(t, max(earliest, start + 1, window.oldest + 1)), upTo: t)
+        previous = (start, level)
+        start = tau
+        young = true
+        return [.opened(tau)]
     }
+
+    /// The mean of the block of `window` samples ending at t, without its lowest and highest
+    /// value when it has four or more: nil when it has none.
+    private func trimmedMean(_ j: Int, upTo t: Int) -> Double? {
+        var sum = 0.0, n = 0, lo = Double.infinity, hi = -Double.infinity
+        for i in (t - tuning.window + 1)...t {
+            let v = window[i][j]
+            guard v.isFinite else { continue }
+            sum += v; n += 1; lo = min(lo, v); hi = max(hi, v)
+        }
+        if n >= 4 { return (sum - lo - hi) / Double(n - 2) }
+        return n > 0 ? sum / Double(n) : nil
+    }
+
+    /// Residual of x from the level in σ of `scale`, clipped.
+    @inline(__always) private func z(_ x: Double, _ j: Int, _ scale: [Double]) -> Double {
+        min(tuning.clip, max(-tuning.clip, (x - level.mean[j]) / sigma(j, scale[j])))
+    }
+
+    @inline(__always) private func sigma(_ j: Int, _ s: Double) -> Double { max(s, resolution[j] * tuning.noiseFloor) }
 
     /// Where the shift began: the split s in lo...t whose samples s...t depart most from the
     /// current level, by the CUSUM likelihood ratio (sum of clipped z)^2 / n, summed over
@@ -169,7 +186,7 @@ public struct PhaseDetector {
             var score = 0.0
             for j in y.indices {
                 if y[j].isFinite, level.n[j] > 0 {
-                    sums[j] += min(tuning.clip, max(-tuning.clip, (y[j] - level.mean[j]) / sigma(j, level)))
+                    sums[j] += z(y[j], j, level.sampleScale)
                     counts[j] += 1
                 }
                 if counts[j] > 0 { score += sums[j] * sums[j] / Double(counts[j]) }
@@ -179,84 +196,90 @@ public struct PhaseDetector {
         return best.at
     }
 
-    @inline(__always) private func sigma(_ j: Int, _ l: Level) -> Double { max(l.scale[j], resolution[j] / 4) }
-
-    /// Exponentially weighted level with Huber-clipped residuals (3 σ), and the noise as a
-    /// running median of |residual| (stochastic approximation: step up when a residual is
-    /// above it, down when below), so occasional wild samples cannot inflate it.
-    private mutating func learn(_ j: Int, _ y: Double) {
+    /// The level follows slow drift: an exponentially weighted mean with residuals clipped at
+    /// 3 σ; each noise is a running median of |residual| (stochastic approximation: a step up
+    /// when a residual is above it, down when below), so wild samples cannot inflate it.
+    private mutating func learnSample(_ j: Int, _ y: Double) {
         level.n[j] += 1
-        let n = level.n[j]
-        if n == 1 { level.mean[j] = y; return }
-        let w = 1 / Double(min(n, tuning.memory))
-        let cap = 3 * sigma(j, level)
-        let r = y - level.mean[j]
-        level.mean[j] += w * min(cap, max(-cap, r))
-        let mad = max(level.scale[j] / 1.4826, resolution[j] / 64)
-        level.scale[j] = 1.4826 * mad * (abs(r) > mad ? 1 + w : 1 - w)
+        if level.n[j] == 1 { level.mean[j] = y; return }
+        let w = 1 / Double(min(level.n[j], tuning.memory))
+        let cap = 3 * sigma(j, level.sampleScale[j])
+        level.mean[j] += w * min(cap, max(-cap, y - level.mean[j]))
+        level.sampleScale[j] = track(level.sampleScale[j], abs(y - level.mean[j]), w, floor: resolution[j] / 64)
     }
 
-    private func samples(_ range: Range<Int>) -> [[Double]] { range.map { window[$0] } }
+    /// A block's noise is learnt per block, over about as many blocks as the level's samples.
+    private mutating func learnBlock(_ j: Int, _ m: Double) {
+        let w = min(1, Double(tuning.window) / Double(min(level.n[j], tuning.memory)))
+        level.blockScale[j] = track(level.blockScale[j], abs(m - level.mean[j]), w / 2, floor: resolution[j] / 64)
+    }
 
-    /// Largest level difference over features present in both, in σ of the quieter one (a
-    /// young level learnt across a ramp has an inflated σ that must not hide the step).
-    private func distance(_ a: Level, _ b: Level) -> Double {
+    private func track(_ scale: Double, _ r: Double, _ w: Double, floor: Double) -> Double {
+        let mad = max(scale / 1.4826, floor)
+        return 1.4826 * mad * (r > mad ? 1 + w : 1 - w)
+    }
+
+    /// The level of samples lo...t as its last block shows it (past a transient at the
+    /// start): the block's trimmed mean, the per-sample noise around it over the last two
+    /// blocks (the settled part, not a drift at the phase's start), and a block mean's noise as
+    /// independent samples would give it (per-sample noise / √(samples a trimmed block keeps)).
+    private func level(from lo: Int, upTo t: Int) -> Level {
+        var l = Level(resolution.count)
+        let kept = Double(max(1, tuning.window - 2))
+        for j in resolution.indices {
+            guard let mean = trimmedMean(j, upTo: t) else { continue }
+            let recent = (max(lo, t - 2 * tuning.window + 1)...t).map { window[$0][j] }.filter(\.isFinite)
+            // Mean absolute deviation x 1.2533 is σ for normal noise; for a two-level
+            // alternation it is half the gap, as wide as the alternation.
+            let sampleScale = 1.2533 * recent.reduce(0) { $0 + abs($1 - mean) } / Double(recent.count)
+            l.n[j] = recent.count
+            l.mean[j] = mean
+            l.sampleScale[j] = sampleScale
+            l.blockScale[j] = sampleScale / kept.squareRoot()
+        }
+        return l
+    }
+
+    /// How far levels `a` and `b` both lie from `prev` on the same side, in block-mean σ of the
+    /// quieter level, in the feature where that is largest: both must have moved the same way.
+    private func shift(_ a: Level, _ b: Level, from prev: Level) -> Double {
         var d = 0.0
-        for j in resolution.indices where a.n[j] > 0 && b.n[j] > 0 {
-            d = max(d, abs(a.mean[j] - b.mean[j]) / min(sigma(j, a), sigma(j, b)))
+        for j in resolution.indices where a.n[j] > 0 && b.n[j] > 0 && prev.n[j] > 0 {
+            let da = a.mean[j] - prev.mean[j], db = b.mean[j] - prev.mean[j]
+            guard da * db > 0 else { continue }
+            let sa = min(sigma(j, a.blockScale[j]), sigma(j, prev.blockScale[j]))
+            let sb = min(sigma(j, b.blockScale[j]), sigma(j, prev.blockScale[j]))
+            d = max(d, min(abs(da) / sa, abs(db) / sb))
         }
         return d
     }
 
-    /// A new level, learnt from the samples so far; the sums restart with the next sample.
-    private mutating func restart(level l: Level) {
-        level = l
-        cusum = [Cusum](repeating: Cusum(up: 0, down: 0, upFrom: count, downFrom: count), count: resolution.count)
-    }
-
-    /// A CUSUM alarm: the level shifted at `tau`.
-    private mutating func changed(at tau: Int, now t: Int) -> [Event] {
-        let fresh = Level(samples(tau..<(t + 1)), d: resolution.count)
-        if !young {
-            previous = (start, level)
-            start = tau
-            young = true
-            restart(level: fresh)
-            return [.opened(tau)]
+    /// The young phase is long enough: it stands if its last two blocks both moved away from
+    /// the phase before, the same way (one block of outliers, or two pulling opposite ways, is
+    /// not a phase); otherwise it was a transient.
+    private mutating func judge(upTo t: Int) -> [Event] {
+        let fresh = level(from: start, upTo: t)
+        if let prev = previous {
+            let before = level(from: start, upTo: t - tuning.window)
+            if shift(fresh, before, from: prev.level) < tuning.sameRegime {
+                let cancelled = start
+                start = prev.start
+                restart(prev.level)
+                return [.cancelled(cancelled)]
+            }
         }
-        // A second shift while the phase is young: [start, tau) is too short to stand alone.
-        if let prev = previous, distance(fresh, prev.level) < tuning.sameRegime {
-            return cancel()  // back to the regime before: the young phase was a transient
-        }
-        let early = Level(samples(start..<tau), d: resolution.count)
-        if let prev = previous, distance(early, prev.level) < distance(early, fresh) {
-            let from = start
-            start = tau  // the early samples were the old phase's tail
-            restart(level: fresh)
-            return [.moved(from: from, to: tau)]
-        }
-        restart(level: fresh)  // they lead into the new regime: keep the boundary
-        return []
-    }
-
-    /// The young phase is long enough: it stands if the median of its samples (robust to a
-    /// transient at its start) is a different regime from the phase before.
-    private mutating func confirm() -> [Event] {
-        if let prev = previous, distance(Level(samples(start..<count), d: resolution.count), prev.level) < tuning.sameRegime {
-            return cancel()
-        }
-        young = false
-        previous = nil
+        restart(fresh)
         return [.confirmed(start)]
     }
 
-    private mutating func cancel() -> [Event] {
-        let prev = previous!
-        let cancelled = start
-        start = prev.start
+    /// A settled level: the sums restart with the next sample.
+    private mutating func restart(_ l: Level) {
+        level = l
+        for j in level.n.indices where level.n[j] > 0 { level.n[j] = max(level.n[j], tuning.window) }
         young = false
         previous = nil
-        restart(level: prev.level)
-        return [.cancelled(cancelled)]
+        let fresh = Cusum(up: 0, down: 0, upFrom: count, downFrom: count)
+        sampleCusum = [Cusum](repeating: fresh, count: resolution.count)
+        blockCusum = sampleCusum
     }
 }

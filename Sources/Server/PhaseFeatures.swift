@@ -10,6 +10,11 @@ public enum Figure: Int, CaseIterable, Sendable {
     case cpi, cacheMPKI, branchMPKI, cacheMissRate, branchMissRate, instructionsPerBranch
     case cpus, threads, cpuUtil, iowait, steal, psiCPU, psiIO, psiMemory
     case switches, switchesPerCPU, majorFaults, ioBytes, netBytes
+    /// Per sample 1 or 0, so a phase's mean is a share of its samples: whether the target kept
+    /// a CPU busy most of the interval (system: the machine was mostly busy), and whether tasks
+    /// stalled on I/O. How a phase's samples are distributed, not only their mean: a phase
+    /// that alternates between busy and waiting has a share between, a steady one 0 or 1.
+    case busyShare, ioStallShare
 
     /// Name in the API and in evidence.
     public var key: String {
@@ -33,12 +38,14 @@ public enum Figure: Int, CaseIterable, Sendable {
         case .majorFaults: "major_faults_per_s"
         case .ioBytes: "io_bytes_per_s"
         case .netBytes: "net_bytes_per_s"
+        case .busyShare: "busy_sample_share"
+        case .ioStallShare: "io_stall_sample_share"
         }
     }
 
     public var unit: String {
         switch self {
-        case .cpi, .cacheMPKI, .branchMPKI, .instructionsPerBranch, .threads: ""
+        case .cpi, .cacheMPKI, .branchMPKI, .instructionsPerBranch, .threads, .busyShare, .ioStallShare: ""
         case .cacheMissRate, .branchMissRate, .cpuUtil, .iowait, .steal, .psiCPU, .psiIO, .psiMemory: "%"
         case .cpus: "CPUs"
         case .switches, .majorFaults: "1/s"
@@ -55,6 +62,18 @@ public enum Figure: Int, CaseIterable, Sendable {
 /// the counters and /proc/PID values are the target's) or the whole machine.
 public enum FeatureScope: String, Sendable {
     case process, system
+
+    /// The scope of a recording from what it holds, the one rule for every input (a ring the
+    /// collector replayed, its CSV export, perf stat output): the target's own figures
+    /// (`proc_cpu_pct`, `proc_threads`) mean a process was counted; otherwise the machine's
+    /// CPU split means the whole machine; counters alone (perf stat) are a process's unless
+    /// perf printed them per CPU.
+    public static func of(targetFigures: Bool, machineFigures: Bool, perCPU: Bool) -> FeatureScope {
+        targetFigures ? .process : machineFigures || perCPU ? .system : .process
+    }
+
+    /// The columns whose values say a process was counted, and the machine-wide one.
+    static let targetKeys = ["proc_cpu_pct", "proc_threads"], machineKey = "cpu_util"
 }
 
 /// One detector feature: a figure made scale-free. Rates and percentages become
@@ -72,20 +91,9 @@ public struct DetectionFeature: Sendable {
         return Glibc.log1p(x / floor)
     }
 
-    static let all: [Figure: DetectionFeature] = {
-        let table: [(Figure, Double, Double)] = [
-            (.cpi, 1, 0.25),                 // a 28 % change in CPI
-            (.cacheMPKI, 1, 0.5), (.branchMPKI, 1, 0.5),
-            (.cacheMissRate, 5, 0.5), (.branchMissRate, 1, 0.5),
-            (.cpus, 0.1, 0.7),               // about a doubling of the CPUs kept busy
-            (.cpuUtil, 10, 0.5),
-            (.iowait, 5, 0.7), (.steal, 5, 0.7),
-            (.psiCPU, 5, 0.7), (.psiIO, 5, 0.7), (.psiMemory, 5, 0.7),
-            (.switches, 1000, 0.7), (.switchesPerCPU, 1000, 1.0), (.majorFaults, 10, 0.7),
-            (.ioBytes, 1_000_000, 0.7), (.netBytes, 1_000_000, 0.7),
-        ]
-        return Dictionary(uniqueKeysWithValues: table.map { ($0.0, DetectionFeature(figure: $0.0, floor: $0.1, resolution: $0.2)) })
-    }()
+    static let all: [Figure: DetectionFeature] = Dictionary(uniqueKeysWithValues: table.map {
+        ($0.0, DetectionFeature(figure: $0.0, floor: $0.floor, resolution: $0.resolution))
+    })
 }
 
 /// Reads figures from a row of named columns.
@@ -129,6 +137,8 @@ public struct FeatureExtractor: Sendable {
             .majorFaults: process ? ["proc_major_faults_per_s", "major_faults_per_s"] : ["pgmajfault_per_s", "major_faults_per_s"],
             .ioBytes: process ? ["proc_read_bps", "proc_write_bps"] : ["disk_read_bps", "disk_write_bps"],
             .netBytes: ["net_rx_bps", "net_tx_bps"],
+            .busyShare: process ? ["cpus_utilized", "proc_cpu_pct"] : ["cpu_util"],
+            .ioStallShare: ["psi_io_some", "cpu_iowait"],
         ]
     }
 
@@ -182,6 +192,11 @@ public struct FeatureExtractor: Sendable {
             f[Figure.majorFaults.rawValue] = first("pgmajfault_per_s", "major_faults_per_s")
             f[Figure.ioBytes.rawValue] = sum("disk_read_bps", "disk_write_bps")
         }
+        let busy = scope == .process ? f[Figure.cpus.rawValue] : f[Figure.cpuUtil.rawValue]
+        let busyCut = scope == .process ? PhaseClassifier.ioWaitCPUs : PhaseClassifier.busySampleUtil
+        f[Figure.busyShare.rawValue] = busy.isFinite ? (busy >= busyCut ? 1 : 0) : .nan
+        let stall = [f[Figure.psiIO.rawValue], f[Figure.iowait.rawValue]].filter(\.isFinite)
+        f[Figure.ioStallShare.rawValue] = stall.isEmpty ? .nan : (stall.contains { $0 >= PhaseClassifier.stallShare } ? 1 : 0)
         return f
     }
 

@@ -53,9 +53,11 @@ public final class PhaseTracker {
         var figures: [Double]
     }
 
-    public let extractor: FeatureExtractor
+    public private(set) var extractor: FeatureExtractor
     public let intervalMs: Double
     public let minPhaseNs: UInt64
+    /// A replay ring's header until its first sample says the scope.
+    fileprivate var pendingScope: RingHeader?
     private var detector: PhaseDetector
     private var recent: RecentWindow<Sample>
     private var phases: [Phase] = []
@@ -72,6 +74,13 @@ public final class PhaseTracker {
         recent = RecentWindow(capacity: PhaseDetector.windowCapacity(tuning))
     }
 
+    /// Another scope's features, before any sample.
+    fileprivate func reset(_ e: FeatureExtractor) {
+        precondition(recent.count == 0)
+        extractor = e
+        detector = PhaseDetector(resolution: e.features.map(\.resolution), tuning: detector.tuning)
+    }
+
     /// One sample: its sequence number, time (Unix ms) and a reader of its columns by index.
     public func observe(seq: UInt64, timeMs: Double, value: (Int) -> Double) {
         let figures = extractor.figures(value)
@@ -85,25 +94,14 @@ public final class PhaseTracker {
                 for j in start...i { remove(j, from: last) }
                 setEnd(start - 1, of: last)
                 open(at: start, detectedAt: recent[i].seq)
-            case .moved(let from, let to):
-                let young = phases.count - 1
-                for j in from..<to { remove(j, from: young); add(j, to: young - 1) }
-                setStart(to, of: young)
             case .cancelled:
                 let young = phases.removeLast()
                 nextID -= 1
                 absorb(young, into: phases.count - 1)
             case .confirmed:
-                // A level change that leaves the bottleneck as it was (a lock-bound phase
-                // losing CPU to another tenant, a disk speeding up) is not a new phase.
-                let last = phases.count - 1
-                if last > 0, let mine = classOf(last), mine == classOf(last - 1) {
-                    let young = phases.removeLast()
-                    nextID -= 1
-                    absorb(young, into: last - 1)
-                } else {
-                    phases[last].stable = true
-                }
+                // A level change of the same class (a duty cycle halving, a second compute
+                // phase at a different level) is a phase of its own: its figures differ.
+                phases[phases.count - 1].stable = true
             }
         }
     }
@@ -121,12 +119,6 @@ public final class PhaseTracker {
     private func absorb(_ young: Phase, into p: Int) {
         for k in young.sums.indices { phases[p].sums[k] += young.sums[k]; phases[p].counts[k] += young.counts[k] }
         setEnd(young.end, of: p)
-    }
-
-    /// A phase's class, when it is a definite one (mixed phases are never merged).
-    private func classOf(_ p: Int) -> PhaseClass? {
-        let c = PhaseClassifier.classify(summary(p)).phaseClass
-        return c == .mixed ? nil : c
     }
 
     private func setStart(_ i: Int, of p: Int) {
@@ -220,17 +212,44 @@ public final class PhaseTracker {
     private func seconds(_ p: Phase) -> Double { (p.endMs - p.startMs + intervalMs) / 1000 }
 }
 
+extension FeatureScope {
+    /// A ring's scope: the collector's mode, or for a replay what its first sample holds (the
+    /// rule `analyze` applies to the replayed file, so both find the same phases).
+    static func of(_ header: RingHeader, _ store: SampleStore, at position: UInt64?) -> FeatureScope {
+        switch header.mode {
+        case .pid, .command: return .process
+        case .systemWide: return .system
+        case .replay:
+            func has(_ key: String) -> Bool {
+                guard let p = position, let c = store.column(key) else { return false }
+                return store.value(c, at: p).isFinite
+            }
+            return .of(targetFigures: targetKeys.contains(where: has), machineFigures: has(machineKey), perCPU: header.cpuCount > 1)
+        }
+    }
+}
+
 extension PhaseTracker {
-    /// For a collector run's store: process scope when the collector counts a command or pid.
+    /// For a collector run's store: process scope when the collector counts a command or pid;
+    /// a replay's scope is read from its first sample (see `FeatureScope.of`), so the tracker
+    /// settles it then.
     public convenience init(store: SampleStore, header: RingHeader, minPhaseNs: UInt64) {
         let keys = store.columns.map(\.key)
         let available = Set(store.columns.filter { $0.kind != .unavailable }.map(\.key))
-        let scope: FeatureScope = header.mode == .pid || header.mode == .command ? .process : .system
-        self.init(extractor: FeatureExtractor(columns: keys, available: available, scope: scope), intervalNs: header.intervalNs, minPhaseNs: minPhaseNs)
+        self.init(extractor: FeatureExtractor(columns: keys, available: available, scope: FeatureScope.of(header, store, at: nil)),
+                  intervalNs: header.intervalNs, minPhaseNs: minPhaseNs)
+        pendingScope = header.mode == .replay ? header : nil
     }
 
     /// The sample at `position` of the store this tracker was made for.
     public func observe(_ store: SampleStore, at position: UInt64) {
+        if let header = pendingScope {
+            pendingScope = nil
+            let scope = FeatureScope.of(header, store, at: position)
+            if scope != extractor.scope {
+                reset(FeatureExtractor(columns: store.columns.map(\.key), available: Set(store.columns.filter { $0.kind != .unavailable }.map(\.key)), scope: scope))
+            }
+        }
         let time = store.column("time_ms").map { store.value($0, at: position) } ?? .nan
         observe(seq: store.seq(at: position), timeMs: time) { store.value($0, at: position) }
     }

@@ -1,8 +1,10 @@
-// The phase-detection evaluation: recorded traces with the workload driver's true phases, the
+// The phase-detection evaluation: recorded traces with their driver's true phases, the
 // detector and two baselines run over them, and TCPDBench's metrics (van den Burg & Williams,
 // "An Evaluation of Change Point Detection Algorithms", 2020): boundary F1 with a margin,
 // segmentation covering, plus per-sample label macro-F1, detection delay and false
-// boundaries per minute on stationary runs.
+// boundaries per minute on stationary runs. Two independent sets: `workload` (Tests/Traces,
+// scripts/workload) and `programs` (Tests/Traces/programs, real programs run by
+// scripts/phase-programs, and hardware-counter traces from scripts/make-hw-traces).
 import Foundation
 import Testing
 @testable import Server
@@ -15,12 +17,16 @@ struct LabelledTrace: Sendable {
         let startMs: Double, endMs: Double
     }
 
+    /// The file name without extension, `programs/` before the programs set's.
     let name: String
     let table: MetricTable
     let phases: [TruePhase]
 
-    /// test-* traces are held out: the detector was never tuned on them.
-    var heldOut: Bool { name.hasPrefix("test-") }
+    /// test-* and programs/held-* traces are held out: the detector was never tuned on them.
+    var heldOut: Bool { name.hasPrefix("test-") || name.hasPrefix("programs/held-") }
+    /// The programs set: every labelled phase is a phase of the truth (consecutive phases of
+    /// one class at different levels included); in the workload set a class change is.
+    var programs: Bool { name.hasPrefix("programs/") }
     var stationary: Bool { name.contains("stationary") }
     var hasPMU: Bool { table.available.contains("cpi") }
     var minutes: Double { Double(table.rows.count) * Double(table.intervalNs) / 60e9 }
@@ -42,10 +48,12 @@ struct LabelledTrace: Sendable {
         return LabelledTrace(name: name, table: try MetricTable.parse(csv), phases: phases)
     }
 
-    static func all() throws -> [LabelledTrace] {
-        try FileManager.default.contentsOfDirectory(atPath: directory)
+    /// Every trace of one set: `programs` or the workload set.
+    static func all(programs: Bool = false) throws -> [LabelledTrace] {
+        let folder = programs ? "programs/" : ""
+        return try FileManager.default.contentsOfDirectory(atPath: directory + "/" + folder)
             .filter { $0.hasSuffix(".labels.csv") }
-            .map { String($0.dropLast(".labels.csv".count)) }
+            .map { folder + String($0.dropLast(".labels.csv".count)) }
             .sorted()
             .map(load)
     }
@@ -69,16 +77,19 @@ struct Segmentation {
 
 extension LabelledTrace {
     /// The driver's phases per sample: the phase holding each sample interval's midpoint, as
-    /// this machine can see it; a boundary wherever that class changes.
+    /// this machine can see it; a boundary wherever that class changes (programs set: wherever
+    /// the labelled phase changes).
     var truth: Segmentation {
         let t = table.columns.firstIndex(of: "dt_ms")
-        var labels: [PhaseClass] = []
+        var labels: [PhaseClass] = [], phaseOf: [Int] = []
         for (i, row) in table.rows.enumerated() {
             let mid = table.timesMs[i] - (t.map { row[$0] } ?? 100) / 2
-            let p = phases.first { mid < $0.endMs } ?? phases[phases.count - 1]
-            labels.append(observable(p.phaseClass, pmu: hasPMU))
+            let k = phases.firstIndex { mid < $0.endMs } ?? phases.count - 1
+            labels.append(observable(phases[k].phaseClass, pmu: hasPMU))
+            phaseOf.append(k)
         }
-        return Segmentation(boundaries: [0] + labels.indices.dropFirst().filter { labels[$0] != labels[$0 - 1] }, labels: labels)
+        let changes = labels.indices.dropFirst().filter { programs ? phaseOf[$0] != phaseOf[$0 - 1] : labels[$0] != labels[$0 - 1] }
+        return Segmentation(boundaries: [0] + changes, labels: labels)
     }
 
     /// perfring's detector and classifier, as the server runs them.
@@ -183,6 +194,29 @@ enum CPDMetrics {
     }
 }
 
+/// One method's figures on one trace: F1, covering and macro-F1 of a sequence, or false
+/// boundaries per minute of a stationary run.
+struct FileScore {
+    var f1 = 0.0, covering = 0.0, macroF1 = 0.0, falsePerMinute = 0.0
+
+    init(_ t: LabelledTrace, _ s: Segmentation) {
+        let truth = t.truth
+        if t.stationary {
+            falsePerMinute = Double(s.boundaries.count - 1) / max(t.minutes, 1e-9)
+            return
+        }
+        f1 = CPDMetrics.f1(truth: truth.boundaries, predicted: s.boundaries)
+        covering = CPDMetrics.covering(truth: truth.boundaries, predicted: s.boundaries, n: truth.labels.count)
+        macroF1 = CPDMetrics.macroF1(truth: truth.labels, predicted: s.labels, boundaries: truth.boundaries)
+    }
+
+    /// At least as good on every figure (small slack for rounding).
+    func atLeastAsGood(as other: FileScore) -> Bool {
+        f1 >= other.f1 - 1e-9 && covering >= other.covering - 1e-9 && macroF1 >= other.macroF1 - 1e-9
+            && falsePerMinute <= other.falsePerMinute + 1e-9
+    }
+}
+
 /// One method's figures over a set of traces.
 struct EvaluationRow {
     var method: String
@@ -214,6 +248,19 @@ struct EvaluationRow {
         row.falsePerMinute = stationary.reduce(0) { $0 + Double(segment($1).boundaries.count - 1) } / max(minutes, 1e-9)
         return row
     }
+}
+
+/// Per-file figures of two methods side by side, for the test log and scripts/bench.
+func perFileTable(_ title: String, _ traces: [LabelledTrace], ours: (LabelledTrace) -> Segmentation, baseline: (LabelledTrace) -> Segmentation) -> String {
+    var out = "PHASE-EVALUATION \(title) per file (perfring | fixed-threshold)\n"
+    for t in traces {
+        let a = FileScore(t, ours(t)), b = FileScore(t, baseline(t))
+        let cells = t.stationary
+            ? String(format: "false/min %.2f | %.2f", a.falsePerMinute, b.falsePerMinute)
+            : String(format: "F1 %.3f | %.3f  covering %.3f | %.3f  macro-F1 %.3f | %.3f", a.f1, b.f1, a.covering, b.covering, a.macroF1, b.macroF1)
+        out += t.name.padding(toLength: 40, withPad: " ", startingAt: 0) + cells + (a.atLeastAsGood(as: b) ? "" : "  WORSE THAN BASELINE") + "\n"
+    }
+    return out
 }
 
 /// The evaluation table, for the test log and scripts/bench.
