@@ -970,7 +970,9 @@
 
   // ---- phase timeline band: /api/phases on the charts' time range ----
   // One segment per phase, coloured by class (--phase-* CSS variables); the open phase runs to
-  // now. Drawn from renderAll(), so it follows window, zoom and pause exactly like the charts.
+  // now while the collector is live, and otherwise ends at its last sample (a stopped collector
+  // or a finished replay adds nothing after it). Drawn from renderAll(), so it follows window,
+  // zoom and pause exactly like the charts.
   // A server without /api/phases (non-200) gets no band at all; nothing is made up.
   const PHASE_POLL_MS = 2000;
   const PHASE_CLASSES = ['idle', 'compute-bound', 'memory-bound', 'branch-bound', 'io-bound', 'contention', 'mixed'];
@@ -998,7 +1000,7 @@
     const a = p.start && p.start.time_ms, b = p.end && p.end.time_ms;
     if (typeof a !== 'number') return null;
     let end = typeof b === 'number' ? b : a;
-    if (p.open) end = Math.max(end, phaseNow(), store.t.length ? store.t[store.t.length - 1] : 0);
+    if (p.open && st.health && st.health.collector === 'running') end = Math.max(end, phaseNow(), store.t.length ? store.t[store.t.length - 1] : 0);
     return [a, end];
   }
   function renderPhases() {

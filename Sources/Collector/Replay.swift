@@ -13,8 +13,10 @@
 //   mem_used_bytes with mem_used_pct -> MemTotal and MemAvailable;
 //   per-second rates -> deltas over dt; psi_* percentages -> stall µs; load averages, task
 //     counts, process RSS and threads -> levels; power_watts -> one `package` energy domain.
-// Everything else (swap_used_bytes: swap size unknown; proc_cpu_pct: user/system split
-// unknown; gaps and sequence numbers) is left invalid, never zero-filled.
+//   proc_cpu_pct -> the process's CPU time over dt, all of it as user time (only the sum is
+//     derived, so the split does not matter).
+// Everything else (swap_used_bytes: swap size unknown; gaps and sequence numbers) is left
+// invalid, never zero-filled.
 import CPerf
 import Glibc
 import Shared
@@ -157,7 +159,7 @@ public struct ReplayRecording {
     ]
     /// Columns read as a group (CPU split, memory, power) or as record fields.
     static let special: Set<String> = ["time_ms", "dt_ms", "missed", "cpu_util", "cpu_user", "cpu_system", "cpu_iowait",
-                                       "cpu_steal", "mem_used_bytes", "mem_used_pct", "power_watts", "multiplex"]
+                                       "cpu_steal", "mem_used_bytes", "mem_used_pct", "power_watts", "multiplex", "proc_cpu_pct"]
     /// Columns the server recomputes: from the replayed fields, and seq and gap from the
     /// replay ring's own records (they restart at 0, without gaps).
     static let derived: Set<String> = ["seq", "gap", "ipc", "cpi", "cache_miss_rate", "branch_miss_rate", "cache_mpki",
@@ -235,6 +237,7 @@ public struct ReplayRecording {
         for (key, f) in stalls { if let x = field(v(key) / 100 * dt / 1000) { out.append((f, x)) } }
         for (key, (f, scale)) in levels { if let x = field(v(key) * scale) { out.append((f, x)) } }
         if let uj = field(v("power_watts") * dt / 1000) { out.append((.energy0, uj)) }
+        if let ns = field(v("proc_cpu_pct") / 100 * dt) { out += [(.procUtime, ns), (.procStime, 0)] }
         // One CPU's time over dt: the busy share split into user, system and steal, then
         // iowait, and idle the rest.
         let user = v("cpu_user"), system = v("cpu_system"), iowait = v("cpu_iowait"), steal = v("cpu_steal"), util = v("cpu_util")

@@ -41,9 +41,9 @@ public struct MetricTable: Sendable {
         } else {
             seqs = rows.indices.map { UInt64($0) }
         }
-        let procCPU = header.firstIndex(of: "proc_cpu_pct")
-        let process = procCPU.map { c in rows.contains { $0[c].isFinite } } ?? false
-        var t = MetricTable(columns: header, rows: rows, seqs: seqs, timesMs: times, scope: process ? .process : .system)
+        func has(_ key: String) -> Bool { header.firstIndex(of: key).map { c in rows.contains { $0[c].isFinite } } ?? false }
+        let scope = FeatureScope.of(targetFigures: FeatureScope.targetKeys.contains(where: has), machineFigures: has(FeatureScope.machineKey), perCPU: false)
+        var t = MetricTable(columns: header, rows: rows, seqs: seqs, timesMs: times, scope: scope)
         t.deriveRatios()
         return t
     }
@@ -67,7 +67,8 @@ public struct MetricTable: Sendable {
             previous = iv.time
         }
         var t = MetricTable(columns: ["dt_ms"] + order, rows: rows, seqs: recording.intervals.indices.map { UInt64($0) },
-                            timesMs: recording.intervals.map { $0.time * 1000 }, scope: recording.cpus > 0 ? .system : .process)
+                            timesMs: recording.intervals.map { $0.time * 1000 },
+                            scope: FeatureScope.of(targetFigures: false, machineFigures: false, perCPU: recording.cpus > 0))
         t.deriveRatios()
         t.deriveRates(events: order)
         return t
@@ -142,7 +143,7 @@ extension MetricTable {
                   rows: positions.map { p in store.columns.indices.map { store.value($0, at: p) } },
                   seqs: positions.map { store.seq(at: $0) },
                   timesMs: positions.map { p in time.map { store.value($0, at: p) } ?? .nan },
-                  scope: ring.header.mode == .pid || ring.header.mode == .command ? .process : .system)
+                  scope: FeatureScope.of(ring.header, store, in: positions) ?? .system)
     }
 
     /// Why a recording could not be loaded: the file itself (exit 1) or what it holds (exit 2).

@@ -147,7 +147,9 @@ public final class MetricDeriver {
             }
         }
 
-        let processMode = header.mode == .pid || header.mode == .command
+        // A replay may hold a process's figures (a process-scope recording): derived when its
+        // records have them, NaN when not.
+        let processMode = header.mode == .pid || header.mode == .command || header.mode == .replay
         func process(_ key: String, _ help: String, _ unit: String, _ f: @escaping (RecordView) -> Double) {
             if processMode { add(key, help, unit, f) } else { columns.append(ColumnSpec(key: key, kind: .unavailable, help: help, unit: unit)) }
         }

@@ -56,8 +56,8 @@ public final class PhaseTracker {
     public private(set) var extractor: FeatureExtractor
     public let intervalMs: Double
     public let minPhaseNs: UInt64
-    /// A replay ring's header until its first sample says the scope.
-    fileprivate var pendingScope: RingHeader?
+    /// A replay ring's header, and the first sample held back, until its samples say the scope.
+    fileprivate var pending: (header: RingHeader, first: UInt64?)?
     private var detector: PhaseDetector
     private var recent: RecentWindow<Sample>
     private var phases: [Phase] = []
@@ -213,42 +213,53 @@ public final class PhaseTracker {
 }
 
 extension FeatureScope {
-    /// A ring's scope: the collector's mode, or for a replay what its first sample holds (the
-    /// rule `analyze` applies to the replayed file, so both find the same phases).
-    static func of(_ header: RingHeader, _ store: SampleStore, at position: UInt64?) -> FeatureScope {
+    /// Samples a replay's scope is looked for in: the first sample of a ring has no CPU split
+    /// yet (it is a difference of two readings), the next ones do.
+    static let replayProbe = 5
+
+    /// A ring's scope: the collector's mode, or for a replay what its first samples hold (the
+    /// rule `analyze` applies to the replayed file, so both find the same phases); nil while
+    /// `positions` (the first samples) cannot tell yet.
+    static func of(_ header: RingHeader, _ store: SampleStore, in positions: Range<UInt64>) -> FeatureScope? {
         switch header.mode {
         case .pid, .command: return .process
         case .systemWide: return .system
         case .replay:
-            func has(_ key: String) -> Bool {
-                guard let p = position, let c = store.column(key) else { return false }
-                return store.value(c, at: p).isFinite
+            func has(_ key: String, _ p: UInt64) -> Bool { store.column(key).map { store.value($0, at: p).isFinite } ?? false }
+            for p in positions.prefix(replayProbe) {
+                let target = targetKeys.contains { has($0, p) }, machine = has(machineKey, p)
+                if target || machine { return .of(targetFigures: target, machineFigures: machine, perCPU: header.cpuCount > 1) }
             }
-            return .of(targetFigures: targetKeys.contains(where: has), machineFigures: has(machineKey), perCPU: header.cpuCount > 1)
+            guard positions.count >= replayProbe else { return nil }
+            return .of(targetFigures: false, machineFigures: false, perCPU: header.cpuCount > 1)
         }
     }
 }
 
 extension PhaseTracker {
     /// For a collector run's store: process scope when the collector counts a command or pid;
-    /// a replay's scope is read from its first sample (see `FeatureScope.of`), so the tracker
-    /// settles it then.
+    /// a replay's scope is read from its first samples (see `FeatureScope.of`), which the
+    /// tracker holds back until it can tell.
     public convenience init(store: SampleStore, header: RingHeader, minPhaseNs: UInt64) {
         let keys = store.columns.map(\.key)
         let available = Set(store.columns.filter { $0.kind != .unavailable }.map(\.key))
-        self.init(extractor: FeatureExtractor(columns: keys, available: available, scope: FeatureScope.of(header, store, at: nil)),
+        let scope = FeatureScope.of(header, store, in: 0..<0)
+        self.init(extractor: FeatureExtractor(columns: keys, available: available, scope: scope ?? .system),
                   intervalNs: header.intervalNs, minPhaseNs: minPhaseNs)
-        pendingScope = header.mode == .replay ? header : nil
+        if scope == nil { pending = (header, nil) }
     }
 
     /// The sample at `position` of the store this tracker was made for.
     public func observe(_ store: SampleStore, at position: UInt64) {
-        if let header = pendingScope {
-            pendingScope = nil
-            let scope = FeatureScope.of(header, store, at: position)
-            if scope != extractor.scope {
-                reset(FeatureExtractor(columns: store.columns.map(\.key), available: Set(store.columns.filter { $0.kind != .unavailable }.map(\.key)), scope: scope))
+        if let (header, first) = pending {
+            let from = first ?? position
+            guard let scope = FeatureScope.of(header, store, in: from..<(position + 1)) else {
+                pending = (header, from)
+                return
             }
+            pending = nil
+            reset(FeatureExtractor(columns: store.columns.map(\.key), available: Set(store.columns.filter { $0.kind != .unavailable }.map(\.key)), scope: scope))
+            for p in from..<position where p >= store.oldest { observe(store, at: p) }
         }
         let time = store.column("time_ms").map { store.value($0, at: position) } ?? .nan
         observe(seq: store.seq(at: position), timeMs: time) { store.value($0, at: position) }
