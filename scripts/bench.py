@@ -1024,15 +1024,15 @@ http {
         log("phase detector evaluation (swift test --filter PhaseEvaluationTests)")
         r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         out = r.stdout + r.stderr
-        m = re.search(r"PHASE-EVALUATION held-out.*?\n(?:.*\n)*?perfring\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)", out)
+        m = re.search(r"PHASE-EVALUATION programs held-out.*?\n(?:.*\n)*?perfring\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+(\S+)\s+([0-9.]+)", out)
         if not m:
             pending.measured = "pending: the evaluation printed no table (exit %d)" % r.returncode
             return [pending]
         f1, cov, mf1, delay, false_pm = m.groups()
-        base = re.search(r"PHASE-EVALUATION held-out(?:.*\n)*?fixed-threshold\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", out)
+        base = re.search(r"PHASE-EVALUATION programs held-out(?:.*\n)*?fixed-threshold\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)", out)
         ok = float(f1) >= 0.9 and float(cov) >= 0.85 and float(mf1) >= 0.9 and (delay == "n/a" or float(delay) <= 5) and float(false_pm) <= 1
         peer = (" | fixed-threshold baseline: F1 %s, covering %s, macro-F1 %s" % base.groups()) if base else ""
-        return [Row("8 phases", "phase detector on held-out traces (boundary F1@5, covering, macro-F1, median delay, false/min)",
+        return [Row("8 phases", "phase detector on the programs set's held-out traces (boundary F1@5, covering, macro-F1, median delay, false/min)",
                     "F1 %s, covering %s, macro-F1 %s, delay %s samples, %s false/min%s" % (f1, cov, mf1, delay, false_pm, peer),
                     "F1 ≥ 0.9, covering ≥ 0.85, macro-F1 ≥ 0.9, delay ≤ 5, ≤ 1 false/min", verdict(ok))]
 

@@ -79,7 +79,7 @@ public enum FeatureScope: String, Sendable {
 /// One detector feature: a figure made scale-free. Rates and percentages become
 /// log(1 + x/floor), so equal ratios are equal steps above the floor and noise below the floor
 /// is damped; CPI becomes log CPI. `resolution` is the step in those units that counts as a
-/// change of phase; the detector's noise floor is a quarter of it.
+/// change of phase; the detector's noise floor is `Tuning.noiseFloor` of it (PhaseTuning.swift).
 public struct DetectionFeature: Sendable {
     public let figure: Figure
     let floor: Double
