@@ -231,6 +231,35 @@ def get_json(url):
         return json.loads(r.read())
 
 
+def stopped_phases(base, passed):
+    """A stopped collector (or a finished replay): the band's last segment ends where the samples
+    end and stays there while the time axis moves on; it is not drawn up to "now"."""
+    c = Checks()
+    c.passed = passed
+    b = Browser(find_chromium(), tempfile.mkdtemp(prefix="perfring-chromium-"))
+    try:
+        b.attach()
+        for dom in ("Runtime", "Page"):
+            b.send(dom + ".enable")
+        set_viewport(b, 1280, 800, False, False)
+        b.send("Page.navigate", {"url": base})
+        d, ok = wait_for(b, lambda d: d.get("state") == "stopped" and int(d.get("phases", "0") or 0) >= 1, 20)
+        c.check(ok, "page shows the collector stopped, with phases", "state=%s, phases=%s" % (d.get("state"), d.get("phases")))
+        edge = """(() => { const band = document.getElementById('phase-band'), r = band.getBoundingClientRect();
+                   const s = [...band.querySelectorAll('.phase-seg')].pop();
+                   return JSON.stringify([r.width, s ? s.getBoundingClientRect().right - r.left : -1]); })()"""
+        time.sleep(3)
+        w, first = json.loads(b.eval(edge))
+        time.sleep(4)
+        w2, later = json.loads(b.eval(edge))
+        c.check(0 <= later < w2 - 3 and later <= first + 0.5, "stopped: the last phase ends at its last sample, not at now",
+                "band %.0f px, last segment's right edge %.1f then %.1f px" % (w2, first, later))
+    finally:
+        b.close()
+    print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080/")
@@ -245,7 +274,11 @@ def main():
     ap.add_argument("--server-pidfile", help="file to write the restarted server's pid into")
     ap.add_argument("--full", action="store_true", help="also save full-page screenshots")
     ap.add_argument("--passed", type=int, default=0, help="checks the caller already passed")
+    ap.add_argument("--stopped-phases", action="store_true",
+                    help="only check that, with the collector stopped, the last phase ends at its last sample")
     a = ap.parse_args()
+    if a.stopped_phases:
+        return stopped_phases(a.url.rstrip("/") + "/", a.passed)
     base = a.url.rstrip("/") + "/"
     os.makedirs(a.out, exist_ok=True)
     c = Checks()
