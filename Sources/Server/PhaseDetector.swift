@@ -144,7 +144,14 @@ public struct PhaseDetector {
                 if !building { learnBlock(j, m) }
             }
             building = building || max(blockCusum[j].up, blockCusum[j].down) >= tuning.blockThreshold / 2
-            if y[j].isFinite, !building || level.n[j] < tuning.window { learnSample(j, y[j]) }
+            if y[j].isFinite, !building || level.n[j] < tuning.window {
+                learnSample(j, y[j])
+                // A feature first seen in this phase starts from its first block, as a
+                // confirmed phase does, not from a running estimate of a few samples.
+                if level.n[j] == tuning.window, let l = featureLevel(j, from: max(start, t - 2 * w + 1), upTo: t) {
+                    (level.mean[j], level.sampleScale[j], level.blockScale[j]) = (l.mean, l.sampleScale, l.blockScale)
+                }
+            }
         }
         guard alarm else { return [] }
         let tau = onset(after: min(t, max(earliest, start + 1, window.oldest + 1)), upTo: t)
@@ -225,19 +232,20 @@ public struct PhaseDetector {
     /// independent samples would give it (per-sample noise / √(samples a trimmed block keeps)).
     private func level(from lo: Int, upTo t: Int) -> Level {
         var l = Level(resolution.count)
-        let kept = Double(max(1, tuning.window - 2))
         for j in resolution.indices {
-            guard let mean = trimmedMean(j, upTo: t) else { continue }
-            let recent = (max(lo, t - 2 * tuning.window + 1)...t).map { window[$0][j] }.filter(\.isFinite)
-            // Mean absolute deviation x 1.2533 is σ for normal noise; for a two-level
-            // alternation it is half the gap, as wide as the alternation.
-            let sampleScale = 1.2533 * recent.reduce(0) { $0 + abs($1 - mean) } / Double(recent.count)
-            l.n[j] = recent.count
-            l.mean[j] = mean
-            l.sampleScale[j] = sampleScale
-            l.blockScale[j] = sampleScale / kept.squareRoot()
+            guard let f = featureLevel(j, from: lo, upTo: t) else { continue }
+            (l.n[j], l.mean[j], l.sampleScale[j], l.blockScale[j]) = (f.n, f.mean, f.sampleScale, f.blockScale)
         }
         return l
+    }
+
+    private func featureLevel(_ j: Int, from lo: Int, upTo t: Int) -> (n: Int, mean: Double, sampleScale: Double, blockScale: Double)? {
+        guard let mean = trimmedMean(j, upTo: t) else { return nil }
+        let recent = (max(lo, t - 2 * tuning.window + 1)...t).map { window[$0][j] }.filter(\.isFinite)
+        // Mean absolute deviation x 1.2533 is σ for normal noise; for a two-level alternation
+        // it is half the gap, as wide as the alternation.
+        let sampleScale = 1.2533 * recent.reduce(0) { $0 + abs($1 - mean) } / Double(recent.count)
+        return (recent.count, mean, sampleScale, sampleScale / Double(max(1, tuning.window - 2)).squareRoot())
     }
 
     /// How far levels `a` and `b` both lie from `prev` on the same side, in block-mean σ of the
