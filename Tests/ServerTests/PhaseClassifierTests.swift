@@ -52,6 +52,21 @@ func varying(_ base: [Figure: Double], _ changes: [Figure: Double]) -> [Figure: 
                        expected: .contention, evidence: [.psiCPU]),
         ClassifierCase(name: "system: iowait", summary: fabricated([.cpuUtil: 20, .iowait: 35, .psiIO: 60, .ioBytes: 5e7], scope: .system),
                        expected: .ioBound, evidence: [.psiIO]),
+        ClassifierCase(name: "alternation: half the samples busy, 15 MB/s written",
+                       summary: fabricated([.cpus: 0.55, .switches: 600, .ioBytes: 15e6, .busyShare: 0.45]), expected: .mixed,
+                       evidence: [.busyShare, .ioBytes]),
+        ClassifierCase(name: "steady I/O: no sample busy, 15 MB/s written",
+                       summary: fabricated([.cpus: 0.12, .switches: 800, .ioBytes: 15e6, .busyShare: 0]), expected: .ioBound,
+                       evidence: [.ioBytes]),
+        ClassifierCase(name: "steady compute with a few busy-share misses, no I/O",
+                       summary: fabricated([.cpus: 0.6, .switches: 90, .ioBytes: 0, .busyShare: 0.5]), expected: .computeBound,
+                       evidence: [.cpus]),
+        ClassifierCase(name: "system: half the samples stalled on I/O",
+                       summary: fabricated([.cpuUtil: 100, .psiCPU: 95, .psiIO: 18, .ioBytes: 2e7, .ioStallShare: 0.5], scope: .system),
+                       expected: .mixed, evidence: [.ioStallShare]),
+        ClassifierCase(name: "system: every sample stalled on I/O",
+                       summary: fabricated([.cpuUtil: 100, .psiCPU: 90, .psiIO: 36, .ioBytes: 7e7, .ioStallShare: 1], scope: .system),
+                       expected: .ioBound, evidence: [.psiIO]),
     ]
 
     @Test(arguments: cases)
