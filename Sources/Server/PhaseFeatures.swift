@@ -137,8 +137,6 @@ public struct FeatureExtractor: Sendable {
             .majorFaults: process ? ["proc_major_faults_per_s", "major_faults_per_s"] : ["pgmajfault_per_s", "major_faults_per_s"],
             .ioBytes: process ? ["proc_read_bps", "proc_write_bps"] : ["disk_read_bps", "disk_write_bps"],
             .netBytes: ["net_rx_bps", "net_tx_bps"],
-            .busyShare: process ? ["cpus_utilized", "proc_cpu_pct"] : ["cpu_util"],
-            .ioStallShare: ["psi_io_some", "cpu_iowait"],
         ]
     }
 
