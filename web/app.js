@@ -914,6 +914,7 @@
     let target = m.target || m.mode || '?';
     if (m.mode === 'replay') target = 'replay · ' + target;
     else if (m.mode === 'command') target = '$ ' + target;
+    else if (m.mode === 'pid') target = 'pid ' + target;
     $('target').textContent = target;
     $('target').title = 'mode: ' + (m.mode || '?') + (m.per_cpu ? ' · per CPU' : '');
     $('interval').textContent = fmtInterval(m.interval_ms);

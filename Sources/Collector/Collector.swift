@@ -57,7 +57,8 @@ public final class Collector {
         let target: CounterTarget
         var ringMode = RingMode.systemWide
         var targetPid: Int32 = 0
-        var description = "system-wide"
+        // What is monitored, without the mode (the ring header holds that): readers print both.
+        var description = "all CPUs"
         var cpus: [Int]? = nil
         var pendingRelease: (go: Int32, err: Int32)? = nil
         var childPid: Int32? = nil
@@ -67,14 +68,14 @@ public final class Collector {
             if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
             target = .cpus(chosen)
             cpus = options.cpus == nil ? nil : chosen
-            description = options.cpus == nil ? "system-wide" : "system-wide, CPUs \(formatCPUList(chosen))"
+            description = options.cpus == nil ? "all CPUs" : "CPUs \(formatCPUList(chosen))"
         case .pid(let pid):
             guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
             let tids = ((try? Sys.listDirectory("/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
             target = .threads(tids.isEmpty ? [pid] : tids)
             ringMode = .pid
             targetPid = pid
-            description = "pid \(pid) (\(Self.commandName(pid)))"
+            description = "\(pid) (\(Self.commandName(pid)))"
         case .command(let argv):
             let (pid, go, err) = try Self.spawnPaused(argv, as: account)
             pendingRelease = (go, err)
@@ -184,13 +185,18 @@ public final class Collector {
     public func run() -> Int32 {
         let cfg = writer.config
         Log.info("ring \(cfg.path): \(cfg.capacity) records of \(cfg.recordSize) B (\(formatDuration(UInt64(cfg.capacity) * intervalNs)) at \(formatDuration(intervalNs))), generation \(String(writer.generation, radix: 16))")
-        Log.info("monitoring \(cfg.target)")
+        if let large = cfg.sizeWarning { Log.warning(large) }
+        Log.info("monitoring \(cfg.mode.name) \(cfg.target)")
         Log.info("events:\n\(eventTable())")
         let counting = counters.countingSlots
+        // With -q the table is not shown: the warning then names the events itself.
+        let tableShown = Log.minimum.rawValue <= Log.Level.info.rawValue
         if counting == 0 {
-            Log.warning("no counter could be opened: recording OS signals only")
+            Log.warning("no counter could be opened: recording OS signals only" + (tableShown ? " (see the table above)" : " (run without -q for each event's reason)"))
         } else if counting < counters.entries.count {
-            Log.warning("\(counters.entries.count - counting) of \(counters.entries.count) events unavailable (see the table); they are recorded as unavailable, never as zero")
+            let missing = counters.entries.filter { $0.status != .counting }.map(\.name)
+            Log.warning("\(missing.count) of \(counters.entries.count) events unavailable (\(missing.joined(separator: ", "))): "
+                        + (tableShown ? "see the table above" : "run without -q for each event's reason") + "; recorded as unavailable, never as zero")
         }
         let sources: TickSources
         do { sources = try TickSources(handling: [SIGINT, SIGTERM, SIGCHLD, SIGHUP]) } catch {

@@ -193,3 +193,24 @@ public struct CollectorOptions: Equatable, Sendable {
     also a recording that cannot be read), 2 usage error (also a recording that does not parse).
     """
 }
+
+extension RingConfig {
+    /// Rings above this size get a warning when reserved: `--interval 1ms` with the default hour
+    /// of history is over 3 GiB, and the default ring lives in /run, which is memory.
+    public static let largeBytes = 256 << 20
+
+    /// For a ring over `largeBytes`: its size, and the --history or --capacity that would fit.
+    public var sizeWarning: String? {
+        guard fileSize > Self.largeBytes else { return nil }
+        let fits = max(2, (Self.largeBytes - RingLayout.headerSize) / recordSize)
+        var history = UInt64(fits) * intervalNs
+        for unit: UInt64 in [3_600_000_000_000, 60_000_000_000, 1_000_000_000] where history >= unit {
+            history -= history % unit  // a round figure, still under the limit
+            break
+        }
+        let mib = Double(fileSize) / Double(1 << 20)
+        let size = mib >= 1024 ? "\((mib / 1024 * 10).rounded() / 10) GiB" : "\(Int(mib.rounded())) MiB"
+        return "the ring reserves \(size) (\(capacity) records of \(recordSize) B at \(path)); "
+            + "for at most 256 MiB give --history \(formatDuration(history)) (at \(formatDuration(intervalNs))) or --capacity \(fits)"
+    }
+}

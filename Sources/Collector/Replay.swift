@@ -311,6 +311,7 @@ public enum Replay {
         config.energyDomains = r.energyDomains
         config.createdRealtimeNs = r.wallStartNs
         let writer = try RingWriter(config: config)
+        if let large = config.sizeWarning { Log.warning(large) }
         for (i, e) in r.events.enumerated() { writer.setEvent(i, e) }
         try writer.publish()
         let created = writer.createdMonotonicNs

@@ -95,6 +95,57 @@ public struct AlertRule: Equatable, Sendable {
     }
 }
 
+/// Metric names: which ones a rule may use, and the nearest names to a misspelled one.
+public enum MetricNames {
+    /// Every name a ring from perfring's collector can have (each catalog event, raw `rHEX`
+    /// events, every derived metric), plus the columns of `ring` when one exists (a replayed
+    /// recording may hold events the catalog does not name).
+    public static func known(ring: RingHeader?) -> Set<String> {
+        var names = Set(MetricDeriver(header: EventCatalog.headerListingEvery(mode: .command)).columns.map(\.key))
+        if let ring { names.formUnion(MetricDeriver(header: ring).columns.map(\.key)) }
+        return names
+    }
+
+    /// A raw hardware event's key (`r1a2b`, `r1a2b_per_s`): any hex number is a valid event.
+    static func isRawEvent(_ name: String) -> Bool {
+        let base = name.hasSuffix("_per_s") ? name.dropLast(6) : Substring(name)
+        return base.count > 1 && base.first == "r" && base.dropFirst().allSatisfy(\.isHexDigit)
+    }
+
+    /// Up to three known names closest to `name` (edit distance at most 2, or a prefix).
+    public static func suggestions(for name: String, in known: Set<String>) -> [String] {
+        known.compactMap { k -> (Int, String)? in
+            let d = editDistance(name, k)
+            if d <= 2 || (name.count >= 3 && k.hasPrefix(name)) { return (d, k) }
+            return nil
+        }.sorted { $0 < $1 }.prefix(3).map(\.1)
+    }
+
+    /// Levenshtein distance over characters.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let b = Array(b)
+        var row = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var diagonal = row[0]
+            row[0] = i + 1
+            for (j, cb) in b.enumerated() {
+                let substitution = diagonal + (ca == cb ? 0 : 1)
+                diagonal = row[j + 1]
+                row[j + 1] = min(substitution, row[j + 1] + 1, row[j] + 1)
+            }
+        }
+        return row[b.count]
+    }
+
+    /// Refuses rules over metrics no ring can have, naming the metric and its nearest names.
+    public static func check(_ rules: [AlertRule], known: Set<String>) throws(UsageError) {
+        for r in rules where !known.contains(r.metric) && !isRawEvent(r.metric) {
+            let near = suggestions(for: r.metric, in: known)
+            throw UsageError("alert '\(r.text)': no metric '\(r.metric)'" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: ", "))?)") + "; GET /api/fields lists them")
+        }
+    }
+}
+
 /// Evaluates rules against each new sample of a store.
 public final class AlertEvaluator {
     public struct Alert: Sendable {

@@ -61,12 +61,13 @@ public struct RingSnapshot {
 }
 
 public let exportHelp = """
-usage: perfring-server export [--ring PATH] (--csv | --json) [--out FILE]
+usage: perfring-server export [--ring PATH] [--csv | --json] [--out FILE]
 
 Writes every sample the ring still holds, read straight from the file (no server needed):
   --ring PATH   ring file (default: the server's, /run/perfring/ring as root, else
                 $XDG_RUNTIME_DIR/perfring/ring)
-  --csv         the CSV of /api/export.csv (header row of metric keys; empty cell: no value)
+  --csv         the CSV of /api/export.csv (header row of metric keys; empty cell: no
+                value); the default
   --json        {"generation", "events": [...], "samples": [...]} as /api/events and /api/data
   --out FILE    write to FILE instead of standard output
 """
@@ -97,7 +98,6 @@ public func exportMain(_ args: [String]) -> Int32 {
                 throw UsageError(flag.hasPrefix("-") ? "unknown flag '\(flag)' (see export --help)" : "unexpected argument '\(flag)'")
             }
         }
-        guard format != nil else { throw UsageError("export: --csv or --json? (see export --help)") }
     } catch {
         Log.error(error.message)
         return 2
@@ -107,7 +107,7 @@ public func exportMain(_ args: [String]) -> Int32 {
         Log.error("\(ring): \(error)")
         return 1
     }
-    let bytes = format == "--csv" ? snapshot.csv() : snapshot.json()
+    let bytes = format == "--json" ? snapshot.json() : snapshot.csv()
     do {
         let fd = try out.map { try Sys.open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644) } ?? 1
         defer { if out != nil { Sys.close(fd) } }

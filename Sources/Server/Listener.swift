@@ -3,9 +3,10 @@ import CPerf
 import Glibc
 import Shared
 
-/// A numeric listen address: `127.0.0.1:8080`, `0.0.0.0:0` or `[::1]:8080`. Port 0 asks the
-/// kernel for a free port; `Listener.address` then reports the real one. Host names are not
-/// resolved (a daemon should not depend on DNS to start).
+/// A numeric listen address: `127.0.0.1:8080`, `0.0.0.0:0` or `[::1]:8080`; `8080` alone and
+/// `localhost:8080` mean 127.0.0.1 (the loopback default). Port 0 asks the kernel for a free
+/// port; `Listener.address` then reports the real one. Other host names are not resolved (a
+/// daemon should not depend on DNS to start), and `localhost` is mapped, not looked up.
 public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public let isIPv6: Bool
     /// The address in network order: 4 or 16 bytes.
@@ -15,7 +16,9 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public let host: String
 
     public init?(_ text: String) {
-        let utf8 = Array(text.utf8)
+        var utf8 = Array(text.utf8)
+        if !utf8.contains(UInt8(ascii: ":")) { utf8 = Array("127.0.0.1:".utf8) + utf8 }
+        if utf8.starts(with: "localhost:".utf8) { utf8 = Array("127.0.0.1".utf8) + utf8.dropFirst("localhost".utf8.count) }
         guard let colon = utf8.lastIndex(of: UInt8(ascii: ":")) else { return nil }
         var hostBytes = utf8[..<colon]
         let portBytes = utf8[(colon + 1)...]

@@ -35,17 +35,21 @@ public final class MetricDeriver {
         var countColumnOf: [String: Int] = [:]
         for (slot, e) in header.events.enumerated() {
             let key = Self.key(forEvent: e.name)
+            // The clocks count nanoseconds of CPU time: their rate is ns per second, 1e9 per busy CPU.
+            let isClock = e.name == "task-clock" || e.name == "cpu-clock"
             guard e.status == .counting else {
-                columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(e.name) (unavailable: \(e.status.name))", unit: ""))
-                columns.append(ColumnSpec(key: key + "_per_s", kind: .unavailable, help: "\(e.name) per second (unavailable)", unit: "1/s"))
+                columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(e.name) (unavailable: \(e.status.name))", unit: isClock ? "ns" : ""))
+                columns.append(ColumnSpec(key: key + "_per_s", kind: .unavailable, help: "\(e.name) per second (unavailable)", unit: isClock ? "ns/s" : "1/s"))
                 continue
             }
             slotOf[key] = slot
             eventColumn[key] = slot
             let countColumn = columns.count
             countColumnOf[key] = countColumn
-            add(key, "\(e.name) in the interval, scaled for multiplexing", e.name == "task-clock" || e.name == "cpu-clock" ? "ns" : "") { Self.scaled($0.counter(slot)) }
-            columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(e.name) per second", unit: "1/s"))
+            add(key, "\(e.name) in the interval, scaled for multiplexing", isClock ? "ns" : "") { Self.scaled($0.counter(slot)) }
+            columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn),
+                                      help: isClock ? "\(e.name) nanoseconds per second of wall time (1e9: one CPU busy)" : "\(e.name) per second",
+                                      unit: isClock ? "ns/s" : "1/s"))
         }
         let hardwareSlots = header.events.indices.filter { header.events[$0].status == .counting && header.events[$0].type != 1 }
         if hardwareSlots.isEmpty {

@@ -58,6 +58,11 @@ public func serverMain(_ args: [String]) -> Int32 {
             return 2
         }
     }
+    // A misspelled metric is an error now, not a warning at the first sample.
+    do { try MetricNames.check(rules, known: MetricNames.known(ring: (try? RingReader(path: options.ringPath))?.header)) } catch {
+        Log.error(error.message)
+        return 2
+    }
     let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
                           minPhaseNs: options.minPhaseNs, alertRules: rules, recordingsDir: options.recordingsDir)
     var config = HTTPServerConfig(listen: options.listen)

@@ -43,7 +43,7 @@ public struct ServerOptions: Equatable, Sendable {
                 guard !o.ringPath.isEmpty else { throw UsageError("--ring: empty path") }
             case "--listen":
                 let v = try cursor.value(for: flag, inline: inline)
-                guard let a = ListenAddress(v) else { throw UsageError("--listen: '\(v)' is not ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:0)") }
+                guard let a = ListenAddress(v) else { throw UsageError("--listen: '\(v)' is not ADDR:PORT or PORT (e.g. 127.0.0.1:8080, localhost:8080, 8080, [::1]:8080, 0.0.0.0:0)") }
                 listens.append(a)
             case "--web":
                 o.webRoot = try cursor.value(for: flag, inline: inline)
@@ -92,14 +92,16 @@ public struct ServerOptions: Equatable, Sendable {
 
     usage: perfring-server [options]
            perfring-server analyze FILE [--json] [--min-phase DUR]   (see analyze --help)
-           perfring-server export [--ring PATH] (--csv | --json) [--out FILE]
+           perfring-server export [--ring PATH] [--csv | --json] [--out FILE]   (CSV by default)
            perfring-server compare A B [--json] [--min-phase DUR]   (see compare --help)
 
     options:
       --ring PATH            ring file (default /run/perfring/ring as root,
                              else $XDG_RUNTIME_DIR/perfring/ring)
       --listen ADDR:PORT     address to serve on (default 127.0.0.1:8080; [::1]:8080 for IPv6;
-                             port 0 picks a free port); repeatable
+                             0.0.0.0:PORT for every interface; port 0 picks a free port);
+                             PORT alone and localhost:PORT mean 127.0.0.1:PORT (localhost is
+                             not looked up: [::1]:PORT for IPv6 loopback); repeatable
       --web DIR              dashboard files (default: found next to the binary, in the source
                              tree, or in /usr/local/share/perfring/web, /usr/share/perfring/web)
       --chartjs PATH         Chart.js (default /usr/share/javascript/chart.js/chart.min.js,

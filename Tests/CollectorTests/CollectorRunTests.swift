@@ -104,6 +104,7 @@ import Testing
         #expect(r.stderr.contains("has exited"))
         let (reader, records) = try readAll(ring)
         #expect(reader.header.mode == .pid)
+        #expect(reader.header.target == "\(child.processIdentifier) (sleep)")
         #expect(reader.stopped() == true)
         let last = try #require(records.last)
         view(last) { #expect($0.flags.contains(.targetExited)) }
@@ -142,11 +143,28 @@ import Testing
         let (reader, records) = try readAll(ring)
         #expect(reader.stopped() == true)
         #expect(reader.header.mode == .systemWide)
+        #expect(reader.header.target == "all CPUs", "the target says what, the mode says how: no \"system-wide system-wide\"")
         let last = try #require(records.last)
         view(last) { v in
             #expect(v.flags.contains(.final))
             #expect(v.os(.memTotal) ?? 0 > 0)
             #expect(v.os(.cpuIdle) != nil)
+        }
+    }
+
+    /// -q hides the event table, so the warning about unavailable events names them itself
+    /// instead of pointing at a table that is not there.
+    @Test(arguments: [true, false])
+    func unavailableEventsAreNamedWithOrWithoutTheTable(quiet: Bool) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--events", "cycles,instructions,task-clock"] + (quiet ? ["-q"] : []) + ["--", "true"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("events:") == !quiet, "the table shows without -q only")
+        if quiet { #expect(!r.stderr.contains("see the table")) }
+        // Without a PMU (this VM) cycles and instructions cannot count; with one, no warning.
+        if let warning = r.stderr.split(separator: "\n").first(where: { $0.contains("events unavailable") }) {
+            #expect(warning.contains("cycles") && warning.contains("instructions") && !warning.contains("task-clock"), "\(warning)")
+            #expect(warning.contains(quiet ? "run without -q" : "see the table above"), "\(warning)")
         }
     }
 
@@ -207,6 +225,37 @@ import Testing
         #expect(o.cpus == [0])
         #expect(try CollectorOptions.parse(["--help"]) == .help)
         #expect(try CollectorOptions.parse(["--version"]) == .version)
+    }
+
+    /// A ring over 256 MiB (1 ms with the default hour is over 3 GiB) is reserved with a
+    /// warning that gives its size and a --history and --capacity that fit.
+    @Test func aLargeRingIsReservedWithAWarningThatSaysHowToShrinkIt() throws {
+        guard case .run(let o) = try CollectorOptions.parse(["--interval", "1ms"]) else { Issue.record("not a run"); return }
+        var big = RingConfig(path: "/run/perfring/ring", capacity: o.resolvedCapacity, eventCount: o.events.count)
+        big.intervalNs = o.intervalNs
+        let warning = try #require(big.sizeWarning)
+        #expect(warning.contains("GiB") && warning.contains("3600000 records"), "\(warning)")
+        // The suggestions fit: the capacity given, and the history at this interval.
+        let capacity = try #require(warning.split(separator: " ").last.flatMap { Int($0) })
+        var fits = big
+        fits.capacity = capacity
+        #expect(fits.fileSize <= RingConfig.largeBytes && fits.sizeWarning == nil)
+        let history = try #require(warning.firstRange(of: "--history ").map { warning[$0.upperBound...].prefix { $0 != " " } })
+        guard case .run(let shrunk) = try CollectorOptions.parse(["--interval", "1ms", "--history", String(history)]) else { Issue.record("not a run"); return }
+        #expect(shrunk.resolvedCapacity <= capacity && shrunk.resolvedCapacity > capacity / 2, "\(history)")
+        // The default ring (an hour at 100 ms) is far below: no warning.
+        guard case .run(let d) = try CollectorOptions.parse([]) else { Issue.record("not a run"); return }
+        var small = RingConfig(path: "/run/perfring/ring", capacity: d.resolvedCapacity, eventCount: d.events.count)
+        small.intervalNs = d.intervalNs
+        #expect(small.sizeWarning == nil)
+    }
+
+    @Test func theWarningIsPrintedWhenTheRingIsCreated() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let records = RingConfig.largeBytes / RingLayout.recordSize(eventCount: 1, perCpuCount: 0) + 1
+        let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--events", "task-clock", "--capacity", "\(records)", "--interval", "1ms", "--", "true"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: the ring reserves 256 MiB"), "\(r.stderr)")
     }
 
     @Test func eventGroupsPairRatioInputs() {

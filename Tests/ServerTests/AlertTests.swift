@@ -51,6 +51,35 @@ import Testing
         }
     }
 
+    /// A metric no ring can have is an error at start, naming the metric and the nearest names;
+    /// every derived metric, every catalog event (and its rate) and raw events are accepted.
+    @Test(arguments: [("cip > 2", "cip", ["cpi", "ipc"]), ("cpu_utl > 90 for 30s", "cpu_utl", ["cpu_util"]),
+                      ("cycels_per_s > 1e9", "cycels_per_s", ["cycles_per_s"]), ("bogus > 1", "bogus", [])])
+    func misspelledMetricsAreRefusedWithSuggestions(rule: String, metric: String, near: [String]) throws {
+        let known = MetricNames.known(ring: nil)
+        #expect {
+            try MetricNames.check([try AlertRule.parse(rule)], known: known)
+        } throws: { e in
+            guard let m = (e as? UsageError)?.message else { return false }
+            return m.contains("no metric '\(metric)'") && near.allSatisfy { m.contains($0) } && (near.isEmpty == !m.contains("did you mean"))
+        }
+    }
+
+    @Test(arguments: ["cpi > 2", "cpu_util > 90", "task_clock_per_s > 1e9", "LLC_load_misses > 0", "proc_rss_bytes > 1e9",
+                      "dTLB_load_misses_per_s > 1", "r1a2b > 0", "r00c0_per_s > 5", "psi_io_some > 10", "gap == 1"])
+    func knownMetricsAreAccepted(rule: String) throws {
+        try MetricNames.check([try AlertRule.parse(rule)], known: MetricNames.known(ring: nil))
+    }
+
+    @Test func theServerExitsWithStatusTwoOnAMisspelledMetric() throws {
+        #expect(serverMain(["--listen", "127.0.0.1:0", "--ring", "/nonexistent-perfring/ring", "--alert", "cip > 2 for 5s"]) == 2)
+    }
+
+    @Test func theEditDistanceCountsEdits() {
+        #expect(MetricNames.editDistance("cip", "cpi") == 2 && MetricNames.editDistance("", "ipc") == 3)
+        #expect(MetricNames.editDistance("cpu_util", "cpu_util") == 0 && MetricNames.editDistance("cpu_utl", "cpu_util") == 1)
+    }
+
     @Test func theCommandLineRefusesMalformedRules() throws {
         #expect(throws: UsageError("--alert 'cpi >> 2': column 6: expected a number")) {
             _ = try ServerOptions.parse(["--alert", "cpi >> 2"])

@@ -35,8 +35,19 @@ import Testing
         #expect(number(samples[0]["cycles"]) == 2_000_000 && number(samples[0]["ipc"]) == 1.5 && isNull(samples[0]["ref_cycles"]))
     }
 
+    /// With neither --csv nor --json, export writes the CSV.
+    @Test func exportDefaultsToCSV() throws {
+        let dir = APITempDir()
+        try FakeCollector(path: dir.ring).write(3)
+        let plain = dir.path + "/plain.csv", csv = dir.path + "/out.csv"
+        #expect(exportMain(["--ring", dir.ring, "--out", plain]) == 0)
+        #expect(exportMain(["--ring", dir.ring, "--csv", "--out", csv]) == 0)
+        let written = try Data(contentsOf: URL(fileURLWithPath: plain))
+        #expect(written == (try Data(contentsOf: URL(fileURLWithPath: csv))) && written.starts(with: Array("seq,".utf8)))
+    }
+
     static let exportFailures: [([String], Int32)] = [
-        ([], 2), (["--csv", "--json"], 2), (["--csv=yes"], 2), (["--frobnicate", "--csv"], 2), (["extra", "--csv"], 2),
+        (["--csv", "--json"], 2), (["--csv=yes"], 2), (["--frobnicate", "--csv"], 2), (["extra", "--csv"], 2),
         (["--ring", "/nonexistent/ring", "--csv"], 1), (["--csv", "--out", "/nonexistent/dir/out.csv"], 1),
     ]
 

@@ -4,7 +4,10 @@ import Testing
 
 @Suite struct ServerFlags {
     @Test(arguments: [
-        (["--listen", "localhost:80"], "--listen"),
+        (["--listen", "example.com:80"], "--listen"),
+        (["--listen", ":8080"], "--listen"),
+        (["--listen", "localhost"], "--listen"),
+        (["--listen", "80800"], "--listen"),
         (["--listen", "127.0.0.1"], "--listen"),
         (["--listen", "[::1]:99999"], "--listen"),
         (["--max-connections", "0"], "--max-connections"),
@@ -38,6 +41,15 @@ import Testing
         #expect(o.pollNs == 10_000_000)
         #expect(try ServerOptions.parse(["-h"]) == .help)
         #expect(try ServerOptions.parse(["--version"]) == .version)
+    }
+
+    /// A bare port and `localhost` mean the IPv4 loopback, mapped without a name lookup.
+    @Test(arguments: [("8080", "127.0.0.1:8080"), ("localhost:8080", "127.0.0.1:8080"), ("0", "127.0.0.1:0"),
+                      ("localhost:0", "127.0.0.1:0"), ("[::1]:8080", "[::1]:8080"), ("0.0.0.0:9100", "0.0.0.0:9100")])
+    func listenAcceptsAPortAloneAndLocalhost(text: String, address: String) throws {
+        guard case .run(let o) = try ServerOptions.parse(["--listen", text]) else { Issue.record("not a run"); return }
+        #expect(o.listen.map(\.description) == [address])
+        #expect(o.listen[0].bytes == (address.hasPrefix("[") ? Array(repeating: 0, count: 15) + [1] : address.hasPrefix("0.0.0.0") ? [0, 0, 0, 0] : [127, 0, 0, 1]))
     }
 
     @Test func usageErrorsExitWithStatusTwo() {

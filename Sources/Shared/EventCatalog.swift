@@ -1,10 +1,9 @@
-import Shared
-
 // perf-style event names and how they map to perf_event_attr (type, config), as `perf list`
 // spells them. Group keys decide which events are read together: hardware events go in pairs
 // whose ratio perfring derives (so numerator and denominator are counted over the same time
 // even when the PMU multiplexes), which also fits any PMU's general-purpose counters;
-// software events share one group.
+// software events share one group. Shared: the collector opens these events, the server knows
+// from it which metric names a ring can have (an alert on a misspelled metric is refused).
 
 public struct EventSpec: Sendable, Equatable {
     public let name: String
@@ -78,5 +77,17 @@ public enum EventCatalog {
             return .failure(UsageError("--events: \(out.count) events, at most \(RingLayout.maxEvents)"))
         }
         return .success(out)
+    }
+}
+
+extension EventCatalog {
+    /// The header of a ring that lists every catalog event (and no other field): what the server
+    /// derives metric names from before any ring exists, to tell a misspelled metric from one
+    /// this machine merely cannot count.
+    public static func headerListingEvery(mode: RingMode) -> RingHeader {
+        let events = all.map { EventEntry(name: $0.name, type: $0.type, config: $0.config, status: .counting) }
+        return RingHeader(recordSize: 0, capacity: 0, generation: 0, collectorPid: 0, mode: mode, targetPid: 0, cpuCount: 0,
+                          intervalNs: 0, createdRealtimeNs: 0, createdMonotonicNs: 0, eventCount: events.count, perCpuCount: 0,
+                          perCpuOffset: 0, perCpuStride: 0, flags: [], hostname: "", target: "", energyDomains: [], events: events)
     }
 }
