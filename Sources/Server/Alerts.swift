@@ -112,29 +112,29 @@ public enum MetricNames {
         return base.count > 1 && base.first == "r" && base.dropFirst().allSatisfy(\.isHexDigit)
     }
 
-    /// Up to three known names closest to `name` (edit distance at most 2, or a prefix).
+    /// Up to three known names closest to `name`: one edit away (two for names longer than
+    /// four characters), or starting with it.
     public static func suggestions(for name: String, in known: Set<String>) -> [String] {
-        known.compactMap { k -> (Int, String)? in
+        let limit = name.count > 4 ? 2 : 1
+        return known.compactMap { k -> (Int, String)? in
             let d = editDistance(name, k)
-            if d <= 2 || (name.count >= 3 && k.hasPrefix(name)) { return (d, k) }
-            return nil
+            return d <= limit || (name.count >= 3 && k.hasPrefix(name)) ? (d, k) : nil
         }.sorted { $0 < $1 }.prefix(3).map(\.1)
     }
 
-    /// Levenshtein distance over characters.
+    /// Edits (insert, delete, replace, swap two neighbours) that turn `a` into `b`.
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let b = Array(b)
-        var row = Array(0...b.count)
-        for (i, ca) in a.enumerated() {
-            var diagonal = row[0]
-            row[0] = i + 1
-            for (j, cb) in b.enumerated() {
-                let substitution = diagonal + (ca == cb ? 0 : 1)
-                diagonal = row[j + 1]
-                row[j + 1] = min(substitution, row[j + 1] + 1, row[j] + 1)
+        let a = Array(a), b = Array(b)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in a.indices {
+            for j in b.indices {
+                d[i + 1][j + 1] = min(d[i][j] + (a[i] == b[j] ? 0 : 1), d[i][j + 1] + 1, d[i + 1][j] + 1)
+                if i > 0, j > 0, a[i] == b[j - 1], a[i - 1] == b[j] { d[i + 1][j + 1] = min(d[i + 1][j + 1], d[i - 1][j - 1] + 1) }
             }
         }
-        return row[b.count]
+        return d[a.count][b.count]
     }
 
     /// Refuses rules over metrics no ring can have, naming the metric and its nearest names.
