@@ -109,6 +109,7 @@ public final class Collector {
         config.energyDomains = options.osSignals ? proc.energyDomainNames : []
         // The ring's blocks are reserved before any counter opens, so a full disk or an
         // unwritable directory is reported without having touched perf at all.
+        if let large = config.sizeWarning { Log.warning(large) }
         do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
         counters = PerfCounters(specs: options.events, target: target)
         do {
@@ -185,7 +186,6 @@ public final class Collector {
     public func run() -> Int32 {
         let cfg = writer.config
         Log.info("ring \(cfg.path): \(cfg.capacity) records of \(cfg.recordSize) B (\(formatDuration(UInt64(cfg.capacity) * intervalNs)) at \(formatDuration(intervalNs))), generation \(String(writer.generation, radix: 16))")
-        if let large = cfg.sizeWarning { Log.warning(large) }
         Log.info("monitoring \(cfg.mode.name) \(cfg.target)")
         Log.info("events:\n\(eventTable())")
         let counting = counters.countingSlots

@@ -200,17 +200,20 @@ extension RingConfig {
     public static let largeBytes = 256 << 20
 
     /// For a ring over `largeBytes`: its size, and the --history or --capacity that would fit.
+    /// Said before the space is reserved, which for gigabytes in tmpfs takes a while.
     public var sizeWarning: String? {
         guard fileSize > Self.largeBytes else { return nil }
         let fits = max(2, (Self.largeBytes - RingLayout.headerSize) / recordSize)
-        var history = UInt64(fits) * intervalNs
-        for unit: UInt64 in [3_600_000_000_000, 60_000_000_000, 1_000_000_000] where history >= unit {
-            history -= history % unit  // a round figure, still under the limit
+        let history = UInt64(fits) * intervalNs
+        // A round figure, still under the limit: whole hours, else minutes, else seconds.
+        var round = formatDuration(history)
+        for (unit, suffix) in [(3_600_000_000_000 as UInt64, "h"), (60_000_000_000, "m"), (1_000_000_000, "s")] where history >= unit {
+            round = "\(history / unit)\(suffix)"
             break
         }
         let mib = Double(fileSize) / Double(1 << 20)
         let size = mib >= 1024 ? "\((mib / 1024 * 10).rounded() / 10) GiB" : "\(Int(mib.rounded())) MiB"
-        return "the ring reserves \(size) (\(capacity) records of \(recordSize) B at \(path)); "
-            + "for at most 256 MiB give --history \(formatDuration(history)) (at \(formatDuration(intervalNs))) or --capacity \(fits)"
+        return "reserving \(size) for the ring at \(path) (\(capacity) records of \(recordSize) B); "
+            + "for at most 256 MiB give --history \(round) (at \(formatDuration(intervalNs))) or --capacity \(fits)"
     }
 }

@@ -310,8 +310,8 @@ public enum Replay {
         config.intervalNs = r.intervalNs
         config.energyDomains = r.energyDomains
         config.createdRealtimeNs = r.wallStartNs
-        let writer = try RingWriter(config: config)
         if let large = config.sizeWarning { Log.warning(large) }
+        let writer = try RingWriter(config: config)
         for (i, e) in r.events.enumerated() { writer.setEvent(i, e) }
         try writer.publish()
         let created = writer.createdMonotonicNs

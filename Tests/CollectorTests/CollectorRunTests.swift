@@ -234,7 +234,7 @@ import Testing
         var big = RingConfig(path: "/run/perfring/ring", capacity: o.resolvedCapacity, eventCount: o.events.count)
         big.intervalNs = o.intervalNs
         let warning = try #require(big.sizeWarning)
-        #expect(warning.contains("GiB") && warning.contains("3600000 records"), "\(warning)")
+        #expect(warning.contains("GiB") && warning.contains("3600000 records") && warning.contains("--history 5m "), "\(warning)")
         // The suggestions fit: the capacity given, and the history at this interval.
         let capacity = try #require(warning.split(separator: " ").last.flatMap { Int($0) })
         var fits = big
@@ -255,7 +255,7 @@ import Testing
         let records = RingConfig.largeBytes / RingLayout.recordSize(eventCount: 1, perCpuCount: 0) + 1
         let r = try runProduct("perfring-collector", ["--ring", dir.path + "/ring", "--events", "task-clock", "--capacity", "\(records)", "--interval", "1ms", "--", "true"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("warning: the ring reserves 256 MiB"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: reserving 256 MiB for the ring"), "\(r.stderr)")
     }
 
     @Test func eventGroupsPairRatioInputs() {
