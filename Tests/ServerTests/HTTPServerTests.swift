@@ -556,6 +556,7 @@ func looksLikeIMFFixdate(_ s: String) -> Bool {
     @Test(arguments: [
         ("127.0.0.1:8080", false, 8080, "127.0.0.1:8080"), ("0.0.0.0:0", false, 0, "0.0.0.0:0"),
         ("[::1]:8080", true, 8080, "[::1]:8080"), ("[::]:65535", true, 65535, "[::]:65535"),
+        ("8080", false, 8080, "127.0.0.1:8080"), ("localhost:80", false, 80, "127.0.0.1:80"),
     ])
     func parsesListenAddresses(_ text: String, _ v6: Bool, _ port: Int, _ rendered: String) throws {
         let a = try #require(ListenAddress(text))
@@ -564,7 +565,7 @@ func looksLikeIMFFixdate(_ s: String) -> Bool {
         #expect(a.description == rendered)
     }
 
-    @Test(arguments: ["127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:8o", "localhost:80",
+    @Test(arguments: ["127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:8o", "localhost", "example.com:80", "[localhost]:80",
                       "::1:80", "[::1]", "[127.0.0.1]:80", "1.2.3:80", "[::1]:80x", ":80", "127.0.0.1: 80"])
     func rejectsBadListenAddresses(_ text: String) {
         #expect(ListenAddress(text) == nil)

@@ -320,7 +320,7 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
 
     static let badFlags: [([String], String)] = [
         (["--ring", ""], "--ring"), (["--ring"], "needs a value"),
-        (["--listen", "localhost:80"], "--listen"), (["--listen", "127.0.0.1"], "--listen"), (["--listen", "[::1]:99999"], "--listen"),
+        (["--listen", "example.com:80"], "--listen"), (["--listen", "127.0.0.1"], "--listen"), (["--listen", "[::1]:99999"], "--listen"),
         (["--listen", ""], "--listen"), (["--listen", "1.2.3.4.5:80"], "--listen"),
         (["--web", "/nonexistent-perfring-web"], "--web"), (["--web"], "needs a value"), (["--chartjs"], "needs a value"),
         (["--max-connections", "0"], "--max-connections"), (["--max-connections", "many"], "--max-connections"),
