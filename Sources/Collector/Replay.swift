@@ -255,10 +255,10 @@ public struct ReplayRecording {
         return out
     }
 
-    /// The ring header's target: where the records came from.
+    /// The ring header's target: where the records came from (the mode, replay, says the rest).
     func target(_ path: String) -> String {
-        let full = "replay of \(path) (\(source.rawValue))"
-        return full.utf8.count < RingLayout.targetSize ? full : "replay of \(splitPath(path).name) (\(source.rawValue))"
+        let full = "\(path) (\(source.rawValue))"
+        return full.utf8.count < RingLayout.targetSize ? full : "\(splitPath(path).name) (\(source.rawValue))"
     }
 }
 
@@ -315,7 +315,7 @@ public enum Replay {
         for (i, e) in r.events.enumerated() { writer.setEvent(i, e) }
         try writer.publish()
         let created = writer.createdMonotonicNs
-        Log.info("\(target): \(r.records.count) records into \(ring) (capacity \(capacity), interval \(formatDuration(r.intervalNs)))"
+        Log.info("replay of \(target): \(r.records.count) records into \(ring) (capacity \(capacity), interval \(formatDuration(r.intervalNs)))"
                  + (speed == 0 ? ", as fast as possible" : speed == 1 ? "" : ", \(speed)x"))
 
         let sources: TickSources

@@ -58,7 +58,7 @@ func exportJSON(_ ring: String) throws -> [String: Any] {
         let (header, rows) = try scaledCounts(ring)
 
         #expect(header.mode == .replay && header.flags.contains(.replay))
-        #expect(header.target == "replay of \(perfStatFixture) (perf stat)")
+        #expect(header.target == "\(perfStatFixture) (perf stat)", "the mode says replay: the target does not repeat it")
         #expect(header.events.map(\.name) == ["task-clock", "context-switches", "cpu-migrations", "page-faults", "cycles",
                                               "instructions", "cache-references", "cache-misses", "branch-instructions", "branch-misses"])
         #expect(header.events.allSatisfy { $0.status == .counting })
