@@ -387,9 +387,11 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         clients.forEach { $0.start() }
         #expect(waitFor { answered.value >= 50 }, "the server answered \(answered.value) requests")
         let killedAt = Sys.monotonicNanos()
+        let indexAtKill = (try? RingReader(path: ring))?.writeIndex() ?? 0
         server.signal(SIGKILL)
         #expect(server.wait() == SIGKILL)
-        #expect(waitFor { ((try? RingReader(path: ring))?.heartbeat() ?? 0) > killedAt + 500_000_000 }, "still ticking after the kill")
+        // Count records, not time: a loaded machine may miss ticks (they are accounted for below).
+        #expect(waitFor { ((try? RingReader(path: ring))?.writeIndex() ?? 0) >= indexAtKill + 21 }, "still writing after the kill")
         stop.value = true
         collector.signal(SIGTERM)
         #expect(collector.wait() == 0, "\(collector.stderr)")
