@@ -306,14 +306,13 @@ public final class HTTPServer {
     }
 
     /// The connection that has waited longest, and at least `evictionAge`, with no request in
-    /// progress and nothing to send: the one to close when a new client needs its slot.
+    /// progress and nothing to send (silent since it connected, or idle between requests): the
+    /// one to close when a new client needs its slot. A scan, but only at the limit.
     private func longestWaiting() -> Connection? {
         var best: Connection?
-        for case let c? in slots where c.counted && !c.closed && c.output.count == 0 {
-            guard case .open = c.phase else { continue }
-            let since = c.awaitingBytes ? c.requestStarted : c.lastActivity
-            guard now &- since >= evictionAge else { continue }
-            if let b = best, (b.awaitingBytes ? b.requestStarted : b.lastActivity) <= since { continue }
+        for case let c? in slots where c.counted && !c.closed && c.input.count == 0 && c.output.count == 0 {
+            guard case .open = c.phase, now &- c.lastActivity >= evictionAge else { continue }
+            if let b = best, b.lastActivity <= c.lastActivity { continue }
             best = c
         }
         return best

@@ -34,6 +34,10 @@ public final class RingFollower {
     /// Incremented whenever the store is replaced (a new generation), for stream cursors.
     public private(set) var epoch = 0
     private var nextIndex: UInt64 = 0
+    /// The write index the last poll saw in this ring.
+    private var lastWriteIndex: UInt64 = 0
+    /// "waiting for the ring" was logged (once, until a ring appears).
+    private var waitingLogged = false
     private var buffer: UnsafeMutableRawPointer?
     private var bufferSize = 0
     private var faulted = false
@@ -63,10 +67,16 @@ public final class RingFollower {
         let now = Sys.monotonicNanos()
         let checkPath = now &- lastPathCheck > 1_000_000
         if checkPath { lastPathCheck = now }
-        if reader == nil || faulted || (checkPath && !(reader?.isCurrent() ?? false)) {
+        // The verdict on the path changes only when the path is checked, so every reply between
+        // two checks reports the same ring_error (it does not flap under load).
+        if reader == nil || faulted {
             reopenIfChanged()
-        } else {
-            clearError()  // the file at the path is the one being read (it was moved away and back)
+        } else if checkPath {
+            if reader?.isCurrent() == true {
+                clearError()  // the file at the path is the one being read (it was moved away and back)
+            } else {
+                reopenIfChanged()
+            }
         }
         guard let reader, !faulted, let deriver, let store else { return 0 }
         guard reader.headerIntact() else {
@@ -75,6 +85,12 @@ public final class RingFollower {
         guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
             markFault(RingError.fault.description); return 0
         }
+        // The seqlock word of record i is 2i+2: past 2^62 (146 million years at 1 ms) it could
+        // wrap to the 0 of a never-written slot. A writer's index also never goes back.
+        guard w <= RingLayout.maxWriteIndex, w >= lastWriteIndex else {
+            markFault("impossible write index \(w) (\(w > RingLayout.maxWriteIndex ? "beyond 2^62" : "went back from \(lastWriteIndex)"))"); return 0
+        }
+        lastWriteIndex = w
         heartbeatNs = hb
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
@@ -128,22 +144,37 @@ public final class RingFollower {
         let fresh: RingReader
         do { fresh = try RingReader(path: path) } catch {
             let message = error.description
-            if message != ringError {
-                if case .missing = error, reader == nil { Log.info("waiting for the ring at \(path)") } else { Log.warning("ring \(path): \(message)") }
+            if case .missing = error, reader == nil {
+                if !waitingLogged { Log.info("waiting for the ring at \(path)") }
+                waitingLogged = true
+                ringError = nil
+            } else {
+                if message != ringError { Log.warning("ring \(path): \(message)") }
+                ringError = message
             }
-            if case .missing = error, reader == nil { ringError = nil } else { ringError = message }
             return
         }
+        waitingLogged = false
         if let old = reader, old.header.generation == fresh.header.generation, !faulted {
             clearError()
             return  // same ring under a new name or a racing stat: nothing changed
         }
         let header = fresh.header
-        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(header.target), \(header.capacity) records")
+        // Every name the ring gives becomes a JSON key, a CSV column and a Prometheus metric:
+        // two that would collide there (with each other or a built-in metric) are refused.
+        let candidate = MetricDeriver(header: header)
+        if let clash = PrometheusExposition.collision(in: candidate.columns) {
+            let message = "event names collide: two metrics would be named \(clash)"
+            if message != ringError { Log.warning("ring \(path): \(message)") }
+            ringError = message
+            return
+        }
+        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(Log.printable(header.target)), \(header.capacity) records")
         reader = fresh
         faulted = false
         ringError = nil
-        deriver = MetricDeriver(header: header)
+        deriver = candidate
+        lastWriteIndex = 0
         store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
         phases = PhaseTracker(store: store!, header: header, minPhaseNs: minPhaseNs)
         alerts.bind(store!)

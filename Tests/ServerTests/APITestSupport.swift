@@ -169,6 +169,7 @@ final class APIServer: Sendable {
     init(ring: String, webRoot: String? = nil) {
         base = ServerThread { () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void) in
             let api = PerfringAPI(ringPath: ring, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: $0 + "/chart.min.js") })
+            api.follower.poll()  // as serverMain does once bound: the ring is read before the test goes on
             return (api, { api.server = $0 })
         }
     }

@@ -399,6 +399,7 @@ final class StreamCountingServer: Sendable {
             if case .stream = result { counts.withLock { $0.opened += 1 } }
             return result
         }
+        func refuseContent(_ head: HTTPRequest) -> HTTPResponse? { api.refuseContent(head) }
         func tick(now: UInt64) {
             api.tick(now: now)
             let open = server?.streamCount ?? 0
