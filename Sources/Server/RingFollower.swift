@@ -85,10 +85,8 @@ public final class RingFollower {
         guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
             markFault(RingError.fault.description); return 0
         }
-        // The seqlock word of record i is 2i+2: past 2^62 (146 million years at 1 ms) it could
-        // wrap to the 0 of a never-written slot. A writer's index also never goes back.
-        guard w <= RingLayout.maxWriteIndex, w >= lastWriteIndex else {
-            markFault("impossible write index \(w) (\(w > RingLayout.maxWriteIndex ? "beyond 2^62" : "went back from \(lastWriteIndex)"))"); return 0
+        if let why = impossible(writeIndex: w, after: lastWriteIndex) {
+            markFault(why); return 0
         }
         lastWriteIndex = w
         heartbeatNs = hb
@@ -123,6 +121,15 @@ public final class RingFollower {
         return n
     }
 
+    /// Why a write index cannot be believed, if it cannot. The seqlock word of record i is 2i+2:
+    /// past 2^62 (146 million years at 1 ms) it could wrap to the 0 of a never-written slot.
+    /// And a collector run's index never goes back.
+    private func impossible(writeIndex w: UInt64, after previous: UInt64) -> String? {
+        if w > RingLayout.maxWriteIndex { return "impossible write index \(w) (beyond 2^62)" }
+        if w < previous { return "impossible write index \(w) (went back from \(previous))" }
+        return nil
+    }
+
     /// Stops reading a ring that went bad under us; the samples already read stay served, and
     /// the next poll reopens whatever is at the path (reporting precisely what is wrong with it).
     private func markFault(_ reason: String) {
@@ -155,7 +162,13 @@ public final class RingFollower {
             return
         }
         waitingLogged = false
-        if let old = reader, old.header.generation == fresh.header.generation, !faulted {
+        let sameRun = reader?.header.generation == fresh.header.generation
+        if let why = impossible(writeIndex: fresh.writeIndex() ?? 0, after: sameRun ? lastWriteIndex : 0) {
+            if why != ringError { Log.warning("ring \(path): \(why)") }
+            ringError = why  // the samples already read stay served
+            return
+        }
+        if sameRun, !faulted {
             clearError()
             return  // same ring under a new name or a racing stat: nothing changed
         }
