@@ -199,27 +199,28 @@ public struct HTTPParser: Sendable {
                 state = .leading
 
             // MARK: request line
+            // The states that span many bytes loop here rather than through the outer switch.
             case .method:
-                let c = try lineByte(buf)
-                if c == SP && i > start {
-                    methodEnd = i
+                while true {
+                    let c = try lineByte(buf)
+                    if c == SP && i > start { break }
+                    guard isToken(c) else { throw bad("invalid method") }
                     i += 1
-                    targetStart = i
-                    state = .target
-                    continue
                 }
-                guard isToken(c) else { throw bad("invalid method") }
+                methodEnd = i
                 i += 1
+                targetStart = i
+                state = .target
             case .target:
-                let c = try lineByte(buf)
-                if c == SP && i > targetStart {
-                    targetEnd = i
+                while true {
+                    let c = try lineByte(buf)
+                    if c == SP && i > targetStart { break }
+                    guard c > SP, c < 0x7F, c != UInt8(ascii: "#") else { throw bad("invalid request target") }
                     i += 1
-                    state = .version(0)
-                    continue
                 }
-                guard c > SP, c < 0x7F, c != UInt8(ascii: "#") else { throw bad("invalid request target") }
+                targetEnd = i
                 i += 1
+                state = .version(0)
             case .version(let k):
                 let c = try lineByte(buf)
                 switch k {
@@ -269,36 +270,36 @@ public struct HTTPParser: Sendable {
                 nameStart = i
                 state = .name
             case .name:
-                let c = try headerByte(buf)
-                if c == UInt8(ascii: ":") && i > nameStart {
-                    nameEnd = i
+                while true {
+                    let c = try headerByte(buf)
+                    if c == UInt8(ascii: ":") && i > nameStart { break }
+                    guard isToken(c) else { throw bad("invalid header field name") }
                     i += 1
-                    state = .ows
-                    continue
                 }
-                guard isToken(c) else { throw bad("invalid header field name") }
+                nameEnd = i
                 i += 1
+                state = .ows
             case .ows:
-                let c = try headerByte(buf)
-                if c == SP || c == HT {
+                while true {
+                    let c = try headerByte(buf)
+                    guard c == SP || c == HT else { break }
                     i += 1
-                } else {
-                    valueStart = i
-                    valueEnd = i
-                    state = .value
                 }
+                valueStart = i
+                valueEnd = i
+                state = .value
             case .value:
-                let c = try headerByte(buf)
-                if c == CR {
+                while true {
+                    let c = try headerByte(buf)
+                    if c == CR { break }
+                    guard c == HT || (c >= SP && c != 0x7F) else {
+                        throw bad(c == LF ? "bare LF" : "control character in header value")
+                    }
                     i += 1
-                    state = .valueLF
-                    continue
-                }
-                guard c == HT || (c >= SP && c != 0x7F) else {
-                    throw bad(c == LF ? "bare LF" : "control character in header value")
+                    if c != SP && c != HT { valueEnd = i }
                 }
                 i += 1
-                if c != SP && c != HT { valueEnd = i }
+                state = .valueLF
             case .valueLF:
                 guard try headerByte(buf) == LF else { throw bad("bare CR") }
                 i += 1

@@ -114,7 +114,7 @@ func exposition(_ text: String) -> [String] {
         c.write(3)
         let server = APIServer(ring: dir.ring)
         let bad = dir.path + "/bad"
-        FileManager.default.createFile(atPath: bad, contents: Data(repeating: 0x41, count: 8192))
+        _ = FileManager.default.createFile(atPath: bad, contents: Data(repeating: 0x41, count: 8192))
         try #require(rename(bad, dir.ring) == 0)
         #expect(server.eventuallyObject("/api/health") { $0["ring_error"] is String } != nil)
         let client = try TestClient(port: server.port)
