@@ -115,6 +115,9 @@ public struct ReplayRecording {
         if let long = r.events.first(where: { $0.name.utf8.count >= RingLayout.eNameSize }) {
             throw UsageError("event name '\(long.name)' is longer than a ring's \(RingLayout.eNameSize - 1) bytes")
         }
+        if let odd = r.events.first(where: { !RingLayout.isValidEventName($0.name) }) {
+            throw UsageError("event name '\(Log.printable(odd.name))' cannot go in a ring (letters, digits, '.', '_' and '-' only)")
+        }
         let counted = r.events.indices.map { e in
             r.intervals.contains { $0.readings[e]?.status == .counted } || !r.intervals.contains { $0.readings[e]?.status == .notSupported }
         }

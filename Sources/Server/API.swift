@@ -25,7 +25,8 @@ public final class PerfringAPI: HTTPHandler {
         follower = RingFollower(path: ringPath, minPhaseNs: minPhaseNs, alertRules: alertRules)
         self.files = files
         hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease())
-        follower.poll()
+        // The ring is first opened by the first poll (a tick or a request), not here: a server
+        // started as root builds this, binds, drops privileges, and only then reads the ring.
     }
 
     // MARK: tick
@@ -69,16 +70,24 @@ public final class PerfringAPI: HTTPHandler {
 
     // MARK: routing
 
-    public func handle(_ request: HTTPRequest) -> HTTPHandlerResult {
+    /// Every method but GET and HEAD is refused (405), and so is any request content (413).
+    private func refusal(_ request: HTTPRequest, hasContent: Bool) -> HTTPResponse? {
         let method = request.method
-        guard let path = request.normalizedPath() else { return .response(.error(.notFound, "not found")) }
-        let isAPI = path.hasPrefix("/api/") || path == "/metrics"
         if method != "GET" && method != "HEAD" {
             var r = HTTPResponse.error(.methodNotAllowed, "method \(method) not allowed; use GET or HEAD")
             r.headers.append(HTTPField("Allow", "GET, HEAD"))
-            return .response(r)
+            return r
         }
-        if !request.body.isEmpty { return .response(.error(.contentTooLarge, "request bodies are not accepted")) }
+        return hasContent ? .error(.contentTooLarge, "request bodies are not accepted") : nil
+    }
+
+    /// `Expect: 100-continue`: this API reads no content, so the final status goes out at once.
+    public func refuseContent(_ head: HTTPRequest) -> HTTPResponse? { refusal(head, hasContent: true) }
+
+    public func handle(_ request: HTTPRequest) -> HTTPHandlerResult {
+        guard let path = request.normalizedPath() else { return .response(.error(.notFound, "not found")) }
+        let isAPI = path.hasPrefix("/api/") || path == "/metrics"
+        if let r = refusal(request, hasContent: !request.body.isEmpty) { return .response(r) }
         guard isAPI else {
             return .response(files?.response(for: request) ?? .error(.notFound, "not found"))
         }

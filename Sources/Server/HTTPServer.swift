@@ -1,5 +1,5 @@
-// The HTTP/1.1 server core: accepted connections on one EventLoop, each with a read buffer the
-// stateless parser runs over, a write buffer drained as the socket allows, and a small state
+// The HTTP/1.1 server core: accepted connections on one EventLoop, each with a read buffer its
+// resumable parser scans once, a write buffer drained as the socket allows, and a small state
 // machine (serving → streaming / closing → lingering → closed). Modelled on swift-nio's posix
 // layer, without its generality: one thread, level-triggered epoll, synchronous handlers.
 //
@@ -12,6 +12,16 @@
 // - Errors found before a response starts are answered `{"error":"..."}` with their status and
 //   Connection: close; the server then closes after flushing (lingering to read what the client
 //   still sends, so the reply is not destroyed by a reset).
+// - No client holds a slot for free: a connection must send a complete request within the
+//   header timeout of its first byte (408) and a connection that sends nothing at all is closed
+//   the header timeout after it was accepted; at the connection limit the connection that has
+//   waited longest without a request in progress makes room for the new one (as nginx reuses
+//   keep-alive connections), and only when none has, the new one gets 503.
+// - At the descriptor limit (EMFILE/ENFILE) a reserved descriptor is freed to accept the
+//   connection, answer 503 and close it, so clients are told rather than left hanging in the
+//   backlog; this is logged once a minute at most, with the count.
+// - `Expect: 100-continue` is answered when the head is complete: 100 Continue if the handler
+//   will read the content, else its final status at once (`HTTPHandler.refuseContent`).
 import CPerf
 import Glibc
 import Shared
@@ -43,6 +53,10 @@ public protocol HTTPHandler: AnyObject {
     /// Answers one request synchronously. HEAD requests arrive here too: answer as for GET and
     /// the server omits the body.
     func handle(_ request: HTTPRequest) -> HTTPHandlerResult
+    /// A request announced content with `Expect: 100-continue` (its head is complete, its body
+    /// empty here): the final response to send instead of reading that content (the server
+    /// then closes), or nil to answer 100 Continue and read it.
+    func refuseContent(_ head: HTTPRequest) -> HTTPResponse?
     /// Called every `HTTPServerConfig.tickInterval` (monotonic nanoseconds): poll sources, push
     /// to streams.
     func tick(now: UInt64)
@@ -53,6 +67,7 @@ public protocol HTTPHandler: AnyObject {
 }
 
 extension HTTPHandler {
+    public func refuseContent(_ head: HTTPRequest) -> HTTPResponse? { nil }
     public func tick(now: UInt64) {}
     public func streamClosed(_ stream: StreamToken) {}
 }
@@ -60,11 +75,17 @@ extension HTTPHandler {
 public struct HTTPServerConfig: Sendable {
     public var listen: [ListenAddress]
     public var limits = HTTPLimits()
-    /// Connections served at once; one more is accepted, answered 503 and closed.
+    /// Connections served at once. At the limit, a new connection replaces the one that has
+    /// waited longest (at least `evictionAge`) with no request in progress; when none has, the
+    /// new one is answered 503 and closed.
     public var maxConnections = 1024
+    /// How long a connection must have been waiting (for its first byte, or for its next
+    /// request) before a new connection may replace it at the limit.
+    public var evictionAge: Duration = .seconds(1)
     /// Period of `HTTPHandler.tick` and of the timeout sweep (so also the timeouts' resolution).
     public var tickInterval: Duration = .milliseconds(250)
-    /// A request must be complete this long after its first byte, or 408.
+    /// A request must be complete this long after its first byte, or 408; a connection that
+    /// sends nothing is closed this long after it was accepted.
     public var headerTimeout: Duration = .seconds(10)
     /// A connection with nothing in flight, or whose writes make no progress, is closed after this.
     public var idleTimeout: Duration = .seconds(60)
@@ -127,7 +148,12 @@ public final class HTTPServer {
     private var started = false
     private var stopping = false
     private var drainDeadline: UInt64 = 0
-    private let headerTimeout: UInt64, idleTimeout: UInt64, drainTimeout: UInt64, lingerTimeout: UInt64
+    private let headerTimeout: UInt64, idleTimeout: UInt64, drainTimeout: UInt64, lingerTimeout: UInt64, evictionAge: UInt64
+    /// A descriptor held back for the moment accept fails with EMFILE/ENFILE (-1: none).
+    private var reserveFD: Int32 = -1
+    /// Connections answered 503 at the descriptor limit since it was last logged, and when that was.
+    private var descriptorLimitRefusals = 0
+    private var descriptorLimitLogged: UInt64?
 
     /// Binds every listen address now (so ports are known before `run`).
     public init(config: HTTPServerConfig, handler: any HTTPHandler) throws(Errno) {
@@ -151,9 +177,12 @@ public final class HTTPServer {
         idleTimeout = nanos(config.idleTimeout)
         drainTimeout = nanos(config.drainTimeout)
         lingerTimeout = nanos(config.lingerTimeout)
+        evictionAge = nanos(config.evictionAge)
+        reserveFD = (try? Sys.open("/dev/null", O_RDONLY)) ?? -1
     }
 
     deinit {
+        if reserveFD >= 0 { Sys.close(reserveFD) }
         for l in listeners { Sys.close(l.fd) }
         for case let c? in slots { Sys.close(c.fd) }
     }
@@ -240,6 +269,9 @@ public final class HTTPServer {
                 guard let accepted = try Sys.accept(listeners[index].fd) else { return }
                 fd = accepted
             } catch {
+                if error.rawValue == EMFILE || error.rawValue == ENFILE, refuseAtDescriptorLimit(listeners[index].fd) {
+                    continue
+                }
                 if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.rawValue) {
                     // Out of descriptors or memory: a level-triggered listener would spin, so
                     // stop accepting until the next tick has closed something.
@@ -249,7 +281,7 @@ public final class HTTPServer {
                 continue  // the client gave up before we accepted (ECONNABORTED and kin)
             }
             try? Sys.setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            let c = Connection(fd: fd, key: nextGeneration << 32 | UInt64(UInt32(bitPattern: fd)), now: now)
+            let c = Connection(fd: fd, key: nextGeneration << 32 | UInt64(UInt32(bitPattern: fd)), now: now, limits: config.limits)
             nextGeneration = nextGeneration == 0xFFFF_FFFF ? 1 : nextGeneration + 1
             do {
                 try loop.add(fd, events: c.interest, key: c.key)
@@ -260,14 +292,58 @@ public final class HTTPServer {
             if Int(fd) >= slots.count { slots += Array(repeating: nil, count: Int(fd) + 1 - slots.count + 64) }
             slots[Int(fd)] = c
             openCount += 1
+            if servingCount >= config.maxConnections, let idle = longestWaiting() {
+                close(idle)  // it has had its chance; the new client gets the slot
+            }
             if servingCount >= config.maxConnections {
-                reject(c, .serviceUnavailable, "too many connections")
+                reject(c, .error(.serviceUnavailable, "too many connections"))
                 service(c)
             } else {
                 c.counted = true
                 servingCount += 1
             }
         }
+    }
+
+    /// The connection that has waited longest, and at least `evictionAge`, with no request in
+    /// progress and nothing to send (silent since it connected, or idle between requests): the
+    /// one to close when a new client needs its slot. A scan, but only at the limit.
+    private func longestWaiting() -> Connection? {
+        var best: Connection?
+        for case let c? in slots where c.counted && !c.closed && c.input.count == 0 && c.output.count == 0 {
+            guard case .open = c.phase, now &- c.lastActivity >= evictionAge else { continue }
+            if let b = best, b.lastActivity <= c.lastActivity { continue }
+            best = c
+        }
+        return best
+    }
+
+    /// Accept failed for want of a descriptor: frees the reserved one to take the connection,
+    /// answer it 503 and close it, then reserves one again. False when that is not possible
+    /// (no reserve, or the connection could not be taken): the caller pauses accepting.
+    private func refuseAtDescriptorLimit(_ listener: Int32) -> Bool {
+        guard reserveFD >= 0 else { return false }
+        Sys.close(reserveFD)
+        reserveFD = -1
+        defer { reserveFD = (try? Sys.open("/dev/null", O_RDONLY)) ?? -1 }
+        guard let fd = try? Sys.accept(listener) else { return false }
+        let reply = ByteQueue(capacity: 512)
+        let response = HTTPResponse.error(.serviceUnavailable, "server out of file descriptors; try again later")
+        reply.appendHead(response, date: currentDateLine(), contentLength: response.body.count, close: true, keepAliveHeader: false)
+        reply.append(response.body)
+        _ = try? Sys.send(fd, reply.bytes)
+        Sys.shutdownWrite(fd)
+        // Read what the request already sent, so closing does not reset the reply away.
+        let sink = reply.tail(minimum: 4096, limit: 4096)
+        _ = try? Sys.recv(fd, sink)
+        Sys.close(fd)
+        descriptorLimitRefusals += 1
+        if descriptorLimitLogged.map({ now &- $0 >= 60_000_000_000 }) ?? true {
+            Log.warning("out of file descriptors (\(descriptorLimitRefusals) connection\(descriptorLimitRefusals == 1 ? "" : "s") answered 503 since the last report); raise the limit (ulimit -n, LimitNOFILE=) or lower --max-connections")
+            descriptorLimitLogged = now
+            descriptorLimitRefusals = 0
+        }
+        return true
     }
 
     /// Reads what the socket has. False when the connection was closed.
@@ -277,7 +353,7 @@ public final class HTTPServer {
             let space = c.input.tail(minimum: 2048, limit: config.limits.maxRequestBytes)
             guard space.count > 0 else {
                 // Unreachable within the parser's limits; answered rather than trusted.
-                reject(c, .contentTooLarge, "request too large")
+                reject(c, .error(.contentTooLarge, "request too large"))
                 return true
             }
             do {
@@ -347,17 +423,27 @@ public final class HTTPServer {
     private func answerBufferedRequests(_ c: Connection) {
         c.awaitingBytes = false
         while case .open = c.phase, c.input.count > 0, c.output.count < config.maxBufferedOutput {
-            switch HTTPParser.parse(c.input.bytes, limits: config.limits) {
+            switch c.parser.parse(c.input.bytes) {
             case .incomplete:
                 c.awaitingBytes = true
+                if !c.continueAnswered, let (head, request) = c.parser.pendingHead(c.input.bytes), head.expectsContinue {
+                    c.continueAnswered = true
+                    if let refusal = handler.refuseContent(request) {
+                        reject(c, refusal)
+                    } else {
+                        c.output.append("HTTP/1.1 100 Continue\r\n\r\n")
+                    }
+                }
                 return
             case .invalid(let status, let reason):
-                reject(c, status, reason)
+                reject(c, .error(status, reason))
                 return
             case .complete(let request, let consumed):
                 c.input.consume(consumed)
                 c.input.shrinkIfLarge()
                 c.requestStarted = now
+                c.continueAnswered = false
+                c.answered = true
                 respond(c, to: request)
             }
         }
@@ -386,9 +472,8 @@ public final class HTTPServer {
         }
     }
 
-    /// Queues an error reply and closes after it.
-    private func reject(_ c: Connection, _ status: HTTPStatus, _ reason: String) {
-        let response = HTTPResponse.error(status, reason)
+    /// Queues a final reply and closes after it (the request, or its content, is not read).
+    private func reject(_ c: Connection, _ response: HTTPResponse) {
         c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count, close: true, keepAliveHeader: false)
         c.output.append(response.body)
         c.input.removeAll()
@@ -478,10 +563,10 @@ public final class HTTPServer {
             switch c.phase {
             case .open:
                 if c.awaitingBytes && now &- c.requestStarted >= headerTimeout {
-                    reject(c, .requestTimeout, "request not received in time")
+                    reject(c, .error(.requestTimeout, "request not received in time"))
                     service(c)
-                } else if idle {
-                    close(c)
+                } else if idle || (!c.answered && c.input.count == 0 && now &- c.requestStarted >= headerTimeout) {
+                    close(c)  // idle, or silent since it connected
                 }
             case .closing, .stream:
                 if idle && c.output.count > 0 { close(c) }  // the client stopped reading
@@ -560,13 +645,20 @@ private final class Connection {
     let key: UInt64
     let input = ByteQueue(capacity: 4096)
     let output = ByteQueue(capacity: 4096)
+    /// Scans `input` once, resuming where it stopped as bytes arrive.
+    var parser: HTTPParser
     var phase = Phase.open
     var interest = UInt32(EPOLLIN.rawValue)
     /// The client shut its write side.
     var readEOF = false
     /// `input` holds the start of a request that is not complete yet.
     var awaitingBytes = false
-    /// When the first byte of the request now in `input` arrived (header timeout).
+    /// The request in `input` announced `Expect: 100-continue` and was answered (100 or refused).
+    var continueAnswered = false
+    /// At least one request was answered on this connection.
+    var answered = false
+    /// When the first byte of the request now in `input` arrived, or the connection was
+    /// accepted (header timeout).
     var requestStarted: UInt64
     /// Last read or write progress (idle timeout).
     var lastActivity: UInt64
@@ -575,9 +667,10 @@ private final class Connection {
     var dirty = false
     var closed = false
 
-    init(fd: Int32, key: UInt64, now: UInt64) {
+    init(fd: Int32, key: UInt64, now: UInt64, limits: HTTPLimits) {
         self.fd = fd
         self.key = key
+        parser = HTTPParser(limits: limits)
         requestStarted = now
         lastActivity = now
     }

@@ -1,6 +1,8 @@
 // /metrics in the Prometheus text format 0.0.4: event totals as counters (cumulative since the
 // collector started, from the ring header), the newest sample's derived values as gauges.
 // Unavailable values are left out, never exported as 0; `perfring_event_available` says which.
+// Names from the ring file are untrusted: label values are escaped, HELP text too, and metric
+// names reduced to [a-z0-9_] (a ring whose names would then collide is refused by the follower).
 import Shared
 
 public enum PrometheusExposition {
@@ -8,7 +10,7 @@ public enum PrometheusExposition {
         var out = ""
         out.reserveCapacity(8192)
         func family(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            out += "# HELP \(name) \(escapeHelp(help))\n# TYPE \(name) \(type)\n"
         }
         func line(_ name: String, _ labels: String = "", _ value: Double) {
             out += name + (labels.isEmpty ? "" : "{\(labels)}") + " " + format(value) + "\n"
@@ -55,24 +57,56 @@ public enum PrometheusExposition {
     }
 
     /// The Prometheus name of an API key: snake_case (`dTLB_load_misses` -> `dtlb_load_misses`)
-    /// and units spelled out (`cycles_per_s` -> `cycles_per_second`), as promtool's lint wants.
+    /// and units spelled out (`cycles_per_s` -> `cycles_per_second`), as promtool's lint wants;
+    /// any byte outside [a-z0-9_] becomes `_`, so no key can break the line it is written on.
     static func metricName(_ key: String) -> String {
-        var name = "perfring_" + key.lowercased()
+        var name = "perfring_" + String(decoding: key.lowercased().utf8.map { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) ? b : UInt8(ascii: "_")
+        }, as: UTF8.self)
         if name.hasSuffix("_per_s") { name = name.dropLast() + "second" }
         return name
+    }
+
+    /// The first metric name two columns would share (or a column would share with an event
+    /// total), if any: such a ring cannot be exposed unambiguously.
+    static func collision(in columns: [ColumnSpec]) -> String? {
+        var seen: Set<String> = ["perfring_up", "perfring_collector_state", "perfring_records_lost_total", "perfring_info",
+                                 "perfring_interval_seconds", "perfring_event_available", "perfring_sample_age_seconds"]
+        for c in columns {
+            let name = metricName(c.key)
+            for n in [name, name + "_total"] where !seen.insert(n).inserted { return n }
+        }
+        return nil
     }
 
     /// Per-sample bookkeeping that is not a measurement.
     static let skipped: Set<String> = ["seq", "time_ms", "dt_ms", "missed", "gap"]
 
+    /// HELP text: backslash and line feed escaped (the format's two), other controls dropped.
+    static func escapeHelp(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where c.value < 0x20 || c.value == 0x7F: break
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// A label value: backslash, double quote and line feed escaped, other controls dropped
+    /// (a carriage return is legal there but breaks some scrapers' line handling).
     static func escape(_ s: String) -> String {
         var out = ""
-        for c in s {
+        for c in s.unicodeScalars {
             switch c {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
             case "\n": out += "\\n"
-            default: out.append(c)
+            case _ where c.value < 0x20 || c.value == 0x7F: break
+            default: out.unicodeScalars.append(c)
             }
         }
         return out

@@ -34,6 +34,10 @@ public final class RingFollower {
     /// Incremented whenever the store is replaced (a new generation), for stream cursors.
     public private(set) var epoch = 0
     private var nextIndex: UInt64 = 0
+    /// The write index the last poll saw in this ring.
+    private var lastWriteIndex: UInt64 = 0
+    /// "waiting for the ring" was logged (once, until a ring appears).
+    private var waitingLogged = false
     private var buffer: UnsafeMutableRawPointer?
     private var bufferSize = 0
     private var faulted = false
@@ -63,10 +67,16 @@ public final class RingFollower {
         let now = Sys.monotonicNanos()
         let checkPath = now &- lastPathCheck > 1_000_000
         if checkPath { lastPathCheck = now }
-        if reader == nil || faulted || (checkPath && !(reader?.isCurrent() ?? false)) {
+        // The verdict on the path changes only when the path is checked, so every reply between
+        // two checks reports the same ring_error (it does not flap under load).
+        if reader == nil || faulted {
             reopenIfChanged()
-        } else {
-            clearError()  // the file at the path is the one being read (it was moved away and back)
+        } else if checkPath {
+            if reader?.isCurrent() == true {
+                clearError()  // the file at the path is the one being read (it was moved away and back)
+            } else {
+                reopenIfChanged()
+            }
         }
         guard let reader, !faulted, let deriver, let store else { return 0 }
         guard reader.headerIntact() else {
@@ -75,6 +85,10 @@ public final class RingFollower {
         guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
             markFault(RingError.fault.description); return 0
         }
+        if let why = impossible(writeIndex: w, after: lastWriteIndex) {
+            markFault(why); return 0
+        }
+        lastWriteIndex = w
         heartbeatNs = hb
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
@@ -107,6 +121,15 @@ public final class RingFollower {
         return n
     }
 
+    /// Why a write index cannot be believed, if it cannot. The seqlock word of record i is 2i+2:
+    /// past 2^62 (146 million years at 1 ms) it could wrap to the 0 of a never-written slot.
+    /// And a collector run's index never goes back.
+    private func impossible(writeIndex w: UInt64, after previous: UInt64) -> String? {
+        if w > RingLayout.maxWriteIndex { return "impossible write index \(w) (beyond 2^62)" }
+        if w < previous { return "impossible write index \(w) (went back from \(previous))" }
+        return nil
+    }
+
     /// Stops reading a ring that went bad under us; the samples already read stay served, and
     /// the next poll reopens whatever is at the path (reporting precisely what is wrong with it).
     private func markFault(_ reason: String) {
@@ -128,22 +151,43 @@ public final class RingFollower {
         let fresh: RingReader
         do { fresh = try RingReader(path: path) } catch {
             let message = error.description
-            if message != ringError {
-                if case .missing = error, reader == nil { Log.info("waiting for the ring at \(path)") } else { Log.warning("ring \(path): \(message)") }
+            if case .missing = error, reader == nil {
+                if !waitingLogged { Log.info("waiting for the ring at \(path)") }
+                waitingLogged = true
+                ringError = nil
+            } else {
+                if message != ringError { Log.warning("ring \(path): \(message)") }
+                ringError = message
             }
-            if case .missing = error, reader == nil { ringError = nil } else { ringError = message }
             return
         }
-        if let old = reader, old.header.generation == fresh.header.generation, !faulted {
+        waitingLogged = false
+        let sameRun = reader?.header.generation == fresh.header.generation
+        if let why = impossible(writeIndex: fresh.writeIndex() ?? 0, after: sameRun ? lastWriteIndex : 0) {
+            if why != ringError { Log.warning("ring \(path): \(why)") }
+            ringError = why  // the samples already read stay served
+            return
+        }
+        if sameRun, !faulted {
             clearError()
             return  // same ring under a new name or a racing stat: nothing changed
         }
         let header = fresh.header
-        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(header.target), \(header.capacity) records")
+        // Every name the ring gives becomes a JSON key, a CSV column and a Prometheus metric:
+        // two that would collide there (with each other or a built-in metric) are refused.
+        let candidate = MetricDeriver(header: header)
+        if let clash = PrometheusExposition.collision(in: candidate.columns) {
+            let message = "event names collide: two metrics would be named \(clash)"
+            if message != ringError { Log.warning("ring \(path): \(message)") }
+            ringError = message
+            return
+        }
+        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(Log.printable(header.target)), \(header.capacity) records")
         reader = fresh
         faulted = false
         ringError = nil
-        deriver = MetricDeriver(header: header)
+        deriver = candidate
+        lastWriteIndex = 0
         store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
         phases = PhaseTracker(store: store!, header: header, minPhaseNs: minPhaseNs)
         alerts.bind(store!)

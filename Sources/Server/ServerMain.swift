@@ -2,7 +2,7 @@
 import Glibc
 import Shared
 
-/// Parses arguments, binds, opens the ring, drops root, serves until SIGINT/SIGTERM. Returns
+/// Parses arguments, binds, drops root, opens the ring, serves until SIGINT/SIGTERM. Returns
 /// the exit status: 0 ok, 1 runtime failure, 2 usage error. `onListening` receives the bound
 /// addresses (tests use it to learn the port).
 public func serverMain(_ args: [String]) -> Int32 {
@@ -89,6 +89,9 @@ public func serverMain(_ args: [String]) -> Int32 {
     } else if let name = options.user {
         Log.warning("--user \(name) ignored: not started as root")
     }
+    // Only now, with the privileges it serves with, does the server open the ring: a root-only
+    // file (or a link to one) at the path is refused as it would be for any client.
+    api.follower.poll()
     for a in server.addresses {
         Log.info("listening on http://\(a.isIPv6 ? "[\(a.host)]" : a.host):\(a.port)/")
     }

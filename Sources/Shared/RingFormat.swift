@@ -76,6 +76,27 @@ public enum RingLayout {
         let raw = fixedRecordSize + perCpuCount * perCpuStride(eventCount: eventCount)
         return (raw + 63) & ~63
     }
+    /// Above this no write index is believed: the seqlock word of record i, 2i+2, must not wrap
+    /// (to the 0 of a never-written slot), and 2^62 records is 146 million years at 1 ms.
+    public static let maxWriteIndex: UInt64 = 1 << 62
+
+    /// Whether `name` may be an event's name in a ring: 1 to 31 bytes of letters, digits, `.`,
+    /// `_` and `-` (perf's spellings). Names become JSON keys, CSV columns and Prometheus
+    /// metric names, so a reader refuses a ring with any other (a quote, a comma, a newline).
+    public static func isValidEventName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        guard !bytes.isEmpty, bytes.count < eNameSize else { return false }
+        return bytes.allSatisfy { b in
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
     /// The seqlock word of a complete record at `index`.
     @inline(__always) public static func completeSeq(_ index: UInt64) -> UInt64 { index &* 2 &+ 2 }
 }

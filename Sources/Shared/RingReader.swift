@@ -18,6 +18,10 @@ public enum RingError: Error, CustomStringConvertible, Equatable, Sendable {
     case badCapacity(UInt32)
     case truncated(expected: Int, actual: Int)
     case badPerCpuLayout
+    case badMode(UInt32)
+    case badEnergyDomainCount(UInt32)
+    case badEventName(slot: Int, String)
+    case duplicateEvent(String)
     case fault
 
     public var description: String {
@@ -34,9 +38,18 @@ public enum RingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .badCapacity(let c): "bad capacity \(c)"
         case .truncated(let e, let a): "ring file truncated: header describes \(e) bytes, file has \(a)"
         case .badPerCpuLayout: "bad per-CPU section layout"
+        case .badMode(let m): "unknown ring mode \(m)"
+        case .badEnergyDomainCount(let n): "bad energy domain count \(n) (at most \(RingLayout.maxEnergyDomains))"
+        case .badEventName(let slot, let name): "event \(slot) has an invalid name \(quotedName(name)) (letters, digits, '.', '_' and '-' only)"
+        case .duplicateEvent(let name): "event \(quotedName(name)) appears twice"
         case .fault: "ring file changed size under the reader (truncated while mapped)"
         }
     }
+}
+
+/// A name from the file, shown in an error without letting it break the message's line.
+private func quotedName(_ name: String) -> String {
+    "'" + String(name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }) + "'"
 }
 
 /// The immutable part of a validated header.
@@ -92,13 +105,19 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
     guard !overflow, RingLayout.headerSize + bytes <= fileSize else {
         throw .truncated(expected: overflow ? Int.max : RingLayout.headerSize + bytes, actual: fileSize)
     }
-    guard let mode = RingMode(rawValue: p.u32(RingLayout.hMode)) else { throw .badMagic(magic) }
-    let energyCount = min(Int(p.u32(RingLayout.hEnergyDomainCount)), RingLayout.maxEnergyDomains)
+    let rawMode = p.u32(RingLayout.hMode)
+    guard let mode = RingMode(rawValue: rawMode) else { throw .badMode(rawMode) }
+    let rawEnergyCount = p.u32(RingLayout.hEnergyDomainCount)
+    guard rawEnergyCount <= UInt32(RingLayout.maxEnergyDomains) else { throw .badEnergyDomainCount(rawEnergyCount) }
+    let energyCount = Int(rawEnergyCount)
     var events: [EventEntry] = []
     for i in 0..<Int(eventCount) {
         let e = p + RingLayout.hEventTable + i * RingLayout.eventEntrySize
+        let name = e.string(RingLayout.eName, size: RingLayout.eNameSize)
+        guard RingLayout.isValidEventName(name) else { throw .badEventName(slot: i, name) }
+        guard !events.contains(where: { $0.name == name }) else { throw .duplicateEvent(name) }
         events.append(EventEntry(
-            name: e.string(RingLayout.eName, size: RingLayout.eNameSize),
+            name: name,
             type: e.u32(RingLayout.eType), config: e.u64(RingLayout.eConfig),
             status: EventStatus(rawValue: e.u32(RingLayout.eStatus)) ?? .failed,
             errno: e.i32(RingLayout.eErrno), group: e.u32(RingLayout.eGroup), opened: e.u32(RingLayout.eOpened)))
@@ -248,6 +267,7 @@ public final class RingReader {
     /// Copies record `index` into `buffer` (at least `header.recordSize` bytes) if it is
     /// complete and still the record with that index.
     public func read(_ index: UInt64, into buffer: UnsafeMutableRawPointer) -> RecordRead {
+        guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap
         let slot = Int(index % UInt64(header.capacity))
         let rec = base + RingLayout.headerSize + slot * header.recordSize
         switch cperf_seq_read(rec, buffer, header.recordSize, RingLayout.completeSeq(index)) {

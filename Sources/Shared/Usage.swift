@@ -43,6 +43,20 @@ public enum Log {
     public static func warning(_ m: @autoclosure () -> String) { emit(.warning, m) }
     public static func error(_ m: @autoclosure () -> String) { emit(.error, m) }
 
+    /// A name from outside (a ring file, a request) made safe for a one-line message: control
+    /// characters are escaped, so it cannot forge log lines.
+    public static func printable(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7F {
+                out += "\\x" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
     private static func emit(_ level: Level, _ m: () -> String) {
         guard level.rawValue >= minimum.rawValue else { return }
         let name = ["debug", "info", "warning", "error"][level.rawValue]

@@ -104,11 +104,11 @@ final class FakeCollector {
     ///     fresh however slowly the test runs.
     ///   - pid: the collector pid to record (default: this process).
     init(path: String, capacity: Int = 64, interval: UInt64 = 10_000_000_000, pid: Int32? = nil, publish: Bool = true,
-         events: [EventEntry] = Slot.events) throws {
+         events: [EventEntry] = Slot.events, hostname: String = "fakehost", target: String = "all CPUs") throws {
         var config = RingConfig(path: path, capacity: capacity, eventCount: events.count)
         config.intervalNs = interval
-        config.hostname = "fakehost"
-        config.target = "all CPUs"
+        config.hostname = hostname
+        config.target = target
         config.cpuCount = 4
         writer = try RingWriter(config: config)
         for (i, e) in events.enumerated() { writer.setEvent(i, e) }
@@ -169,6 +169,7 @@ final class APIServer: Sendable {
     init(ring: String, webRoot: String? = nil) {
         base = ServerThread { () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void) in
             let api = PerfringAPI(ringPath: ring, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: $0 + "/chart.min.js") })
+            api.follower.poll()  // as serverMain does once bound: the ring is read before the test goes on
             return (api, { api.server = $0 })
         }
     }

@@ -70,6 +70,15 @@ func fuzzHTTP(_ input: UnsafeRawBufferPointer, _ fx: FuzzFixture) {
             }
         }
     }
+    for limits in [HTTPLimits(), tightLimits] {
+        // One parser resumed over growing prefixes, as the server runs it, agrees with a whole parse.
+        var parser = HTTPParser(limits: limits)
+        var resumed = HTTPParseResult.incomplete
+        for cut in cutPoints(input.count) + [input.count] where resumed == .incomplete {
+            resumed = parser.parse(UnsafeRawBufferPointer(rebasing: input[0..<cut]))
+        }
+        precondition(resumed == HTTPParser.parse(input, limits: limits), "a resumed parse differs from a whole one")
+    }
     var offset = 0
     for _ in 0..<16 where offset < input.count {
         guard case .complete(let request, let consumed) = HTTPParser.parse(UnsafeRawBufferPointer(rebasing: input[offset...])) else { break }

@@ -1,6 +1,7 @@
 // The request parser against valid and malformed requests, each fed whole, byte by byte and at
-// seeded random splits (the server calls it again on the whole buffer as bytes arrive, so the
-// three must agree), plus the target-decoding helpers.
+// seeded random splits (the server resumes one parser over the growing buffer as bytes arrive,
+// so the three must agree), the parser's work held linear in its input, plus the
+// target-decoding helpers.
 import Testing
 @testable import Server
 
@@ -21,32 +22,39 @@ func parse(_ bytes: [UInt8], limits: HTTPLimits = HTTPLimits()) -> HTTPParseResu
     bytes.withUnsafeBytes { HTTPParser.parse($0, limits: limits) }
 }
 
-/// Feeds `bytes` in chunks ending at `cuts` the way the server does: append, parse the whole
-/// buffer, stop at the first result that is not `.incomplete`.
-func feed(_ bytes: [UInt8], cuts: [Int], limits: HTTPLimits = HTTPLimits()) -> HTTPParseResult {
+/// Feeds `bytes` in chunks ending at `cuts` the way the server does: append, resume the one
+/// parser over the whole buffer, stop at the first result that is not `.incomplete`. Also
+/// returns the parser's work (`bytesExamined`).
+func feedCounting(_ bytes: [UInt8], cuts: [Int], limits: HTTPLimits = HTTPLimits()) -> (result: HTTPParseResult, examined: Int) {
+    var parser = HTTPParser(limits: limits)
     var buffer: [UInt8] = []
     var done = 0
     for cut in cuts.sorted() + [bytes.count] where cut > done && cut <= bytes.count {
         buffer += bytes[done..<cut]
         done = cut
-        let r = parse(buffer, limits: limits)
-        if r != .incomplete { return r }
+        let r = buffer.withUnsafeBytes { parser.parse($0) }
+        if r != .incomplete { return (r, parser.bytesExamined) }
     }
-    return .incomplete
+    return (.incomplete, parser.bytesExamined)
 }
 
-/// Parses whole, byte by byte and at five seeded random splittings; all must agree. Byte by
-/// byte costs O(n²), so inputs over 4 KiB (the default-limit cases) skip it; the same limits are
-/// checked byte by byte at small configured sizes.
+func feed(_ bytes: [UInt8], cuts: [Int], limits: HTTPLimits = HTTPLimits()) -> HTTPParseResult {
+    feedCounting(bytes, cuts: cuts, limits: limits).result
+}
+
+/// Parses whole, byte by byte and at five seeded random splittings, resuming one parser; all
+/// must agree, and so must a fresh parse of each random prefix (incomplete, or the same verdict).
 func parseEveryWay(_ bytes: [UInt8], limits: HTTPLimits = HTTPLimits(), seed: UInt64 = 1) -> HTTPParseResult {
     let whole = parse(bytes, limits: limits)
-    if bytes.count <= 4096 {
-        #expect(feed(bytes, cuts: Array(0..<bytes.count), limits: limits) == whole, "byte by byte")
-    }
+    #expect(feed(bytes, cuts: Array(0..<bytes.count), limits: limits) == whole, "byte by byte")
     var rng = SeededRNG(seed: seed)
     for _ in 0..<5 {
         let cuts = (0..<Int.random(in: 1...6, using: &rng)).map { _ in Int.random(in: 0...bytes.count, using: &rng) }
         #expect(feed(bytes, cuts: cuts, limits: limits) == whole, "split at \(cuts.sorted())")
+        for cut in cuts {
+            let prefix = parse(Array(bytes[..<cut]), limits: limits)
+            #expect(prefix == .incomplete || prefix == whole, "fresh parse of \(cut) bytes")
+        }
     }
     return whole
 }
@@ -310,6 +318,68 @@ let invalidCases: [InvalidCase] = [
         #expect(r.lastEventID == "42")
         #expect(r.header("missing") == nil)
         #expect(r.target == "/")
+    }
+
+    /// The parser resumes where it stopped: a 15 KB header trickled byte by byte (15,000 calls)
+    /// costs a small multiple of its size in bytes examined, as do random splits, not the
+    /// n²/2 (about 112 million) that re-scanning from the start would.
+    @Test(arguments: [UInt64(1), 2, 3])
+    func trickledHeaderCostsLinearWork(seed: UInt64) throws {
+        let raw = Array(("GET /api/latest HTTP/1.1\r\nHost: a\r\nX-Filler: " + String(repeating: "v", count: 15_000) + "\r\nAccept: */*\r\n\r\n").utf8)
+        let n = raw.count
+        let whole = feedCounting(raw, cuts: [])
+        #expect(request(whole.result) != nil)
+        #expect(whole.examined <= 2 * n, "whole: \(whole.examined) bytes examined for \(n)")
+        let trickled = feedCounting(raw, cuts: Array(0..<n))
+        #expect(trickled.result == whole.result)
+        #expect(trickled.examined <= 2 * n, "byte by byte: \(trickled.examined) bytes examined for \(n)")
+        var rng = SeededRNG(seed: seed)
+        let cuts = (0..<500).map { _ in Int.random(in: 0...n, using: &rng) }
+        let split = feedCounting(raw, cuts: cuts)
+        #expect(split.result == whole.result)
+        #expect(split.examined <= 2 * n, "random splits: \(split.examined) bytes examined for \(n)")
+    }
+
+    /// The same for a body trickled after its head, and for a request that turns out invalid
+    /// at its last byte.
+    @Test func trickledBodyAndLateErrorCostLinearWork() throws {
+        let body = String(repeating: "b", count: 20_000)
+        let post = Array("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        let fed = feedCounting(post, cuts: Array(0..<post.count), limits: HTTPLimits(maxBody: 1 << 16))
+        let (r, consumed) = try #require(request(fed.result))
+        #expect(consumed == post.count && r.body.count == 20_000)
+        #expect(fed.examined <= 2 * post.count)
+        let bad = Array(("GET / HTTP/1.1\r\nHost: a\r\nX: " + String(repeating: "v", count: 10_000) + "\u{1}").utf8)
+        let refused = feedCounting(bad, cuts: Array(0..<bad.count))
+        #expect(refused.result == .invalid(.badRequest, "control character in header value"))
+        #expect(refused.examined <= 2 * bad.count)
+    }
+
+    /// The head of a request whose content is still to come is available (for 100-continue),
+    /// and says whether it asked to continue.
+    @Test func pendingHeadReportsExpectContinue() throws {
+        let head = Array("PUT /up HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n".utf8)
+        var parser = HTTPParser()
+        var buffer: [UInt8] = []
+        for b in head {
+            buffer.append(b)
+            #expect(buffer.withUnsafeBytes { parser.pendingHead($0) }.map { _ in true } == nil, "head not complete yet")
+            #expect(buffer.withUnsafeBytes { parser.parse($0) } == .incomplete)
+        }
+        let (h, r) = try #require(buffer.withUnsafeBytes { parser.pendingHead($0) })
+        #expect(h.expectsContinue && r.method == "PUT" && r.path == "/up" && r.body.isEmpty)
+        buffer += Array("hello".utf8)
+        let (done, consumed) = try #require(request(buffer.withUnsafeBytes { parser.parse($0) }))
+        #expect(consumed == buffer.count && done.body == Array("hello".utf8))
+        // HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1).
+        for raw in ["PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+                    "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"] {
+            var p = HTTPParser()
+            let bytes = Array(raw.utf8)
+            #expect(bytes.withUnsafeBytes { p.parse($0) } == .incomplete)
+            let pending = bytes.withUnsafeBytes { p.pendingHead($0) }
+            #expect(pending?.0.expectsContinue == raw.contains("1.1"))
+        }
     }
 
     /// Random corruptions of valid requests: never a crash, and the same verdict however the

@@ -414,7 +414,10 @@ func looksLikeIMFFixdate(_ s: String) -> Bool {
     }
 
     @Test func connectionsOverTheLimitGet503() throws {
-        let server = RunningServer { $0.maxConnections = 2 }
+        let server = RunningServer {
+            $0.maxConnections = 2
+            $0.evictionAge = .seconds(3600)  // neither served connection may make room
+        }
         let a = try TestClient(port: server.port)
         let b = try TestClient(port: server.port)
         for c in [a, b] {

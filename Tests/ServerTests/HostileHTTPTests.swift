@@ -246,8 +246,8 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
     }
 
     /// 500 connections that send a request one byte a second and 100 that send nothing: the
-    /// header timeout answers the first 408 and closes them, the idle timeout closes the
-    /// others, and a control client is served all along.
+    /// header timeout answers the first 408 and closes them, and closes the silent ones (no reply),
+    /// and a control client is served all along.
     @Test func slowClientsAreTimedOutWithoutStarvingOthers() throws {
         raiseDescriptorLimit(to: 4096)
         let server = RunningServer {
@@ -399,6 +399,7 @@ final class StreamCountingServer: Sendable {
             if case .stream = result { counts.withLock { $0.opened += 1 } }
             return result
         }
+        func refuseContent(_ head: HTTPRequest) -> HTTPResponse? { api.refuseContent(head) }
         func tick(now: UInt64) {
             api.tick(now: now)
             let open = server?.streamCount ?? 0

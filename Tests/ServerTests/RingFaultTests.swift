@@ -65,8 +65,10 @@ class Daemon {
 final class ServerProcess: Daemon {
     private(set) var port: UInt16 = 0
 
-    init(_ args: [String]) throws {
-        try super.init(serverBinary, ["--listen", "127.0.0.1:0", "--poll", "10ms"] + args)
+    /// `launcher` runs the server (e.g. `prlimit --nofile=64:64`), when given.
+    init(_ args: [String], launcher: [String] = []) throws {
+        let argv = launcher + [serverBinary, "--listen", "127.0.0.1:0", "--poll", "10ms"] + args
+        try super.init(argv[0], Array(argv.dropFirst()))
         _ = apiEventually {
             guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on http://127.0.0.1:") }) else { return !isRunning }
             port = UInt16(line.split(separator: ":").last!.filter(\.isNumber)) ?? 0

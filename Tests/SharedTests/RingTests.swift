@@ -93,7 +93,10 @@ import Testing
 }
 
 @Suite struct RingCorruption {
-    enum Damage: String, CaseIterable { case magic, version, headerSize, recordSize, capacity, truncated, tiny, eventCount, perCpu }
+    enum Damage: String, CaseIterable {
+        case magic, version, headerSize, recordSize, capacity, hugeCapacity, truncated, tiny, eventCount, perCpu
+        case mode, energyDomainCount, eventNameWithNewline, eventNameWithQuote, eventNameWithComma, emptyEventName, duplicateEvent
+    }
 
     @Test(arguments: Damage.allCases)
     func eachCorruptionHasItsOwnError(_ damage: Damage) throws {
@@ -118,6 +121,31 @@ import Testing
         case .capacity:
             patch(path, at: RingLayout.hCapacity, le32(1000))
             expected = .truncated(expected: RingLayout.headerSize + 1000 * w.config.recordSize, actual: fileSize)
+        case .hugeCapacity:
+            // 4 billion records of 832 bytes: the product is checked against the file, not allocated.
+            patch(path, at: RingLayout.hCapacity, le32(UInt32.max))
+            expected = .truncated(expected: RingLayout.headerSize + Int(UInt32.max) * w.config.recordSize, actual: fileSize)
+        case .mode:
+            patch(path, at: RingLayout.hMode, le32(7))
+            expected = .badMode(7)
+        case .energyDomainCount:
+            patch(path, at: RingLayout.hEnergyDomainCount, le32(9))
+            expected = .badEnergyDomainCount(9)
+        case .eventNameWithNewline:
+            patch(path, at: RingLayout.hEventTable + RingLayout.eName, Array("ev\nperfring_up 1".utf8) + [0])
+            expected = .badEventName(slot: 0, "ev\nperfring_up 1")
+        case .eventNameWithQuote:
+            patch(path, at: RingLayout.hEventTable + RingLayout.eventEntrySize + RingLayout.eName, Array("ev\"1".utf8) + [0])
+            expected = .badEventName(slot: 1, "ev\"1")
+        case .eventNameWithComma:
+            patch(path, at: RingLayout.hEventTable + RingLayout.eName, Array("a,b".utf8) + [0])
+            expected = .badEventName(slot: 0, "a,b")
+        case .emptyEventName:
+            patch(path, at: RingLayout.hEventTable + RingLayout.eName, [0])
+            expected = .badEventName(slot: 0, "")
+        case .duplicateEvent:
+            patch(path, at: RingLayout.hEventTable + RingLayout.eventEntrySize + RingLayout.eName, Array("ev0".utf8) + [0])
+            expected = .duplicateEvent("ev0")
         case .truncated:
             _ = truncate(path, off_t(fileSize - 100))
             expected = .truncated(expected: fileSize, actual: fileSize - 100)
@@ -134,6 +162,24 @@ import Testing
         #expect(throws: expected) { _ = try RingReader(path: path) }
         // Every error reads as a sentence.
         #expect(!expected.description.isEmpty)
+    }
+
+    /// The seqlock word of record i is 2i+2: a write index near 2^63 would make it wrap to 0,
+    /// the word of a never-written slot. Such an index is never read.
+    @Test func aRecordIndexWhoseSeqWordWouldWrapIsNeverRead() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 8)
+        writeRecord(w, value: 1, time: 1)
+        let r = try RingReader(path: path)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: r.header.recordSize, alignment: 64)
+        defer { buffer.deallocate() }
+        #expect(r.read(0, into: buffer) == .ok)
+        #expect(r.read(7, into: buffer) == .unavailable)  // never written: its word is 0, not 16
+        let wraps: UInt64 = (1 << 63) - 1  // 2i+2 == 2^64 == 0: slot 7's word
+        #expect(RingLayout.completeSeq(wraps) == 0 && wraps % 8 == 7)
+        #expect(r.read(wraps, into: buffer) == .unavailable)
+        #expect(r.read(RingLayout.maxWriteIndex, into: buffer) == .unavailable)
     }
 
     @Test func truncationUnderAMappedReaderIsAFaultNotACrash() throws {
