@@ -45,6 +45,17 @@ public struct JSONWriter {
 
     /// The JSON text so far.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: out.base, count: out.count)) }
+    /// Bytes written so far.
+    public var count: Int { out.count }
+    /// The text so far, without copying it (valid during `body` only).
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: out.base, count: out.count))
+    }
+    /// Empties the writer, keeping its buffer (a reply produced in chunks reuses one writer).
+    public mutating func reset() {
+        out.count = 0
+        needComma = false
+    }
 
     @inline(__always) private func raw(_ b: UInt8) { out.put(b) }
     @inline(__always) private func raw(_ s: StaticString) {
@@ -208,6 +219,20 @@ public struct JSONWriter {
                 out.put(UnsafeRawBufferPointer(start: t.baseAddress! + point, count: last - point))
             }
         }
+    }
+
+    /// Appends pre-rendered text (a reply's opening fields); the next value starts without a
+    /// comma.
+    public mutating func literal(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { out.put($0) }
+        needComma = false
+    }
+
+    /// Appends one byte outside JSON's grammar (a CSV separator); the next value starts
+    /// without a comma.
+    public mutating func byte(_ b: UInt8) {
+        out.put(b)
+        needComma = false
     }
 
     /// Appends text outside JSON's grammar (CSV separators and headers, SSE framing); the next

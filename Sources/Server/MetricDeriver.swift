@@ -2,16 +2,41 @@
 // MPKI, CPU split, memory, I/O, pressure, power, the monitored process. The column list is
 // built from the ring's header, so a counter that does not count on this machine is a column
 // that is always null, and an OS value missing from a record is null in that sample.
+// Nothing is stored: each value is derived from the ring's record when it is served (the ring
+// is the history), so the server's memory does not grow with it.
 import Shared
+
+/// A sample column: its API key and how its value is derived from a record.
+public struct ColumnSpec: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Computed from the record by the deriver.
+        case derived
+        /// A count column divided by dt: a per-second rate.
+        case rate(of: Int)
+        /// scale × one column over another (IPC, miss rates, MPKI); null unless the
+        /// denominator is positive.
+        case ratio(of: Int, over: Int, scale: Double)
+        /// The sample's sequence number (its ring index).
+        case sequence
+        /// 1 when records were lost just before this sample: it does not follow the sample
+        /// the reader saw before it (see `MetricDeriver.value`).
+        case gap
+        /// Its inputs do not exist on this machine (an event that does not count): always null.
+        case unavailable
+    }
+    public let key: String
+    public let kind: Kind
+    public let help: String
+    public let unit: String
+}
 
 public final class MetricDeriver {
     public let header: RingHeader
     public private(set) var columns: [ColumnSpec] = []
-    /// Computes stored columns from one record (by column index; rate/unavailable columns are skipped).
-    private var computers: [(Int, (RecordView) -> Double)] = []
+    /// Each `.derived` column's computation from one record, by column index (nil for others).
+    private var computers: [((RecordView) -> Double)?] = []
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
-    private var lastSeq: UInt64?
 
     /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
     public static func key(forEvent name: String) -> String {
@@ -23,12 +48,8 @@ public final class MetricDeriver {
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
         add("time_ms", "sample time, Unix milliseconds", "ms") { [header] in header.unixMillis(monotonic: $0.timeNs) }
         add("dt_ms", "measured interval", "ms") { Double($0.dtNs) / 1e6 }
-        add("missed", "ticks missed before this sample", "", fixed: 1) { Double($0.missed) }
-        add("gap", "1 when records were lost before this sample", "", fixed: 1) { [unowned self] r in
-            defer { lastSeq = r.index }
-            guard let last = lastSeq else { return 0 }
-            return r.index == last &+ 1 ? 0 : 1
-        }
+        add("missed", "ticks missed before this sample", "") { Double($0.missed) }
+        columns.append(ColumnSpec(key: "gap", kind: .gap, help: "1 when records were lost before this sample", unit: ""))
 
         // Counters, scaled by enabled/running; a slot that did not run this interval is null.
         var slotOf: [String: Int] = [:]
@@ -55,7 +76,7 @@ public final class MetricDeriver {
         if hardwareSlots.isEmpty {
             columns.append(ColumnSpec(key: "multiplex", kind: .unavailable, help: "lowest fraction of the interval a hardware counter ran", unit: ""))
         } else {
-            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "", fixed: 1e9) { r in
+            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "") { r in
                 var m = 1.0
                 for s in hardwareSlots {
                     let c = r.counter(s)
@@ -82,7 +103,7 @@ public final class MetricDeriver {
 
         // CPU time split in percent of the monitored CPUs' time.
         func cpuShare(_ key: String, _ help: String, _ fields: [OSField]) {
-            add(key, help, "%", fixed: 1e6) { r in
+            add(key, help, "%") { r in
                 guard r.osValid & OSField.cpuUser.bit != 0 else { return .nan }
                 var total: UInt64 = 0
                 for f in OSField.cpuTimes { total &+= r.os(f) ?? 0 }
@@ -98,7 +119,7 @@ public final class MetricDeriver {
         cpuShare("cpu_iowait", "CPU idle waiting for I/O", [.cpuIowait])
         cpuShare("cpu_steal", "CPU stolen by the hypervisor", [.cpuSteal])
 
-        add("mem_used_pct", "memory in use (total minus available)", "%", fixed: 1e6) { r in
+        add("mem_used_pct", "memory in use (total minus available)", "%") { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable), t > 0 else { return .nan }
             return 100 * Double(t &- min(a, t)) / Double(t)
         }
@@ -117,13 +138,13 @@ public final class MetricDeriver {
         for (key, field, help) in [("psi_cpu_some", OSField.psiCpuSome, "some tasks stalled on CPU"), ("psi_cpu_full", .psiCpuFull, "all tasks stalled on CPU"),
                                    ("psi_mem_some", .psiMemSome, "some tasks stalled on memory"), ("psi_mem_full", .psiMemFull, "all tasks stalled on memory"),
                                    ("psi_io_some", .psiIoSome, "some tasks stalled on I/O"), ("psi_io_full", .psiIoFull, "all tasks stalled on I/O")] {
-            add(key, "pressure stall: \(help), percent of wall time", "%", fixed: 1e6) { r in
+            add(key, "pressure stall: \(help), percent of wall time", "%") { r in
                 guard let us = r.os(field), r.dtNs > 0 else { return .nan }
                 return 100 * Double(us) * 1000 / Double(r.dtNs)
             }
         }
         for (key, field) in [("load1", OSField.load1), ("load5", .load5), ("load15", .load15)] {
-            add(key, "load average", "", fixed: 1000) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
+            add(key, "load average", "") { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
         }
         level("procs_running", "runnable tasks", .procsRunning, unit: "")
         level("procs_blocked", "tasks blocked on I/O", .procsBlocked, unit: "")
@@ -178,22 +199,23 @@ public final class MetricDeriver {
         return Double(v) * 1e9 / Double(r.dtNs)
     }
 
-    /// A stored column; `fixed` stores it in 32-bit fixed point with that scale (bounded values).
-    private func add(_ key: String, _ help: String, _ unit: String, fixed: Double? = nil, _ f: @escaping (RecordView) -> Double) {
-        computers.append((columns.count, f))
-        columns.append(ColumnSpec(key: key, kind: fixed.map { .fixed(scale: $0) } ?? .stored, help: help, unit: unit))
+    /// A column computed from the record.
+    private func add(_ key: String, _ help: String, _ unit: String, _ f: @escaping (RecordView) -> Double) {
+        computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
+        computers.append(f)
+        columns.append(ColumnSpec(key: key, kind: .derived, help: help, unit: unit))
     }
 
     private func perSecond(_ key: String, _ help: String, _ f: OSField, unit: String) {
         add(key, help, unit) { r in Self.rate(r, f) }
     }
 
-    /// A task count: stored in fixed point (whole numbers, far below 2^31).
+    /// A level read as it is (task counts).
     private func level(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit, fixed: 1) { r in r.os(f).map { Double($0) } ?? .nan }
+        add(key, help, unit) { r in r.os(f).map { Double($0) } ?? .nan }
     }
 
-    /// A ratio of two scaled counts, computed from their stored columns when encoded.
+    /// A ratio of two scaled counts, computed from their count columns.
     private func ratio(_ key: String, _ help: String, _ num: String, _ den: String, _ countColumns: [String: Int], scale: Double) {
         guard let n = countColumns[num], let d = countColumns[den] else {
             columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(help) (needs \(num) and \(den))", unit: ""))
@@ -202,10 +224,29 @@ public final class MetricDeriver {
         columns.append(ColumnSpec(key: key, kind: .ratio(of: n, over: d, scale: scale), help: help, unit: ""))
     }
 
-    /// Derives one record into the store.
-    public func ingest(_ r: RecordView, into store: SampleStore) {
-        store.append(seq: r.index) { row in
-            for (c, f) in computers { row.set(c, f(r)) }
+    /// Column `c` of record `r`. `previous` is the index of the sample the reader saw before
+    /// this one (nil: none, so no gap can be told).
+    @inline(__always)
+    public func value(_ c: Int, _ r: RecordView, previous: UInt64?) -> Double {
+        switch columns[c].kind {
+        case .derived:
+            return computers[c]!(r)
+        case .rate(let count):
+            let dt = Double(r.dtNs) / 1e6
+            return dt > 0 ? computers[count]!(r) * 1000 / dt : .nan
+        case .ratio(let numerator, let denominator, let scale):
+            let b = computers[denominator]!(r)
+            return b > 0 ? scale * computers[numerator]!(r) / b : .nan
+        case .sequence:
+            return Double(r.index)
+        case .gap:
+            guard let previous else { return 0 }
+            return r.index == previous &+ 1 ? 0 : 1
+        case .unavailable:
+            return .nan
         }
     }
+
+    /// The column with API key `key`.
+    public func column(_ key: String) -> Int? { columns.firstIndex { $0.key == key } }
 }
