@@ -131,10 +131,12 @@ public struct JSONWriter {
 
     /// Decimal digits of `v`.
     @inline(__always) private func digits(_ v: UInt64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { t in
-            let first = Self.render(v, minDigits: 1, into: t)
-            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: t.count - first))
+        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
+        let (first, end) = withUnsafeMutableBytes(of: &t) { b in
+            let buf = b.bindMemory(to: UInt8.self)
+            return (Self.render(v, minDigits: 1, into: buf), buf.count)
         }
+        withUnsafeBytes(of: &t) { out.put(UnsafeRawBufferPointer(rebasing: $0[first..<end])) }
     }
 
     /// Writes the decimal digits of `v`, at least `minDigits` (zero-padded), right-aligned at
@@ -206,17 +208,22 @@ public struct JSONWriter {
         }
         // All digits at once, at least one before the point; the point goes `decimals` from
         // the end and the fraction's trailing zeros are dropped.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { t in
+        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
+        let (first, point, last) = withUnsafeMutableBytes(of: &t) { b in
+            let t = b.bindMemory(to: UInt8.self)
             let first = Self.render(UInt64(scaled), minDigits: decimals + 1, into: t)
             let point = t.count - decimals
             var last = t.count
             while last > point && t[last - 1] == 0x30 { last -= 1 }
+            return (first, point, last)
+        }
+        withUnsafeBytes(of: &t) { t in
             let isZero = last == point && point - first == 1 && t[first] == 0x30
-            if v < 0 && !isZero { raw(UInt8(ascii: "-")) }
-            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: point - first))
+            if v < 0 && !isZero { out.put(UInt8(ascii: "-")) }
+            out.put(UnsafeRawBufferPointer(rebasing: t[first..<point]))
             if last > point {
-                raw(UInt8(ascii: "."))
-                out.put(UnsafeRawBufferPointer(start: t.baseAddress! + point, count: last - point))
+                out.put(UInt8(ascii: "."))
+                out.put(UnsafeRawBufferPointer(rebasing: t[point..<last]))
             }
         }
     }

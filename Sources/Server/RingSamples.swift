@@ -41,6 +41,13 @@ public final class RingSamples {
         reader.read(index, into: buffer.bytes, byteCount: copyBytes) == .ok
     }
 
+    /// Copies only the words `offsets` of record `index` (see `MetricDeriver.reads`), enough
+    /// for the columns they were taken from.
+    @inline(__always)
+    public func gather(_ index: UInt64, into buffer: SampleBuffer, offsets: UnsafeBufferPointer<UInt32>) -> Bool {
+        reader.gather(index, into: buffer.bytes, offsets: offsets) == .ok
+    }
+
     /// Column `c` of the record in `buffer`.
     @inline(__always)
     public func value(_ c: Int, in buffer: SampleBuffer, previous: UInt64?) -> Double {

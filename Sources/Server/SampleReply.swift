@@ -25,6 +25,8 @@ final class SampleReply: HTTPBodyProducer {
     private var next: UInt64
     private var column = 0
     private var inColumn = false
+    /// The record words the current column is derived from.
+    private var reads: [UInt32] = []
     private var previous: UInt64?
     private var wroteSample = false
     /// Records before this one have had their pages released.
@@ -86,8 +88,9 @@ final class SampleReply: HTTPBodyProducer {
         return true
     }
 
-    /// Column by column (the format's order), a pass over the range for each; the pages are
-    /// released when the reply ends, not between passes.
+    /// Column by column (the format's order), a pass over the range for each that copies only
+    /// the record words the column is derived from; the pages are released when the reply
+    /// ends, not between passes.
     private func columns(into w: inout JSONWriter, budget: Int) -> Bool {
         let count = encoder.columns.count
         while w.count < budget {
@@ -98,31 +101,42 @@ final class SampleReply: HTTPBodyProducer {
             if !inColumn {
                 inColumn = true
                 if column > 0 { w.byte(UInt8(ascii: ",")) }
-                if column < count { encoder.key(column, into: &w) } else { w.key("phase") }
+                if column < count {
+                    encoder.key(column, into: &w)
+                    reads = samples.deriver.reads(encoder.columns[column])
+                } else {
+                    w.key("phase")
+                }
                 w.beginArray()
             }
-            while next < range.upperBound && w.count < budget {
-                let i = next
-                next += 1
-                if i > range.lowerBound { w.byte(UInt8(ascii: ",")) }
-                if column < count {
-                    let before = i == range.lowerBound ? self.before : i - 1
-                    if samples.read(i, into: buffer) {
-                        w.number(samples.value(encoder.columns[column], in: buffer, previous: before))
-                    } else {
-                        w.null()
+            var i = next
+            let upper = range.upperBound, lower = range.lowerBound
+            if column < count {
+                let c = encoder.columns[column]
+                reads.withUnsafeBufferPointer { offsets in
+                    while i < upper && w.count < budget {
+                        if i > lower { w.byte(UInt8(ascii: ",")) }
+                        if samples.gather(i, into: buffer, offsets: offsets) {
+                            w.number(samples.value(c, in: buffer, previous: i == lower ? before : i - 1))
+                        } else {
+                            w.null()
+                        }
+                        i += 1
                     }
-                } else if let l = labels?.phase(forSeq: i) {
-                    w.int(l.id)
-                } else {
-                    w.null()
+                }
+            } else {
+                while i < upper && w.count < budget {
+                    if i > lower { w.byte(UInt8(ascii: ",")) }
+                    if let l = labels?.phase(forSeq: i) { w.int(l.id) } else { w.null() }
+                    i += 1
                 }
             }
-            if next == range.upperBound {
+            next = i
+            if next == upper {
                 w.endArray()
                 inColumn = false
                 column += 1
-                next = range.lowerBound
+                next = lower
             }
         }
         return false

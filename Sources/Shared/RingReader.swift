@@ -258,6 +258,18 @@ public final class RingReader {
         }
     }
 
+    /// Like `read`, copying only the u64 fields at `offsets` (within the record's fixed part,
+    /// multiples of 8) to the same offsets of `buffer`.
+    public func gather(_ index: UInt64, into buffer: UnsafeMutableRawPointer, offsets: UnsafeBufferPointer<UInt32>) -> RecordRead {
+        let slot = Int(index % UInt64(header.capacity))
+        let rec = base + RingLayout.headerSize + slot * header.recordSize
+        switch cperf_seq_gather(rec, buffer, offsets.baseAddress, offsets.count, RingLayout.completeSeq(index)) {
+        case 0: return .ok
+        case 1: return .unavailable
+        default: return .fault
+        }
+    }
+
     /// The caller is done with records up to `index` (it copied what it needs): their pages
     /// leave this process's resident set.
     public func finished(through index: UInt64) { releaser.finished(through: index) }
