@@ -5,9 +5,11 @@
 public struct JSONWriter {
     /// The growing output; a class so that appends never trigger a copy-on-write check.
     private final class Buffer {
-        var base: UnsafeMutablePointer<UInt8>
-        var count = 0
-        var capacity: Int
+        // Touched for every byte written and never shared across threads: no dynamic
+        // exclusivity bookkeeping on each access.
+        @exclusivity(unchecked) var base: UnsafeMutablePointer<UInt8>
+        @exclusivity(unchecked) var count = 0
+        @exclusivity(unchecked) var capacity: Int
         init(_ capacity: Int) {
             self.capacity = max(capacity, 64)
             base = .allocate(capacity: self.capacity)

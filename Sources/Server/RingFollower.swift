@@ -37,6 +37,9 @@ public final class RingFollower {
     /// Incremented whenever anything served may have changed (new samples, a new run, a fault):
     /// the key of what is rendered once and shared (the newest sample, /metrics).
     public private(set) var version = 0
+    /// Records of a ring found already written that phases and alerts go back over: about a
+    /// day at 100 ms, and a bound on a header that claims billions.
+    static let maxBacklog: UInt64 = 1 << 20
     /// The next record phases and alerts will see (they consume each sample once).
     private var ingested: UInt64 = 0
     private let buffer = SampleBuffer()
@@ -176,10 +179,11 @@ public final class RingFollower {
         version &+= 1
         newestTimeNs = nil
         stopped = false
-        // Phases and alerts start from the oldest record held; the backlog is consumed over
-        // the next polls, in bounded batches.
-        ingested = fresh.writeIndex().map(fresh.oldestIndex(writeIndex:)) ?? 0
-        run.end = ingested
+        // Phases and alerts start from the oldest record held (at most the newest
+        // `maxBacklog`); the backlog is consumed over the next polls, in bounded batches.
+        let w = fresh.writeIndex() ?? 0
+        ingested = max(fresh.oldestIndex(writeIndex: w), w > Self.maxBacklog ? w - Self.maxBacklog : 0)
+        run.end = fresh.oldestIndex(writeIndex: w)
     }
 
     /// The collector's state at monotonic time `now`.
