@@ -45,7 +45,7 @@ public final class PerfringAPI: HTTPHandler {
         follower = RingFollower(path: ringPath, minPhaseNs: minPhaseNs, alertRules: alertRules)
         self.files = files
         hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease())
-        follower.poll()
+        follower.poll(ingestBudget: 0)  // open the ring; its backlog waits for the ticks, the port does not
     }
 
     // MARK: tick

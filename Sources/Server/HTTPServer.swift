@@ -91,7 +91,7 @@ public struct HTTPServerConfig: Sendable {
     /// Queued reply bytes above which a connection is not read (a stream is dropped instead).
     public var maxBufferedOutput = 1 << 20
     /// Bytes a body producer is asked for at a time (one chunk per connection per loop turn).
-    public var bodyChunk = 64 << 10
+    public var bodyChunk = 16 << 10
     /// Signals that stop the server (e.g. SIGTERM, SIGINT). They are blocked on the thread that
     /// calls `run`; the process should block them in every other thread too.
     public var stopSignals: [Int32] = []
@@ -143,7 +143,7 @@ public final class HTTPServer {
     private var dateSecond = -1
     private var dateLine: [UInt8] = []
     /// Reused for every produced chunk.
-    private var chunkWriter = JSONWriter(reserve: 96 << 10)
+    private var chunkWriter = JSONWriter(reserve: 32 << 10)
     private var started = false
     private var stopping = false
     private var drainDeadline: UInt64 = 0

@@ -65,7 +65,7 @@ public final class RingFollower {
     /// start, is spread over several polls so no poll holds up the server). Returns how many
     /// samples arrived.
     @discardableResult
-    public func poll(ingestBudget: Int = 8192) -> Int {
+    public func poll(ingestBudget: Int = 2048) -> Int {
         // New records are read on every poll; whether the file at the path is still ours costs
         // a stat(), so under a request load that is checked at most once a millisecond.
         let now = Sys.monotonicNanos()
