@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -871,10 +872,15 @@ http {
                 rps, p99, note = self.wrk("http://127.0.0.1:%d%s" % (port, path), conns, secs)
                 ratio = rps / base_rps
                 if path == "/api/latest":
-                    ok = ratio >= 0.5 and p99 < 5
+                    goal = 1.0 if conns == 64 else 0.5
+                    ok = ratio >= goal and (conns == 64 or p99 < 5)
                     rows.append(Row("4 http", "%s, %d conns" % (name, conns),
                                     "%.0f req/s = %.2f× nginx, p99 %.2f ms%s" % (rps, ratio, p99, note),
-                                    "≥ 0.5× nginx, p99 < 5 ms", verdict(ok)))
+                                    "≥ 1.0× nginx" if conns == 64 else "≥ 0.5× nginx, p99 < 5 ms", verdict(ok)))
+                elif path == "/metrics" and conns == 64:
+                    rows.append(Row("4 http", "%s, %d conns" % (name, conns),
+                                    "%.0f req/s = %.2f× nginx, p99 %.2f ms%s" % (rps, ratio, p99, note),
+                                    "≥ 0.5× nginx", verdict(ratio >= 0.5)))
                 else:
                     rows.append(Row("4 http", "%s, %d conns" % (name, conns),
                                     "%.0f req/s = %.2f× nginx, p99 %.2f ms%s" % (rps, ratio, p99, note)))
@@ -889,7 +895,7 @@ http {
     def history_and_memory(self, sizes=None):
         """Full rings of 1 h, 6 h (and 24 h) of 100 ms samples, written synthetically: the
         server's RSS with 100 SSE clients, then /api/data's cost in three shapes."""
-        rows_hist, rows_mem = [], []
+        rows_hist, rows_mem, rows_beside = [], [], []
         sizes = sizes or [1, 6] + ([] if self.quick else [24])
         variants = [("objects", "/api/data"), ("columns", "/api/data?format=columns"),
                     ("dashboard fields, columns", "/api/data?fields=cpu_util,task_clock_per_s,context_switches_per_s&format=columns")]
@@ -900,44 +906,79 @@ http {
             t0 = time.monotonic()
             ring = SyntheticRing(path, n)
             log("%d h ring: %d records written in %.1f s" % (hours, n, time.monotonic() - t0))
-            t0 = time.monotonic()  # the server reads the whole ring before it listens
+            t0 = time.monotonic()  # from start to the newest sample served
             srv, port = self.start_server(path)
-            if not wait_for(lambda: latest_seq(port) == n - 1, 300, 0.2):
+            if not wait_for(lambda: latest_seq(port) == n - 1, 300, 0.01):
                 raise RuntimeError("server did not load the %d h ring" % hours)
             load_s = time.monotonic() - t0
             load_cpu = cpu_seconds(srv.pid)
             rows_mem.append(self.memory(srv, port, ring, hours, load_s, load_cpu))
+            goals = {"objects": 100, "columns": 40}
             for name, url in variants:
                 r = self.encode_cost(srv, port, url, n)
                 per36k[name].append((hours, r["cpu_ms"] * 36000 / n))
+                goal = goals.get(name) if hours == 1 else None
                 rows_hist.append(Row("5 history", "/api/data %d h (%d samples), %s" % (hours, n, name),
-                                     "CPU %.1f ms, wall %.1f ms, %.1f MB per request (%d reqs) = %.1f ms CPU per 36,000" % (
-                                         r["cpu_ms"], r["wall_ms"], r["bytes"] / 1e6, r["reqs"], r["cpu_ms"] * 36000 / n),
-                                     "< 20 ms per 36,000", verdict(r["cpu_ms"] * 36000 / n < 20)))
+                                     "CPU %.1f ms, wall %.1f ms, %.1f MB reply (%d reqs) = %.1f ms CPU per 36,000; server private memory +%.1f MB while serving it" % (
+                                         r["cpu_ms"], r["wall_ms"], r["bytes"] / 1e6, r["reqs"], r["cpu_ms"] * 36000 / n, r["extra_mb"]),
+                                     "≤ %d ms, ≤ 4 MB extra" % goal if goal else "≤ 4 MB extra",
+                                     verdict((r["cpu_ms"] <= goal if goal else True) and r["extra_mb"] <= 4)))
+            if hours == sizes[-1]:
+                rows_beside.append(self.latest_beside_export(port, hours))
             self.procs.stop(srv)
             ring.close()
         for name, pts in per36k.items():
             lo, hi = pts[0][1], pts[-1][1]
             growth = hi / lo if lo else float("inf")
             rows_hist.append(Row("5 history", "growth, %s: per-36,000 cost at %d h over %d h" % (name, pts[-1][0], pts[0][0]),
-                                 "%.2f× (1.00 = linear)" % growth, "linear (≤ 1.5×)", verdict(growth <= 1.5)))
-        return rows_hist + rows_mem
+                                 "%.2f× (1.00 = linear)" % growth, "≤ 1.2×", verdict(growth <= 1.2)))
+        return rows_hist + rows_beside + rows_mem
+
+    def latest_beside_export(self, port, hours):
+        """wrk on /api/latest while one client downloads the whole ring as CSV beside it."""
+        secs = self.seconds(8, 3)
+        done = {"bytes": 0}
+        def export():
+            _, _, _, size = http_get(port, "/api/export.csv", keep=4096)
+            done["bytes"] = size
+        t = threading.Thread(target=export)
+        t.start()
+        time.sleep(0.2)
+        rps, p99, note = self.wrk("http://127.0.0.1:%d/api/latest" % port, 8, secs)
+        t.join()
+        return Row("5 history", "/api/latest beside a %d h /api/export.csv (%.0f MB), 8 conns" % (hours, done["bytes"] / 1e6),
+                   "%.0f req/s, p99 %.2f ms%s" % (rps, p99, note), "p99 < 10 ms", verdict(p99 < 10))
 
     def encode_cost(self, srv, port, path, n):
         """Server CPU (from /proc/PID/schedstat deltas) and wall time per request, over a few."""
         if n <= 36000:
             http_get(port, path)  # warm-up, cheap at this size
         reqs = 3 if n <= 36000 else (1 if self.quick else 2)
-        cpu, walls = [], []
+        cpu, walls, extra = [], [], []
         for _ in range(reqs):
+            # The server's private (anonymous) memory, sampled while the reply streams.
+            base = memory_kb(srv.pid)["RssAnon"]
+            peak, stop = [base], threading.Event()
+            def sample():
+                while not stop.is_set():
+                    try:
+                        peak[0] = max(peak[0], memory_kb(srv.pid)["RssAnon"])
+                    except OSError:
+                        return
+                    time.sleep(0.005)
+            sampler = threading.Thread(target=sample)
+            sampler.start()
             c0 = cpu_seconds(srv.pid)
             status, body, wall, size = http_get(port, path, keep=1 << 16)
+            cpu.append(cpu_seconds(srv.pid) - c0)
+            stop.set()
+            sampler.join()
             if status != 200:
                 raise RuntimeError("%s: HTTP %d %s" % (path, status, body[:200]))
-            cpu.append(cpu_seconds(srv.pid) - c0)
             walls.append(wall)
+            extra.append((peak[0] - base) / 1024)
         return {"cpu_ms": 1000 * statistics.median(cpu), "wall_ms": 1000 * statistics.median(walls),
-                "bytes": size, "reqs": reqs}
+                "bytes": size, "reqs": reqs, "extra_mb": max(extra)}
 
     def memory(self, srv, port, ring, hours, load_s, load_cpu):
         """Server RSS with the ring loaded and 100 SSE clients receiving live records."""
@@ -946,11 +987,12 @@ http {
         alive = clients.run(self.seconds(5, 2), tick=ring.append, record=False)
         m = memory_kb(srv.pid)
         clients.close()
-        goal = "< 20 MB" if hours == 1 else ""
+        # Private memory (anonymous pages) is the server's own; the ring's file pages are the
+        # page cache's, shared with the collector, and dropped behind each reply.
         return Row("7 memory", "server RSS, %d h ring, 100 SSE clients (%d alive)" % (hours, alive),
-                   "%s; peak %.1f MB (while loading, with the ring's file pages); before clients %.1f MB; loaded in %.1f s (%.2f s CPU)" % (
+                   "%s; peak %.1f MB; before clients %.1f MB; newest sample served %.3f s after start (%.2f s CPU)" % (
                        fmt_mem(m), m["VmHWM"] / 1024, before["VmRSS"] / 1024, load_s, load_cpu),
-                   goal, verdict(m["VmRSS"] < 20 * 1024) if goal else "info")
+                   "private ≤ 25 MB", verdict(m["RssAnon"] <= 25 * 1024))
 
     # -- 6. live latency --------------------------------------------------------------------
 

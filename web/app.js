@@ -1,5 +1,7 @@
-// perfring dashboard: polls /api/data?since=… once a second and keeps every chart on one shared
-// time axis. No build step, no external requests; Chart.js 3.x is served from /vendor.
+// perfring dashboard: loads the history from /api/data, then follows the live stream
+// (/api/stream, server-sent events, each sample as it is written), falling back to polling
+// /api/data?since=… once a second while the stream is down; every chart shares one time axis.
+// No build step, no external requests; Chart.js 3.x is served from /vendor.
 //
 // Honesty rules: an unavailable value (null) is never drawn as zero. It becomes a break in the
 // line (NaN in the store, {x, y:null} in the chart), and a chart whose inputs are unavailable on
@@ -1245,14 +1247,19 @@
     st.health = health;
     const genChanged = st.generation != null && d.generation != null && d.generation !== st.generation;
     if (genChanged && !d.reset) { st.needHistory = true; st.needMeta = true; catchUp = true; return; }
-    const t0 = performance.now();
     const cols = toColumns(d);
-    const n = appendColumns(cols, !!(d.gap || d.reset || genChanged));
     if (d.reset || genChanged) st.needMeta = true;
     if (d.generation != null) st.generation = d.generation;
     if (d.next != null) st.next = d.next;
     catchUp = (cols.time_ms || []).length >= POLL_LIMIT;
     noteSkew(health);
+    applyColumns(cols, !!(d.gap || d.reset || genChanged));
+  }
+
+  // Appends new rows, then trims and redraws (or only counts them while paused).
+  function applyColumns(cols, breakFirst) {
+    const t0 = performance.now();
+    const n = appendColumns(cols, breakFirst);
     if (st.paused) {
       st.bufferedWhilePaused += n;
       const keep = st.frozen.min;
@@ -1265,6 +1272,62 @@
     if (!catchUp) timedRender(performance.now() - t0, true);
   }
 
+  // ---- the live stream: each sample pushed as it is written; polling covers what it misses ----
+  // Samples arrive in order with id "generation:seq"; any already held (seq <= st.next) are
+  // dropped, a hole (a gap event, a seq beyond st.next + 1) is filled by one poll of /api/data,
+  // and a new generation reloads the history. While the stream is down the browser reconnects
+  // by itself (resuming with Last-Event-ID) and polling carries on meanwhile.
+  const STREAM_FLUSH_MS = 100;
+  const live = { es: null, open: false, pending: [], flushTimer: 0, closes: 0 };
+  function openStream() {
+    if (live.es || typeof EventSource === 'undefined' || live.closes >= 3) return;
+    const es = new EventSource('/api/stream');
+    live.es = es;
+    const queue = (ev) => {
+      live.pending.push(ev);
+      if (!live.flushTimer) live.flushTimer = setTimeout(flushStream, STREAM_FLUSH_MS);
+    };
+    es.addEventListener('open', () => { live.open = true; body.dataset.stream = 'open'; });
+    es.addEventListener('sample', (e) => {
+      const id = e.lastEventId || '';
+      let s = null;
+      try { s = JSON.parse(e.data); } catch (_) { return; }
+      queue({ gen: id.slice(0, id.lastIndexOf(':')), s });
+    });
+    es.addEventListener('gap', () => queue({ gap: true }));
+    es.addEventListener('error', () => {
+      live.open = false;
+      body.dataset.stream = 'down';
+      if (es.readyState === 2) { live.es = null; live.closes++; }  // CLOSED: the browser gave up
+    });
+  }
+  function flushStream() {
+    live.flushTimer = 0;
+    if (busy || st.needHistory || st.next == null) { live.flushTimer = setTimeout(flushStream, STREAM_FLUSH_MS); return; }
+    const batch = live.pending;
+    live.pending = [];
+    const rows = [];
+    let next = st.next;
+    for (let k = 0; k < batch.length; k++) {
+      const ev = batch[k];
+      if (ev.gap || ev.gen !== st.generation || ev.s.seq > next + 1) {
+        // A hole or another run: the poll (or history load) the tick makes now settles it.
+        if (!ev.gap && ev.gen !== st.generation) { st.needHistory = true; st.needMeta = true; }
+        live.pending = batch.slice(ev.gap ? k + 1 : k).concat(live.pending);
+        kick();
+        break;
+      }
+      if (ev.s.seq <= next) continue;
+      rows.push(ev.s);
+      next = ev.s.seq;
+    }
+    if (rows.length) {
+      st.next = next;
+      applyColumns(toColumns({ samples: rows }), false);
+    }
+    if (live.pending.length && !live.flushTimer) live.flushTimer = setTimeout(flushStream, STREAM_FLUSH_MS);
+  }
+
   let timer = 0, busy = false, again = false;
   function kick() { clearTimeout(timer); timer = setTimeout(tick, 0); }
   async function tick() {
@@ -1273,7 +1336,8 @@
     let delay = POLL_MS;
     try {
       if (st.needMeta || !st.meta) await loadMeta();
-      if (st.needHistory || st.next == null) await loadHistory();
+      if (st.needHistory || st.next == null) { await loadHistory(); openStream(); }
+      else if (live.open && !live.pending.length) { st.health = await getJSON('/api/health'); noteSkew(st.health); }
       else await poll();
       if (st.conn !== 'ok') showConnBanner('');
       st.conn = 'ok'; st.failures = 0;

@@ -90,6 +90,26 @@ int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
     return result;
 }
 
+int cperf_seq_gather(const void *record, void *dst, const uint32_t *offsets, size_t n, uint64_t expected) {
+    const uint64_t *seq = (const uint64_t *)record;
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    int result = 1;
+    uint64_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+    if (s1 == expected) {
+        for (size_t i = 0; i < n; i++) {
+            memcpy((char *)dst + offsets[i], (const char *)record + offsets[i], 8);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint64_t s2 = __atomic_load_n(seq, __ATOMIC_RELAXED);
+        result = (s2 == s1) ? 0 : 1;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return result;
+}
+
 // MARK: spawn paused
 
 /// Reports a failed stage to the parent and exits as a shell does for a command it cannot run.

@@ -1,5 +1,7 @@
 // perfring-server's application: routes requests to the JSON API, Prometheus metrics and the
 // static dashboard, polls the ring on the server's tick and pushes new samples to SSE clients.
+// What every client asks for alike (the newest sample, each sample's SSE event, /metrics) is
+// rendered once and shared; history replies are streamed from the ring (SampleReply).
 import Shared
 
 public final class PerfringAPI: HTTPHandler {
@@ -13,6 +15,24 @@ public final class PerfringAPI: HTTPHandler {
     private var streams: [StreamToken: StreamCursor] = [:]
     private var lastState: CollectorState?
     private var hostFacts: (hostname: String, cpuModel: String, kernel: String)
+    /// Ticks so far: /metrics carries clocks (ages, state), so it is re-rendered at most once a tick.
+    private var ticks = 0
+    /// Rendered once and shared, each with the follower version (and tick) it was made at.
+    private var latestBody: (version: Int, body: [UInt8])?
+    private var metricsBody: (version: Int, tick: Int, body: [UInt8])?
+    /// Every column of the current run (its keys rendered once).
+    private var allColumns: (epoch: Int, encoder: SampleEncoder)?
+    /// The SSE events of recent samples, by index modulo the size: live events are rendered
+    /// once for every stream, and streams resuming near each other share their catch-up.
+    private var eventCache: [(epoch: Int, index: UInt64, bytes: [UInt8])?] = Array(repeating: nil, count: 1024)
+    private let eventBuffer = SampleBuffer()
+
+    /// Events sent to one stream per tick, and events rendered for all streams' catch-up per
+    /// tick (cached live events cost nothing): a resumed stream costs bounded work per turn.
+    static let streamEventsPerTick = 256
+    static let renderedEventsPerTick = 1024
+    /// A stream's backlog is sent only while less than this is queued for it.
+    static let streamQueueLimit = 256 << 10
 
     struct StreamCursor {
         var epoch: Int
@@ -33,7 +53,8 @@ public final class PerfringAPI: HTTPHandler {
 
     public func tick(now: UInt64) {
         follower.poll()
-        // Every stream behind the store catches up: samples that arrived on this poll, a request's
+        ticks &+= 1
+        // Every stream behind the ring catches up: samples that arrived on this poll, a request's
         // poll, a new generation, or the backlog of a stream resumed with Last-Event-ID.
         pushToStreams()
         let state = follower.state(now: now)
@@ -43,25 +64,68 @@ public final class PerfringAPI: HTTPHandler {
         }
     }
 
+    private func encoder(for samples: RingSamples) -> SampleEncoder {
+        if let e = allColumns, e.epoch == follower.epoch, e.encoder.samples === samples { return e.encoder }
+        let e = SampleEncoder(allColumnsOf: samples)
+        allColumns = (follower.epoch, e)
+        return e
+    }
+
+    /// Sample `index`'s SSE event, from the cache or rendered (nil when it cannot be read).
+    private func event(_ index: UInt64, _ samples: RingSamples, budget: inout Int) -> [UInt8]? {
+        let slot = Int(index % UInt64(eventCache.count))
+        if let e = eventCache[slot], e.epoch == follower.epoch, e.index == index { return e.bytes }
+        guard budget > 0, samples.read(index, into: eventBuffer) else { return nil }
+        budget -= 1
+        var w = JSONWriter(reserve: 2048)
+        w.literal("id: \(hex(samples.header.generation)):\(index)\nevent: sample\ndata: ")
+        // In the ring, records are consecutive: a sample follows the one before it.
+        encoder(for: samples).object(eventBuffer, previous: index > 0 ? index - 1 : nil, into: &w)
+        w.literal("\n\n")
+        let bytes = w.bytes
+        eventCache[slot] = (follower.epoch, index, bytes)
+        return bytes
+    }
+
+    /// `event: gap`: the client's Last-Event-ID names no sample the ring still holds (bogus,
+    /// from before the oldest, or not written yet); the stream goes on live from here.
+    private func gapEvent(lastEventID: String, samples: RingSamples) -> [UInt8] {
+        var w = JSONWriter(reserve: 256)
+        w.literal("event: gap\ndata: ")
+        w.beginObject()
+        w.key("last_event_id"); w.string(lastEventID)
+        w.key("generation"); w.string(hex(samples.header.generation))
+        w.key("oldest_seq"); if samples.count > 0 { w.uint(samples.oldest) } else { w.null() }
+        w.key("next_seq"); w.uint(samples.end)
+        w.endObject()
+        w.literal("\n\n")
+        return w.bytes
+    }
+
     private func pushToStreams() {
-        guard let server, let store = follower.store, !streams.isEmpty else { return }
-        var encoder: SampleEncoder?
-        let generation = hex(follower.generation ?? 0)
+        guard let server, let samples = follower.samples, !streams.isEmpty else { return }
+        let end = samples.end
+        var budget = Self.renderedEventsPerTick
         for (token, cursor) in streams {
-            var start = cursor.position
-            if cursor.epoch != follower.epoch { start = store.oldest }
-            start = max(start, store.oldest)
-            guard start < store.count else { continue }
-            let enc = encoder ?? SampleEncoder(store: store, columns: Array(store.columns.indices))
-            encoder = enc
-            var w = JSONWriter(reserve: 1024 * Int(store.count - start))
-            for p in start..<store.count {
-                w.literal("id: \(generation):\(store.seq(at: p))\nevent: sample\ndata: ")
-                enc.object(at: p, into: &w)
-                w.literal("\n\n")
+            var position = cursor.position
+            if cursor.epoch != follower.epoch { position = samples.oldest }  // a new run: from its start
+            position = max(position, samples.oldest)  // overwritten while the client lagged
+            guard position < end, (server.queuedBytes(token) ?? 0) < Self.streamQueueLimit else {
+                streams[token] = StreamCursor(epoch: follower.epoch, position: position)
+                continue
             }
-            if server.send(w.bytes, to: token) {
-                streams[token] = StreamCursor(epoch: follower.epoch, position: store.count)
+            var out: [UInt8] = []
+            let stop = min(end, position + UInt64(Self.streamEventsPerTick))
+            while position < stop {
+                if let e = event(position, samples, budget: &budget) {
+                    out += e
+                } else if budget == 0 {
+                    break  // this tick's rendering is spent: the rest next tick
+                }
+                position += 1
+            }
+            if out.isEmpty || server.send(out, to: token) {
+                streams[token] = StreamCursor(epoch: follower.epoch, position: position)
             }
         }
     }
@@ -92,11 +156,12 @@ public final class PerfringAPI: HTTPHandler {
             return .response(files?.response(for: request) ?? .error(.notFound, "not found"))
         }
         guard let query = request.queryItems() else { return .response(.error(.badRequest, "invalid percent-encoding in the query")) }
-        follower.poll()  // answer with the freshest data, not the last tick's
+        // Answer with the freshest data, not the last tick's; a backlog for phases waits for the tick.
+        follower.poll(ingestBudget: 256)
         switch path {
         case "/api/latest": return .response(latest())
-        case "/api/data": return .response(data(query))
-        case "/api/export.csv": return .response(exportCSV(query))
+        case "/api/data": return data(query)
+        case "/api/export.csv": return exportCSV(query)
         case "/api/events": return .response(events())
         case "/api/health": return .response(health())
         case "/api/fields": return .response(fields())
@@ -111,7 +176,7 @@ public final class PerfringAPI: HTTPHandler {
     }
 
     func json(_ w: JSONWriter, status: HTTPStatus = .ok) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [HTTPField("Content-Type", "application/json"), HTTPField("Cache-Control", "no-store")], body: w.bytes)
+        HTTPResponse(status: status, headers: Self.jsonHeaders, body: w.bytes)
     }
 
     private var noData: HTTPResponse {
@@ -124,14 +189,22 @@ public final class PerfringAPI: HTTPHandler {
     // MARK: endpoints
 
     private func latest() -> HTTPResponse {
-        guard let store = follower.store, store.count > store.oldest else { return noData }
+        if let cached = latestBody, cached.version == follower.version {
+            return HTTPResponse(status: .ok, headers: Self.jsonHeaders, body: cached.body)
+        }
+        guard let samples = follower.samples, samples.count > 0, samples.read(samples.end - 1, into: eventBuffer) else { return noData }
+        let newest = samples.end - 1
         var w = JSONWriter(reserve: 2048)
-        SampleEncoder(store: store, columns: Array(store.columns.indices)).object(at: store.count - 1, into: &w) { [self] _, w in
-            w.key("generation"); w.string(hex(follower.generation ?? 0))
+        encoder(for: samples).object(eventBuffer, previous: newest > 0 ? newest - 1 : nil, into: &w) { [self] w in
+            w.key("generation"); w.string(hex(samples.header.generation))
             PhaseJSON.sampleField(follower.phases?.current(), into: &w)
         }
-        return json(w)
+        let body = w.bytes
+        latestBody = (follower.version, body)
+        return HTTPResponse(status: .ok, headers: Self.jsonHeaders, body: body)
     }
+
+    static let jsonHeaders = [HTTPField("Content-Type", "application/json"), HTTPField("Cache-Control", "no-store")]
 
     private func phases() -> HTTPResponse {
         guard let tracker = follower.phases else { return noData }
@@ -155,9 +228,17 @@ public final class PerfringAPI: HTTPHandler {
         var gap: Bool
         var reset: Bool
         var next: UInt64
+        /// The sample before the range that the client's cursor names (for each sample's `gap`).
+        var before: UInt64?
     }
 
-    private func select(_ query: [HTTPQueryItem], store: SampleStore) -> Result<Selection, HTTPError> {
+    /// Cursor semantics: `since=S` asks for the samples after seq S of this run (the reply's
+    /// `generation`). Older than the oldest held: what is held, with `gap`. Beyond the newest:
+    /// nothing yet, `next` stays S (not a reset: a young ring simply has not got there). A
+    /// `generation` that is not this run's: `reset`, and this run's samples from its start.
+    /// Without `since`, the newest `limit` samples (all when no limit: the reply is streamed,
+    /// so its size costs the server no memory).
+    private func select(_ query: [HTTPQueryItem], samples: RingSamples) -> Result<Selection, HTTPError> {
         var since: UInt64?
         var limit: Int?
         var fields: [String]?
@@ -181,21 +262,22 @@ public final class PerfringAPI: HTTPHandler {
             }
         }
         let columns: [Int]
-        do { columns = try SampleEncoder.columns(for: fields, in: store) } catch {
+        do { columns = try SampleEncoder.columns(for: fields, in: samples) } catch {
             return .failure(HTTPError("fields: unknown field '\(error.key)' (see /api/fields)"))
         }
-        let oldest = store.oldest, end = store.count
+        let oldest = samples.oldest, end = samples.end
         var start = oldest
         var gap = false, reset = false
+        var before: UInt64?
         if let since {
-            let newestSeq = end > oldest ? store.seq(at: end - 1) : nil
-            if let generation, generation != hex(follower.generation ?? 0) {
+            if let generation, generation != hex(samples.header.generation) {
                 reset = true  // the cursor names another collector run
-            } else if let newestSeq, since > newestSeq {
-                reset = true  // beyond this run's newest sample: a cursor from an earlier run
+            } else if since >= end {
+                start = end  // nothing after it yet
             } else {
-                start = store.position(after: since)
-                if start == oldest, oldest < end, store.seq(at: oldest) > since &+ 1 { gap = true }
+                start = max(oldest, since + 1)
+                gap = since + 1 < oldest
+                before = since
             }
         }
         var stop = end
@@ -206,50 +288,49 @@ public final class PerfringAPI: HTTPHandler {
                 start = max(start, end >= UInt64(limit) ? end - UInt64(limit) : 0)
             }
         }
-        let next = stop > start ? store.seq(at: stop - 1) : (reset ? 0 : (since ?? (end > oldest ? store.seq(at: end - 1) : 0)))
-        return .success(Selection(range: start..<stop, columns: columns, gap: gap, reset: reset, next: next))
+        let next: UInt64
+        if stop > start {
+            next = stop - 1
+        } else if let since, !reset {
+            next = since
+        } else {
+            next = end > oldest ? end - 1 : 0
+        }
+        return .success(Selection(range: start..<stop, columns: columns, gap: gap, reset: reset, next: next, before: before))
     }
 
-    private func data(_ query: [HTTPQueryItem]) -> HTTPResponse {
-        guard let store = follower.store else { return noData }
+    private func data(_ query: [HTTPQueryItem]) -> HTTPHandlerResult {
+        guard let samples = follower.samples else { return .response(noData) }
         let sel: Selection
-        switch select(query, store: store) {
+        switch select(query, samples: samples) {
         case .success(let s): sel = s
-        case .failure(let e): return .error(.badRequest, e.message)
+        case .failure(let e): return .response(.error(.badRequest, e.message))
         }
         let columnar = query.contains { $0.name == "format" && $0.value == "columns" }
         if let f = query.first(where: { $0.name == "format" }), f.value != "columns", f.value != "objects" {
-            return .error(.badRequest, "format: '\(f.value)' is not objects or columns")
+            return .response(.error(.badRequest, "format: '\(f.value)' is not objects or columns"))
         }
-        var w = JSONWriter(reserve: 256 + sel.range.count * sel.columns.count * 10)
+        var w = JSONWriter(reserve: 256)
         w.beginObject()
-        w.key("generation"); w.string(hex(follower.generation ?? 0))
+        w.key("generation"); w.string(hex(samples.header.generation))
         w.key("next"); w.uint(sel.next)
         w.key("gap"); w.bool(sel.gap)
         w.key("reset"); w.bool(sel.reset)
-        let encoder = SampleEncoder(store: store, columns: sel.columns)
-        let labels = follower.phases?.labels()
-        if columnar {
-            w.key("columns"); encoder.columnArrays(sel.range, into: &w) { w in
-                w.key("phase"); w.beginArray()
-                for p in sel.range { if let l = labels?.phase(forSeq: store.seq(at: p)) { w.int(l.id) } else { w.null() } }
-                w.endArray()
-            }
-        } else {
-            w.key("samples"); encoder.objects(sel.range, into: &w) { p, w in PhaseJSON.sampleField(labels?.phase(forSeq: store.seq(at: p)), into: &w) }
-        }
-        w.endObject()
-        return json(w)
+        w.key(columnar ? "columns" : "samples")
+        let reply = SampleReply(encoder: SampleEncoder(samples: samples, columns: sel.columns), range: sel.range,
+                                shape: columnar ? .columns : .objects, labels: follower.phases?.labels(), opening: w.bytes, before: sel.before)
+        return .produced(HTTPResponse(status: .ok, headers: Self.jsonHeaders), reply)
     }
 
-    private func exportCSV(_ query: [HTTPQueryItem]) -> HTTPResponse {
-        guard let store = follower.store else { return noData }
-        switch select(query.filter { $0.name != "format" }, store: store) {
-        case .failure(let e): return .error(.badRequest, e.message)
+    private func exportCSV(_ query: [HTTPQueryItem]) -> HTTPHandlerResult {
+        guard let samples = follower.samples else { return .response(noData) }
+        switch select(query.filter { $0.name != "format" }, samples: samples) {
+        case .failure(let e): return .response(.error(.badRequest, e.message))
         case .success(let sel):
-            return HTTPResponse(status: .ok, headers: [HTTPField("Content-Type", "text/csv; charset=utf-8"),
-                                                       HTTPField("Content-Disposition", "attachment; filename=\"perfring.csv\"")],
-                                body: SampleEncoder(store: store, columns: sel.columns).csv(sel.range))
+            let reply = SampleReply(encoder: SampleEncoder(samples: samples, columns: sel.columns), range: sel.range,
+                                    shape: .csv, labels: nil, opening: [], before: sel.before)
+            return .produced(HTTPResponse(status: .ok, headers: [HTTPField("Content-Type", "text/csv; charset=utf-8"),
+                                                                 HTTPField("Content-Disposition", "attachment; filename=\"perfring.csv\"")]), reply)
         }
     }
 
@@ -297,8 +378,9 @@ public final class PerfringAPI: HTTPHandler {
     private func health() -> HTTPResponse {
         let now = Sys.monotonicNanos()
         let state = follower.state(now: now)
-        let samples = follower.store.map { Int($0.count - $0.oldest) } ?? 0
-        let status = samples == 0 ? "no-data" : (state == .running && follower.ringError == nil ? "ok" : "degraded")
+        let samples = follower.samples?.count ?? 0
+        // A damaged ring is degraded even when nothing is left to serve from it.
+        let status = follower.ringError != nil && follower.reader != nil ? "degraded" : samples == 0 ? "no-data" : (state == .running ? "ok" : "degraded")
         var w = JSONWriter(reserve: 1024)
         w.beginObject()
         w.key("status"); w.string(status)
@@ -317,10 +399,10 @@ public final class PerfringAPI: HTTPHandler {
     }
 
     private func fields() -> HTTPResponse {
-        guard let store = follower.store else { return noData }
+        guard let samples = follower.samples else { return noData }
         var w = JSONWriter(reserve: 4096)
         w.beginArray()
-        for c in store.columns {
+        for c in samples.columns {
             w.beginObject()
             w.key("key"); w.string(c.key)
             w.key("help"); w.string(c.help)
@@ -333,28 +415,43 @@ public final class PerfringAPI: HTTPHandler {
     }
 
     private func stream(_ request: HTTPRequest) -> HTTPHandlerResult {
-        guard let store = follower.store else { return .response(noData) }
+        guard let samples = follower.samples else { return .response(noData) }
         let token = StreamToken()
-        // Resume after Last-Event-ID ("generation:seq") when it names this run; else start live.
-        var position = store.count
+        // Resume after Last-Event-ID ("generation:seq") when it names a sample this run holds;
+        // an id from another run starts from this run's oldest sample; anything else (bogus,
+        // overwritten, not written yet) gets a `gap` event and the stream goes on live. The
+        // backlog is sent on the ticks, a bounded amount at a time.
+        var position = samples.end
+        var body = Array("retry: 1000\n\n".utf8)
         if let last = request.lastEventID {
-            let parts = last.split(separator: ":")
-            if parts.count == 2, parts[0] == hex(follower.generation ?? 0), let seq = UInt64(parts[1]) {
-                position = store.position(after: seq)
+            let parts = last.split(separator: ":", omittingEmptySubsequences: false)
+            let current = hex(samples.header.generation)
+            if parts.count == 2, parts[0] == current, let seq = UInt64(parts[1]), seq < samples.end, seq + 1 >= samples.oldest {
+                position = seq + 1
+            } else if parts.count == 2, parts[0].utf8.count == 16, UInt64(parts[0], radix: 16) != nil, parts[0] != current, UInt64(parts[1]) != nil {
+                position = samples.oldest
             } else {
-                position = store.oldest
+                body += gapEvent(lastEventID: last, samples: samples)
             }
         }
         streams[token] = StreamCursor(epoch: follower.epoch, position: position)
         let head = HTTPResponse(status: .ok, headers: [HTTPField("Content-Type", "text/event-stream"), HTTPField("Cache-Control", "no-store")],
-                                body: Array("retry: 1000\n\n".utf8))
+                                body: body)
         return .stream(head, token)
     }
 
     private func metrics() -> HTTPResponse {
-        HTTPResponse(status: .ok, headers: [HTTPField("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                     body: PrometheusExposition.render(follower: follower, now: Sys.monotonicNanos()))
+        let body: [UInt8]
+        if let cached = metricsBody, cached.version == follower.version, cached.tick == ticks {
+            body = cached.body
+        } else {
+            body = PrometheusExposition.render(follower: follower, now: Sys.monotonicNanos())
+            metricsBody = (follower.version, ticks, body)
+        }
+        return HTTPResponse(status: .ok, headers: Self.metricsHeaders, body: body)
     }
+
+    static let metricsHeaders = [HTTPField("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
 }
 
 /// A client error with its message (400).

@@ -146,7 +146,7 @@ public enum MetricNames {
     }
 }
 
-/// Evaluates rules against each new sample of a store.
+/// Evaluates rules against each new sample of a collector run, as it arrives.
 public final class AlertEvaluator {
     public struct Alert: Sendable {
         public let id: Int
@@ -180,16 +180,18 @@ public final class AlertEvaluator {
         columns = Array(repeating: nil, count: rules.count)
     }
 
-    /// Follows a new store (a new collector run): resolves what was firing in the old one and
-    /// finds each rule's column; a metric this ring does not have is reported, not fatal.
-    public func bind(_ store: SampleStore) {
+    /// Follows a new collector run with these sample columns: resolves what was firing in the
+    /// old one and finds each rule's column; a metric this ring does not have is reported, not
+    /// fatal.
+    public func bind(columns specs: [ColumnSpec]) {
+        func column(_ key: String) -> Int? { specs.firstIndex { $0.key == key } }
         for k in rules.indices {
             if case .firing(let a) = states[k] { alerts[a].resolvedMs = alerts[a].lastMs }
             states[k] = .inactive
         }
-        columns = rules.map { store.column($0.metric) }
-        timeColumn = store.column("time_ms")
-        dtColumn = store.column("dt_ms")
+        columns = rules.map { column($0.metric) }
+        timeColumn = column("time_ms")
+        dtColumn = column("dt_ms")
         for (k, r) in rules.enumerated() where columns[k] == nil {
             Log.warning("alert '\(r.text)': this ring has no metric '\(r.metric)' (see /api/fields)")
         }
@@ -204,15 +206,14 @@ public final class AlertEvaluator {
         }
     }
 
-    /// Evaluates every rule on the sample at `position`.
-    public func observe(_ store: SampleStore, at position: UInt64) {
-        guard let tc = timeColumn else { return }
-        let t = store.value(tc, at: position)
-        let dt = dtColumn.map { store.value($0, at: position) } ?? 0
-        let seq = store.seq(at: position)
+    /// Evaluates every rule on one sample: its sequence number and its columns' values.
+    public func observe(seq: UInt64, value: (Int) -> Double) {
+        guard let tc = timeColumn, !rules.isEmpty else { return }
+        let t = value(tc)
+        let dt = dtColumn.map(value) ?? 0
         for (k, rule) in rules.enumerated() {
             guard let c = columns[k] else { continue }
-            let v = store.value(c, at: position)
+            let v = value(c)
             let holds = v.isFinite && rule.op.holds(v, rule.threshold)
             switch (states[k], holds) {
             case (.inactive, true):

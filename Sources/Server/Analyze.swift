@@ -137,13 +137,16 @@ public struct MetricTable: Sendable {
 extension MetricTable {
     /// A ring's kept samples under the server's own column keys.
     init(_ ring: RingSnapshot) {
-        let store = ring.store, positions = ring.positions
-        let time = store.column("time_ms")
-        self.init(columns: store.columns.map(\.key),
-                  rows: positions.map { p in store.columns.indices.map { store.value($0, at: p) } },
-                  seqs: positions.map { store.seq(at: $0) },
-                  timesMs: positions.map { p in time.map { store.value($0, at: p) } ?? .nan },
-                  scope: FeatureScope.of(ring.header, store, in: positions) ?? .system)
+        let columns = ring.samples.columns
+        let time = ring.samples.column("time_ms")
+        var rows: [[Double]] = [], seqs: [UInt64] = [], times: [Double] = []
+        ring.forEachSample { i, value in
+            rows.append(columns.indices.map(value))
+            seqs.append(i)
+            times.append(time.map(value) ?? .nan)
+        }
+        self.init(columns: columns.map(\.key), rows: rows, seqs: seqs, timesMs: times,
+                  scope: FeatureScope.of(ring.header, ring.samples, in: ring.indices) ?? .system)
     }
 
     /// Why a recording could not be loaded: the file itself (exit 1) or what it holds (exit 2).

@@ -4,59 +4,67 @@
 import Glibc
 import Shared
 
-/// A ring read once from its oldest kept record to its newest, each record derived once.
+/// A ring's samples from its oldest kept record to the newest written when it was opened, read
+/// from the mapping as they are written out (never all in memory at once).
 public struct RingSnapshot {
-    public let header: RingHeader
-    public let store: SampleStore
+    public let samples: RingSamples
+    public var header: RingHeader { samples.header }
 
     public static func read(_ path: String) throws(RingError) -> RingSnapshot {
         let reader = try RingReader(path: path)
-        let header = reader.header
         guard let w = reader.writeIndex() else { throw .fault }
-        let first = reader.oldestIndex(writeIndex: w)
-        let deriver = MetricDeriver(header: header)
-        let store = SampleStore(columns: deriver.columns, capacity: max(1, Int(w - first)))
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: header.recordSize, alignment: 64)
-        defer { buffer.deallocate() }
-        for i in first..<w {
-            switch reader.read(i, into: buffer) {
-            case .ok: deriver.ingest(RecordView(UnsafeRawPointer(buffer)), into: store)
-            case .unavailable: continue  // overwritten while read: a live collector lapped us
-            case .fault: throw .fault
-            }
-        }
-        return RingSnapshot(header: header, store: store)
+        let samples = RingSamples(reader: reader)
+        samples.end = w
+        return RingSnapshot(samples: samples)
     }
 
-    public var positions: Range<UInt64> { store.oldest..<store.count }
+    /// The indices held; a record overwritten meanwhile (a live collector lapped the reader) is
+    /// skipped where it is read.
+    public var indices: Range<UInt64> { samples.indices }
 
     /// The phases the live server would have found in these samples.
     public func phases(minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs) -> PhaseTracker {
-        let tracker = PhaseTracker(store: store, header: header, minPhaseNs: minPhaseNs)
-        for p in positions { tracker.observe(store, at: p) }
+        let tracker = PhaseTracker(samples: samples, minPhaseNs: minPhaseNs)
+        forEachSample { i, value in tracker.observe(samples, at: i, value: value) }
         return tracker
     }
 
-    /// Every column of every sample, as GET /api/export.csv writes them.
-    public func csv() -> [UInt8] {
-        SampleEncoder(store: store, columns: Array(store.columns.indices)).csv(positions)
+    /// Calls `body` with each readable sample's index and a reader of its columns, in order.
+    public func forEachSample(_ body: (UInt64, (Int) -> Double) -> Void) {
+        let buffer = SampleBuffer()
+        var previous: UInt64?
+        for i in indices where samples.read(i, into: buffer) {
+            body(i) { [samples] c in samples.value(c, in: buffer, previous: previous) }
+            previous = i
+        }
+    }
+
+    /// Every column of every sample, as GET /api/export.csv writes them, in chunks to `fd`.
+    public func writeCSV(to fd: Int32) throws(Errno) {
+        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .csv, labels: nil, opening: [], before: nil), to: fd)
     }
 
     /// `{"generation", "events", "samples"}`: the event table of /api/events and the samples
-    /// (with their phase) of /api/data.
-    public func json() -> [UInt8] {
+    /// (with their phase) of /api/data, in chunks to `fd`.
+    public func writeJSON(to fd: Int32) throws(Errno) {
         let labels = phases().labels()
-        var w = JSONWriter(reserve: 4096 + positions.count * store.columns.count * 10)
+        var w = JSONWriter(reserve: 4096)
         w.beginObject()
         w.key("generation"); w.string(hex(header.generation))
         w.key("events"); w.beginArray(); PerfringAPI.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
         w.key("samples")
-        SampleEncoder(store: store, columns: Array(store.columns.indices)).objects(positions, into: &w) { [store] p, w in
-            PhaseJSON.sampleField(labels.phase(forSeq: store.seq(at: p)), into: &w)
+        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .objects, labels: labels, opening: w.bytes, before: nil), to: fd)
+        try Sys.writeAll(fd, "\n")
+    }
+
+    private func write(_ reply: SampleReply, to fd: Int32) throws(Errno) {
+        var w = JSONWriter(reserve: 96 << 10)
+        var done = false
+        while !done {
+            w.reset()
+            done = reply.produce(into: &w, budget: 64 << 10)
+            try w.withBytes { b throws(Errno) in try Sys.writeAll(fd, b) }
         }
-        w.endObject()
-        w.literal("\n")
-        return w.bytes
     }
 }
 
@@ -107,11 +115,10 @@ public func exportMain(_ args: [String]) -> Int32 {
         Log.error("\(ring): \(error)")
         return 1
     }
-    let bytes = format == "--json" ? snapshot.json() : snapshot.csv()
     do {
         let fd = try out.map { try Sys.open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644) } ?? 1
         defer { if out != nil { Sys.close(fd) } }
-        try Sys.writeAll(fd, String(decoding: bytes, as: UTF8.self))
+        if format == "--json" { try snapshot.writeJSON(to: fd) } else { try snapshot.writeCSV(to: fd) }
     } catch {
         Log.error("\(out ?? "standard output"): \(error)")
         return 1

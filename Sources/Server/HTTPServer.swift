@@ -7,7 +7,10 @@
 // - Requests on a connection are answered in order, one at a time; a pipelined request is
 //   parsed only once the previous response is queued and the queue is under its cap, and a
 //   connection over the cap is not read until it drains, so a slow reader costs only itself.
-// - Every reply gets Date, Content-Length (except 1xx/204/304 and streams),
+// - Large bodies are produced in chunks as the socket drains (`HTTPBodyProducer`): at most one
+//   chunk per connection per loop turn, and only while the connection's queue is nearly empty,
+//   so one large reply costs bounded memory and never holds up other clients.
+// - Every reply gets Date, Content-Length (except 1xx/204/304, streams and produced bodies),
 //   X-Content-Type-Options: nosniff, and Connection: close when the server will close.
 // - Errors found before a response starts are answered `{"error":"..."}` with their status and
 //   Connection: close; the server then closes after flushing (lingering to read what the client
@@ -35,9 +38,22 @@ public final class StreamToken: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
-public enum HTTPHandlerResult: Sendable {
+/// A reply body made piece by piece as the client drains it (HTTP/1.1: chunked transfer
+/// coding; HTTP/1.0: delimited by closing the connection). The server calls `produce` on the
+/// loop's thread whenever the connection's queue runs low, never for HEAD, and drops the
+/// producer when the body is complete or the connection closes.
+public protocol HTTPBodyProducer: AnyObject {
+    /// Writes the next part of the body into `out` (empty on entry), stopping soon after
+    /// `budget` bytes; returns true when the body is complete.
+    func produce(into out: inout JSONWriter, budget: Int) -> Bool
+}
+
+public enum HTTPHandlerResult {
     /// A complete response.
     case response(HTTPResponse)
+    /// A response whose body `producer` makes as the client reads it; the response's own body
+    /// is ignored.
+    case produced(HTTPResponse, HTTPBodyProducer)
     /// Opens a stream: the response's status and headers are sent without Content-Length and
     /// with Connection: close (the stream ends when the connection does), its body as the first
     /// bytes; the connection then carries only what the application pushes. Use a new token
@@ -95,6 +111,8 @@ public struct HTTPServerConfig: Sendable {
     public var lingerTimeout: Duration = .seconds(2)
     /// Queued reply bytes above which a connection is not read (a stream is dropped instead).
     public var maxBufferedOutput = 1 << 20
+    /// Bytes a body producer is asked for at a time (one chunk per connection per loop turn).
+    public var bodyChunk = 16 << 10
     /// Signals that stop the server (e.g. SIGTERM, SIGINT). They are blocked on the thread that
     /// calls `run`; the process should block them in every other thread too.
     public var stopSignals: [Int32] = []
@@ -145,6 +163,8 @@ public final class HTTPServer {
     private var now: UInt64 = Sys.monotonicNanos()
     private var dateSecond = -1
     private var dateLine: [UInt8] = []
+    /// Reused for every produced chunk.
+    private var chunkWriter = JSONWriter(reserve: 32 << 10)
     private var started = false
     private var stopping = false
     private var drainDeadline: UInt64 = 0
@@ -230,6 +250,10 @@ public final class HTTPServer {
         markDirty(c)
         return true
     }
+
+    /// Bytes queued on a stream that its client has not taken yet (nil: no such stream), so
+    /// the application can send a backlog only as fast as the client reads it.
+    public func queuedBytes(_ stream: StreamToken) -> Int? { streams[stream]?.output.count }
 
     /// Queues `bytes` on every open stream.
     public func broadcast(_ bytes: [UInt8]) {
@@ -390,11 +414,19 @@ public final class HTTPServer {
 
     /// Parses, answers and writes as far as the connection allows, then sets its interest.
     private func service(_ c: Connection) {
+        var produced = false
         while true {
-            if case .open = c.phase { answerBufferedRequests(c) }
+            if case .open = c.phase, c.producer == nil { answerBufferedRequests(c) }
             guard flush(c) else {
                 close(c)
                 return
+            }
+            if c.producer != nil {
+                // One chunk per turn: the socket's next writability brings this connection back.
+                guard !produced, c.output.count < config.bodyChunk else { break }
+                produced = true
+                produceChunk(c)
+                continue
             }
             guard c.output.count == 0 else { break }
             switch c.phase {
@@ -457,6 +489,16 @@ public final class HTTPServer {
                                 close: !keepAlive, keepAliveHeader: keepAlive && request.versionMinor == 0)
             if !request.isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
             if !keepAlive { c.phase = .closing(linger: true) }
+        case .produced(let head, let producer):
+            // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+            let chunked = request.versionMinor >= 1
+            let close = !keepAlive || !chunked
+            c.output.appendHead(head, date: currentDateLine(), contentLength: nil, close: close, keepAliveHeader: false, chunked: chunked)
+            if !request.isHEAD && !head.status.forbidsContent {
+                c.producer = producer
+                c.chunked = chunked
+            }
+            if close { c.phase = .closing(linger: true) }
         case .stream(let head, let token):
             c.output.appendHead(head, date: currentDateLine(), contentLength: nil, close: true, keepAliveHeader: false)
             c.input.removeAll()
@@ -470,6 +512,27 @@ public final class HTTPServer {
                 streams[token] = c
             }
         }
+    }
+
+    /// Asks the connection's producer for one chunk and queues it, framed; the last one ends the
+    /// body.
+    private func produceChunk(_ c: Connection) {
+        guard let producer = c.producer else { return }
+        chunkWriter.reset()
+        let done = producer.produce(into: &chunkWriter, budget: config.bodyChunk)
+        if chunkWriter.count > 0 {
+            if c.chunked {
+                c.output.append(hex: chunkWriter.count)
+                c.output.append("\r\n")
+            }
+            chunkWriter.withBytes { c.output.append($0) }
+            if c.chunked { c.output.append("\r\n") }
+        }
+        if done {
+            if c.chunked { c.output.append("0\r\n\r\n") }
+            c.producer = nil
+        }
+        c.lastActivity = now
     }
 
     /// Queues a final reply and closes after it (the request, or its content, is not read).
@@ -497,14 +560,15 @@ public final class HTTPServer {
         var want: UInt32 = 0
         switch c.phase {
         case .open:
-            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes)
+            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes) || c.producer != nil
             if !c.readEOF && !blocked { want |= UInt32(EPOLLIN.rawValue) }
         case .stream, .lingering:
             want |= UInt32(EPOLLIN.rawValue)
         case .closing:
             break
         }
-        if c.output.count > 0 { want |= UInt32(EPOLLOUT.rawValue) }
+        // A body still to produce: level-triggered writability brings it back once per turn.
+        if c.output.count > 0 || c.producer != nil { want |= UInt32(EPOLLOUT.rawValue) }
         guard want != c.interest else { return }
         do {
             try loop.modify(c.fd, events: want, key: c.key)
@@ -517,6 +581,7 @@ public final class HTTPServer {
     private func close(_ c: Connection) {
         guard !c.closed else { return }
         c.closed = true
+        c.producer = nil
         if case .stream(let token) = c.phase { endStream(c, token) }
         loop.remove(c.fd)
         Sys.close(c.fd)
@@ -666,6 +731,9 @@ private final class Connection {
     var counted = false
     var dirty = false
     var closed = false
+    /// The body being produced for the current reply, and whether it is framed in chunks.
+    var producer: HTTPBodyProducer?
+    var chunked = false
 
     init(fd: Int32, key: UInt64, now: UInt64, limits: HTTPLimits) {
         self.fd = fd
@@ -730,6 +798,21 @@ private final class ByteQueue {
         var s = s
         s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
+    /// A chunk-size line's number: lowercase hex digits of `n` (>= 0).
+    func append(hex n: Int) {
+        var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes: room for any Int in hex
+        withUnsafeMutableBytes(of: &digits) { d in
+            var v = UInt(n)
+            var k = d.count
+            repeat {
+                k -= 1
+                let x = UInt8(v & 15)
+                d[k] = x < 10 ? 0x30 + x : 0x57 + x
+                v >>= 4
+            } while v > 0
+            append(UnsafeRawBufferPointer(rebasing: d[k...]))
+        }
+    }
     func append(decimal n: Int) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
         withUnsafeMutableBytes(of: &digits) { d in
@@ -770,7 +853,7 @@ private final class ByteQueue {
     /// Serialises a response head; the server owns framing, so the handler's framing headers
     /// are dropped, as are fields that are not a token name with a printable value (no
     /// response splitting through an application that echoes input into a header).
-    func appendHead(_ r: HTTPResponse, date: [UInt8], contentLength: Int?, close: Bool, keepAliveHeader: Bool) {
+    func appendHead(_ r: HTTPResponse, date: [UInt8], contentLength: Int?, close: Bool, keepAliveHeader: Bool, chunked: Bool = false) {
         append("HTTP/1.1 ")
         append(decimal: r.status.code)
         append(" ")
@@ -788,6 +871,9 @@ private final class ByteQueue {
             append("Content-Length: ")
             append(decimal: contentLength)
             append("\r\n")
+        }
+        if chunked && !r.status.forbidsContent {
+            append("Transfer-Encoding: chunked\r\n")
         }
         if close {
             append("Connection: close\r\n")

@@ -5,9 +5,11 @@
 public struct JSONWriter {
     /// The growing output; a class so that appends never trigger a copy-on-write check.
     private final class Buffer {
-        var base: UnsafeMutablePointer<UInt8>
-        var count = 0
-        var capacity: Int
+        // Touched for every byte written and never shared across threads: no dynamic
+        // exclusivity bookkeeping on each access.
+        @exclusivity(unchecked) var base: UnsafeMutablePointer<UInt8>
+        @exclusivity(unchecked) var count = 0
+        @exclusivity(unchecked) var capacity: Int
         init(_ capacity: Int) {
             self.capacity = max(capacity, 64)
             base = .allocate(capacity: self.capacity)
@@ -45,6 +47,17 @@ public struct JSONWriter {
 
     /// The JSON text so far.
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: out.base, count: out.count)) }
+    /// Bytes written so far.
+    public var count: Int { out.count }
+    /// The text so far, without copying it (valid during `body` only).
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: out.base, count: out.count))
+    }
+    /// Empties the writer, keeping its buffer (a reply produced in chunks reuses one writer).
+    public mutating func reset() {
+        out.count = 0
+        needComma = false
+    }
 
     @inline(__always) private func raw(_ b: UInt8) { out.put(b) }
     @inline(__always) private func raw(_ s: StaticString) {
@@ -120,10 +133,12 @@ public struct JSONWriter {
 
     /// Decimal digits of `v`.
     @inline(__always) private func digits(_ v: UInt64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { t in
-            let first = Self.render(v, minDigits: 1, into: t)
-            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: t.count - first))
+        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
+        let (first, end) = withUnsafeMutableBytes(of: &t) { b in
+            let buf = b.bindMemory(to: UInt8.self)
+            return (Self.render(v, minDigits: 1, into: buf), buf.count)
         }
+        withUnsafeBytes(of: &t) { out.put(UnsafeRawBufferPointer(rebasing: $0[first..<end])) }
     }
 
     /// Writes the decimal digits of `v`, at least `minDigits` (zero-padded), right-aligned at
@@ -195,19 +210,38 @@ public struct JSONWriter {
         }
         // All digits at once, at least one before the point; the point goes `decimals` from
         // the end and the fraction's trailing zeros are dropped.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { t in
+        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
+        let (first, point, last) = withUnsafeMutableBytes(of: &t) { b in
+            let t = b.bindMemory(to: UInt8.self)
             let first = Self.render(UInt64(scaled), minDigits: decimals + 1, into: t)
             let point = t.count - decimals
             var last = t.count
             while last > point && t[last - 1] == 0x30 { last -= 1 }
+            return (first, point, last)
+        }
+        withUnsafeBytes(of: &t) { t in
             let isZero = last == point && point - first == 1 && t[first] == 0x30
-            if v < 0 && !isZero { raw(UInt8(ascii: "-")) }
-            out.put(UnsafeRawBufferPointer(start: t.baseAddress! + first, count: point - first))
+            if v < 0 && !isZero { out.put(UInt8(ascii: "-")) }
+            out.put(UnsafeRawBufferPointer(rebasing: t[first..<point]))
             if last > point {
-                raw(UInt8(ascii: "."))
-                out.put(UnsafeRawBufferPointer(start: t.baseAddress! + point, count: last - point))
+                out.put(UInt8(ascii: "."))
+                out.put(UnsafeRawBufferPointer(rebasing: t[point..<last]))
             }
         }
+    }
+
+    /// Appends pre-rendered text (a reply's opening fields); the next value starts without a
+    /// comma.
+    public mutating func literal(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { out.put($0) }
+        needComma = false
+    }
+
+    /// Appends one byte outside JSON's grammar (a CSV separator); the next value starts
+    /// without a comma.
+    public mutating func byte(_ b: UInt8) {
+        out.put(b)
+        needComma = false
     }
 
     /// Appends text outside JSON's grammar (CSV separators and headers, SSE framing); the next

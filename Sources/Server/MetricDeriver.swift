@@ -2,16 +2,44 @@
 // MPKI, CPU split, memory, I/O, pressure, power, the monitored process. The column list is
 // built from the ring's header, so a counter that does not count on this machine is a column
 // that is always null, and an OS value missing from a record is null in that sample.
+// Nothing is stored: each value is derived from the ring's record when it is served (the ring
+// is the history), so the server's memory does not grow with it.
 import Shared
+
+/// A sample column: its API key and how its value is derived from a record.
+public struct ColumnSpec: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Computed from the record by the deriver.
+        case derived
+        /// A count column divided by dt: a per-second rate.
+        case rate(of: Int)
+        /// scale × one column over another (IPC, miss rates, MPKI); null unless the
+        /// denominator is positive.
+        case ratio(of: Int, over: Int, scale: Double)
+        /// The sample's sequence number (its ring index).
+        case sequence
+        /// 1 when records were lost just before this sample: it does not follow the sample
+        /// the reader saw before it (see `MetricDeriver.value`).
+        case gap
+        /// Its inputs do not exist on this machine (an event that does not count): always null.
+        case unavailable
+    }
+    public let key: String
+    public let kind: Kind
+    public let help: String
+    public let unit: String
+}
 
 public final class MetricDeriver {
     public let header: RingHeader
     public private(set) var columns: [ColumnSpec] = []
-    /// Computes stored columns from one record (by column index; rate/unavailable columns are skipped).
-    private var computers: [(Int, (RecordView) -> Double)] = []
+    /// Each `.derived` column's computation from one record, by column index (nil for others).
+    private var computers: [((RecordView) -> Double)?] = []
+    private var derivedReads: [[Int]] = []
+    /// Each column's kind, apart from its strings (read per value).
+    private var kinds: [ColumnSpec.Kind] = []
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
-    private var lastSeq: UInt64?
 
     /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
     public static func key(forEvent name: String) -> String {
@@ -21,14 +49,10 @@ public final class MetricDeriver {
     public init(header: RingHeader) {
         self.header = header
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
-        add("time_ms", "sample time, Unix milliseconds", "ms") { [header] in header.unixMillis(monotonic: $0.timeNs) }
-        add("dt_ms", "measured interval", "ms") { Double($0.dtNs) / 1e6 }
-        add("missed", "ticks missed before this sample", "", fixed: 1) { Double($0.missed) }
-        add("gap", "1 when records were lost before this sample", "", fixed: 1) { [unowned self] r in
-            defer { lastSeq = r.index }
-            guard let last = lastSeq else { return 0 }
-            return r.index == last &+ 1 ? 0 : 1
-        }
+        add("time_ms", "sample time, Unix milliseconds", "ms", reads: [RingLayout.rTimeNs]) { [header] in header.unixMillis(monotonic: $0.timeNs) }
+        add("dt_ms", "measured interval", "ms", reads: Self.dt) { Double($0.dtNs) / 1e6 }
+        add("missed", "ticks missed before this sample", "", reads: [RingLayout.rMissed]) { Double($0.missed) }
+        columns.append(ColumnSpec(key: "gap", kind: .gap, help: "1 when records were lost before this sample", unit: ""))
 
         // Counters, scaled by enabled/running; a slot that did not run this interval is null.
         var slotOf: [String: Int] = [:]
@@ -46,7 +70,7 @@ public final class MetricDeriver {
             eventColumn[key] = slot
             let countColumn = columns.count
             countColumnOf[key] = countColumn
-            add(key, "\(e.name) in the interval, scaled for multiplexing", isClock ? "ns" : "") { Self.scaled($0.counter(slot)) }
+            add(key, "\(e.name) in the interval, scaled for multiplexing", isClock ? "ns" : "", reads: Self.counter(slot)) { Self.scaled($0.counter(slot)) }
             columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn),
                                       help: isClock ? "\(e.name) nanoseconds per second of wall time (1e9: one CPU busy)" : "\(e.name) per second",
                                       unit: isClock ? "ns/s" : "1/s"))
@@ -55,7 +79,7 @@ public final class MetricDeriver {
         if hardwareSlots.isEmpty {
             columns.append(ColumnSpec(key: "multiplex", kind: .unavailable, help: "lowest fraction of the interval a hardware counter ran", unit: ""))
         } else {
-            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "", fixed: 1e9) { r in
+            add("multiplex", "lowest fraction of the interval a hardware counter ran (1: never multiplexed)", "", reads: hardwareSlots.flatMap(Self.counter)) { r in
                 var m = 1.0
                 for s in hardwareSlots {
                     let c = r.counter(s)
@@ -73,7 +97,7 @@ public final class MetricDeriver {
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
         if let tc = slotOf["task_clock"], header.mode != .systemWide {
-            add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "") { r in
+            add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "", reads: Self.counter(tc) + Self.dt) { r in
                 r.dtNs > 0 ? Self.scaled(r.counter(tc)) / Double(r.dtNs) : .nan
             }
         } else {
@@ -82,7 +106,7 @@ public final class MetricDeriver {
 
         // CPU time split in percent of the monitored CPUs' time.
         func cpuShare(_ key: String, _ help: String, _ fields: [OSField]) {
-            add(key, help, "%", fixed: 1e6) { r in
+            add(key, help, "%", reads: Self.os(OSField.cpuTimes)) { r in
                 guard r.osValid & OSField.cpuUser.bit != 0 else { return .nan }
                 var total: UInt64 = 0
                 for f in OSField.cpuTimes { total &+= r.os(f) ?? 0 }
@@ -98,15 +122,15 @@ public final class MetricDeriver {
         cpuShare("cpu_iowait", "CPU idle waiting for I/O", [.cpuIowait])
         cpuShare("cpu_steal", "CPU stolen by the hypervisor", [.cpuSteal])
 
-        add("mem_used_pct", "memory in use (total minus available)", "%", fixed: 1e6) { r in
+        add("mem_used_pct", "memory in use (total minus available)", "%", reads: Self.os([.memTotal, .memAvailable])) { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable), t > 0 else { return .nan }
             return 100 * Double(t &- min(a, t)) / Double(t)
         }
-        add("mem_used_bytes", "memory in use (total minus available)", "bytes") { r in
+        add("mem_used_bytes", "memory in use (total minus available)", "bytes", reads: Self.os([.memTotal, .memAvailable])) { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable) else { return .nan }
             return Double(t &- min(a, t))
         }
-        add("swap_used_bytes", "swap in use", "bytes") { r in
+        add("swap_used_bytes", "swap in use", "bytes", reads: Self.os([.swapTotal, .swapFree])) { r in
             guard let t = r.os(.swapTotal), let f = r.os(.swapFree) else { return .nan }
             return Double(t &- min(f, t))
         }
@@ -117,13 +141,13 @@ public final class MetricDeriver {
         for (key, field, help) in [("psi_cpu_some", OSField.psiCpuSome, "some tasks stalled on CPU"), ("psi_cpu_full", .psiCpuFull, "all tasks stalled on CPU"),
                                    ("psi_mem_some", .psiMemSome, "some tasks stalled on memory"), ("psi_mem_full", .psiMemFull, "all tasks stalled on memory"),
                                    ("psi_io_some", .psiIoSome, "some tasks stalled on I/O"), ("psi_io_full", .psiIoFull, "all tasks stalled on I/O")] {
-            add(key, "pressure stall: \(help), percent of wall time", "%", fixed: 1e6) { r in
+            add(key, "pressure stall: \(help), percent of wall time", "%", reads: Self.os([field]) + Self.dt) { r in
                 guard let us = r.os(field), r.dtNs > 0 else { return .nan }
                 return 100 * Double(us) * 1000 / Double(r.dtNs)
             }
         }
         for (key, field) in [("load1", OSField.load1), ("load5", .load5), ("load15", .load15)] {
-            add(key, "load average", "", fixed: 1000) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
+            add(key, "load average", "", reads: Self.os([field])) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
         }
         level("procs_running", "runnable tasks", .procsRunning, unit: "")
         level("procs_blocked", "tasks blocked on I/O", .procsBlocked, unit: "")
@@ -140,7 +164,7 @@ public final class MetricDeriver {
         if powerDomains.isEmpty {
             columns.append(ColumnSpec(key: "power_watts", kind: .unavailable, help: "power from RAPL energy counters", unit: "W"))
         } else {
-            add("power_watts", "power from RAPL energy counters (package and DRAM domains)", "W") { r in
+            add("power_watts", "power from RAPL energy counters (package and DRAM domains)", "W", reads: Self.os(powerDomains.map { OSField.energies[$0] }) + Self.dt) { r in
                 guard r.dtNs > 0 else { return .nan }
                 var uj: UInt64 = 0
                 for d in powerDomains {
@@ -154,18 +178,20 @@ public final class MetricDeriver {
         // A replay may hold a process's figures (a process-scope recording): derived when its
         // records have them, NaN when not.
         let processMode = header.mode == .pid || header.mode == .command || header.mode == .replay
-        func process(_ key: String, _ help: String, _ unit: String, _ f: @escaping (RecordView) -> Double) {
-            if processMode { add(key, help, unit, f) } else { columns.append(ColumnSpec(key: key, kind: .unavailable, help: help, unit: unit)) }
+        func process(_ key: String, _ help: String, _ unit: String, reads: [Int], _ f: @escaping (RecordView) -> Double) {
+            if processMode { add(key, help, unit, reads: reads, f) } else { columns.append(ColumnSpec(key: key, kind: .unavailable, help: help, unit: unit)) }
         }
-        process("proc_rss_bytes", "monitored process resident memory", "bytes") { r in r.os(.procRss).map { Double($0) } ?? .nan }
-        process("proc_threads", "monitored process threads", "") { r in r.os(.procThreads).map { Double($0) } ?? .nan }
-        process("proc_cpu_pct", "monitored process CPU time over wall time (100 = one CPU)", "%") { r in
+        process("proc_rss_bytes", "monitored process resident memory", "bytes", reads: Self.os([.procRss])) { r in r.os(.procRss).map { Double($0) } ?? .nan }
+        process("proc_threads", "monitored process threads", "", reads: Self.os([.procThreads])) { r in r.os(.procThreads).map { Double($0) } ?? .nan }
+        process("proc_cpu_pct", "monitored process CPU time over wall time (100 = one CPU)", "%", reads: Self.os([.procUtime, .procStime]) + Self.dt) { r in
             guard let u = r.os(.procUtime), let s = r.os(.procStime), r.dtNs > 0 else { return .nan }
             return 100 * Double(u &+ s) / Double(r.dtNs)
         }
-        process("proc_read_bps", "monitored process bytes read from storage per second", "bytes/s") { r in Self.rate(r, .procReadBytes) }
-        process("proc_write_bps", "monitored process bytes written to storage per second", "bytes/s") { r in Self.rate(r, .procWriteBytes) }
-        process("proc_major_faults_per_s", "monitored process major faults per second", "1/s") { r in Self.rate(r, .procMajorFaults) }
+        process("proc_read_bps", "monitored process bytes read from storage per second", "bytes/s", reads: Self.os([.procReadBytes]) + Self.dt) { r in Self.rate(r, .procReadBytes) }
+        process("proc_write_bps", "monitored process bytes written to storage per second", "bytes/s", reads: Self.os([.procWriteBytes]) + Self.dt) { r in Self.rate(r, .procWriteBytes) }
+        process("proc_major_faults_per_s", "monitored process major faults per second", "1/s", reads: Self.os([.procMajorFaults]) + Self.dt) { r in Self.rate(r, .procMajorFaults) }
+        kinds = columns.map(\.kind)
+        computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
     }
 
     static func scaled(_ c: (value: UInt64, enabled: UInt64, running: UInt64)) -> Double {
@@ -178,22 +204,46 @@ public final class MetricDeriver {
         return Double(v) * 1e9 / Double(r.dtNs)
     }
 
-    /// A stored column; `fixed` stores it in 32-bit fixed point with that scale (bounded values).
-    private func add(_ key: String, _ help: String, _ unit: String, fixed: Double? = nil, _ f: @escaping (RecordView) -> Double) {
-        computers.append((columns.count, f))
-        columns.append(ColumnSpec(key: key, kind: fixed.map { .fixed(scale: $0) } ?? .stored, help: help, unit: unit))
+    /// A column computed from the record; `reads` are the byte offsets of the record's u64
+    /// words that `f` reads (a reply of one column copies only those).
+    private func add(_ key: String, _ help: String, _ unit: String, reads: [Int], _ f: @escaping (RecordView) -> Double) {
+        computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
+        computers.append(f)
+        derivedReads.append(contentsOf: repeatElement([], count: columns.count - derivedReads.count))
+        derivedReads.append(reads)
+        columns.append(ColumnSpec(key: key, kind: .derived, help: help, unit: unit))
+    }
+
+    // Words of a record, as byte offsets, for `reads`.
+    static let dt = [RingLayout.rDtNs]
+    static func counter(_ slot: Int) -> [Int] {
+        let o = RingLayout.rCounters + slot * RingLayout.counterSize
+        return [o, o + 8, o + 16]
+    }
+    static func os(_ fields: [OSField]) -> [Int] { [RingLayout.rOSValid] + fields.map(\.offset) }
+
+    /// The record words column `c` is derived from (byte offsets, sorted, no repeats).
+    public func reads(_ c: Int) -> [UInt32] {
+        let words: [Int]
+        switch columns[c].kind {
+        case .derived: words = derivedReads[c]
+        case .rate(let count): words = derivedReads[count] + Self.dt
+        case .ratio(let n, let d, _): words = derivedReads[n] + derivedReads[d]
+        case .sequence, .gap, .unavailable: words = []
+        }
+        return Set(words + [RingLayout.rSeq]).sorted().map(UInt32.init)  // the index is the sequence word
     }
 
     private func perSecond(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit) { r in Self.rate(r, f) }
+        add(key, help, unit, reads: Self.os([f]) + Self.dt) { r in Self.rate(r, f) }
     }
 
-    /// A task count: stored in fixed point (whole numbers, far below 2^31).
+    /// A level read as it is (task counts).
     private func level(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit, fixed: 1) { r in r.os(f).map { Double($0) } ?? .nan }
+        add(key, help, unit, reads: Self.os([f])) { r in r.os(f).map { Double($0) } ?? .nan }
     }
 
-    /// A ratio of two scaled counts, computed from their stored columns when encoded.
+    /// A ratio of two scaled counts, computed from their count columns.
     private func ratio(_ key: String, _ help: String, _ num: String, _ den: String, _ countColumns: [String: Int], scale: Double) {
         guard let n = countColumns[num], let d = countColumns[den] else {
             columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(help) (needs \(num) and \(den))", unit: ""))
@@ -202,10 +252,29 @@ public final class MetricDeriver {
         columns.append(ColumnSpec(key: key, kind: .ratio(of: n, over: d, scale: scale), help: help, unit: ""))
     }
 
-    /// Derives one record into the store.
-    public func ingest(_ r: RecordView, into store: SampleStore) {
-        store.append(seq: r.index) { row in
-            for (c, f) in computers { row.set(c, f(r)) }
+    /// Column `c` of record `r`. `previous` is the index of the sample the reader saw before
+    /// this one (nil: none, so no gap can be told).
+    @inline(__always)
+    public func value(_ c: Int, _ r: RecordView, previous: UInt64?) -> Double {
+        switch kinds[c] {
+        case .derived:
+            return computers[c]!(r)
+        case .rate(let count):
+            let dt = Double(r.dtNs) / 1e6
+            return dt > 0 ? computers[count]!(r) * 1000 / dt : .nan
+        case .ratio(let numerator, let denominator, let scale):
+            let b = computers[denominator]!(r)
+            return b > 0 ? scale * computers[numerator]!(r) / b : .nan
+        case .sequence:
+            return Double(r.index)
+        case .gap:
+            guard let previous else { return 0 }
+            return r.index == previous &+ 1 ? 0 : 1
+        case .unavailable:
+            return .nan
         }
     }
+
+    /// The column with API key `key`.
+    public func column(_ key: String) -> Int? { columns.firstIndex { $0.key == key } }
 }

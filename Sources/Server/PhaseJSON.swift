@@ -68,11 +68,15 @@ public enum PhaseJSON {
 
     /// A sample's `"phase": {"id": n, "class": "..."}` (or null).
     public static func sampleField(_ label: (id: Int, phaseClass: PhaseClass)?, into w: inout JSONWriter) {
-        w.key("phase")
+        w.key(rendered: phaseKey)
         guard let label else { w.null(); return }
         w.beginObject()
-        w.key("id"); w.int(label.id)
-        w.key("class"); w.string(label.phaseClass.rawValue)
+        w.key(rendered: idKey); w.int(label.id)
+        w.key(rendered: classKey); w.string(label.phaseClass.rawValue)
         w.endObject()
     }
+    // Rendered once: every sample of /api/data carries them.
+    private static let phaseKey = JSONWriter.render(key: "phase")
+    private static let idKey = JSONWriter.render(key: "id")
+    private static let classKey = JSONWriter.render(key: "class")
 }

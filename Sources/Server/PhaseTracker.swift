@@ -219,49 +219,57 @@ extension FeatureScope {
 
     /// A ring's scope: the collector's mode, or for a replay what its first samples hold (the
     /// rule `analyze` applies to the replayed file, so both find the same phases); nil while
-    /// `positions` (the first samples) cannot tell yet.
-    static func of(_ header: RingHeader, _ store: SampleStore, in positions: Range<UInt64>) -> FeatureScope? {
+    /// `indices` (the first samples) cannot tell yet.
+    static func of(_ header: RingHeader, _ samples: RingSamples, in indices: Range<UInt64>) -> FeatureScope? {
         switch header.mode {
         case .pid, .command: return .process
         case .systemWide: return .system
         case .replay:
-            func has(_ key: String, _ p: UInt64) -> Bool { store.column(key).map { store.value($0, at: p).isFinite } ?? false }
-            for p in positions.prefix(replayProbe) {
-                let target = targetKeys.contains { has($0, p) }, machine = has(machineKey, p)
+            let buffer = SampleBuffer()
+            func has(_ key: String) -> Bool { samples.column(key).map { samples.value($0, in: buffer, previous: nil).isFinite } ?? false }
+            for i in indices.prefix(replayProbe) where samples.read(i, into: buffer) {
+                let target = targetKeys.contains(where: has), machine = has(machineKey)
                 if target || machine { return .of(targetFigures: target, machineFigures: machine, perCPU: header.cpuCount > 1) }
             }
-            guard positions.count >= replayProbe else { return nil }
+            guard indices.count >= replayProbe else { return nil }
             return .of(targetFigures: false, machineFigures: false, perCPU: header.cpuCount > 1)
         }
     }
 }
 
 extension PhaseTracker {
-    /// For a collector run's store: process scope when the collector counts a command or pid;
-    /// a replay's scope is read from its first samples (see `FeatureScope.of`), which the
+    /// For a collector run's samples: process scope when the collector counts a command or
+    /// pid; a replay's scope is read from its first samples (see `FeatureScope.of`), which the
     /// tracker holds back until it can tell.
-    public convenience init(store: SampleStore, header: RingHeader, minPhaseNs: UInt64) {
-        let keys = store.columns.map(\.key)
-        let available = Set(store.columns.filter { $0.kind != .unavailable }.map(\.key))
-        let scope = FeatureScope.of(header, store, in: 0..<0)
-        self.init(extractor: FeatureExtractor(columns: keys, available: available, scope: scope ?? .system),
-                  intervalNs: header.intervalNs, minPhaseNs: minPhaseNs)
+    public convenience init(samples: RingSamples, minPhaseNs: UInt64) {
+        let header = samples.header
+        let scope = FeatureScope.of(header, samples, in: 0..<0)
+        self.init(extractor: Self.extractor(samples, scope: scope ?? .system), intervalNs: header.intervalNs, minPhaseNs: minPhaseNs)
         if scope == nil { pending = (header, nil) }
     }
 
-    /// The sample at `position` of the store this tracker was made for.
-    public func observe(_ store: SampleStore, at position: UInt64) {
+    private static func extractor(_ samples: RingSamples, scope: FeatureScope) -> FeatureExtractor {
+        FeatureExtractor(columns: samples.columns.map(\.key), available: Set(samples.columns.filter { $0.kind != .unavailable }.map(\.key)), scope: scope)
+    }
+
+    /// Sample `index` of the run this tracker was made for, `value` reading its columns. While
+    /// a replay's scope is undecided, samples are held back and read again from the ring once
+    /// it is.
+    public func observe(_ samples: RingSamples, at index: UInt64, value: (Int) -> Double) {
         if let (header, first) = pending {
-            let from = first ?? position
-            guard let scope = FeatureScope.of(header, store, in: from..<(position + 1)) else {
+            let from = first ?? index
+            guard let scope = FeatureScope.of(header, samples, in: from..<(index + 1)) else {
                 pending = (header, from)
                 return
             }
             pending = nil
-            reset(FeatureExtractor(columns: store.columns.map(\.key), available: Set(store.columns.filter { $0.kind != .unavailable }.map(\.key)), scope: scope))
-            for p in from..<position where p >= store.oldest { observe(store, at: p) }
+            reset(Self.extractor(samples, scope: scope))
+            let buffer = SampleBuffer()
+            for i in max(from, samples.oldest)..<index where samples.read(i, into: buffer) {
+                observe(samples, at: i) { samples.value($0, in: buffer, previous: i > 0 ? i - 1 : nil) }
+            }
         }
-        let time = store.column("time_ms").map { store.value($0, at: position) } ?? .nan
-        observe(seq: store.seq(at: position), timeMs: time) { store.value($0, at: position) }
+        let time = samples.column("time_ms").map(value) ?? .nan
+        observe(seq: index, timeMs: time, value: value)
     }
 }

@@ -43,11 +43,11 @@ public enum PrometheusExposition {
             family("perfring_sample_age_seconds", "gauge", "age of the newest sample")
             line("perfring_sample_age_seconds", "", Double(now - t) / 1e9)
         }
-        guard let store = follower.store, store.count > store.oldest else { return Array(out.utf8) }
-        let newest = store.count - 1
-        for (c, spec) in store.columns.enumerated() {
+        let newest = SampleBuffer()
+        guard let samples = follower.samples, samples.count > 0, samples.read(samples.end - 1, into: newest) else { return Array(out.utf8) }
+        for (c, spec) in samples.columns.enumerated() {
             guard spec.kind != .unavailable, !skipped.contains(spec.key) else { continue }
-            let v = store.value(c, at: newest)
+            let v = samples.value(c, in: newest, previous: nil)
             guard v.isFinite else { continue }
             let name = metricName(spec.key)
             family(name, "gauge", spec.help + (spec.unit.isEmpty ? "" : " (\(spec.unit))") + ", newest sample")

@@ -17,12 +17,13 @@ public enum CollectorState: String, Sendable {
 
 public final class RingFollower {
     public let path: String
-    public private(set) var reader: RingReader?
-    public private(set) var deriver: MetricDeriver?
-    public private(set) var store: SampleStore?
+    /// The current collector run's samples, read from its mapping (kept when the file at the
+    /// path goes away: the mapping stays valid).
+    public private(set) var samples: RingSamples?
+    public var reader: RingReader? { samples?.reader }
     /// What is wrong with the file at `path` right now, if anything (shown in /api/health).
     public private(set) var ringError: String?
-    /// Records the server never saw: overwritten before it read them, or torn repeatedly.
+    /// Records phases and alerts never saw: overwritten before they were read, or torn.
     public private(set) var recordsLost: UInt64 = 0
     /// Monotonic time (ns) of the newest sample's record.
     public private(set) var newestTimeNs: UInt64?
@@ -31,19 +32,24 @@ public final class RingFollower {
     /// Last-known stop flag and heartbeat of the current ring.
     public private(set) var stopped = false
     public private(set) var heartbeatNs: UInt64 = 0
-    /// Incremented whenever the store is replaced (a new generation), for stream cursors.
+    /// Incremented whenever a new collector run is followed, for stream cursors and caches.
     public private(set) var epoch = 0
-    private var nextIndex: UInt64 = 0
+    /// Incremented whenever anything served may have changed (new samples, a new run, a fault):
+    /// the key of what is rendered once and shared (the newest sample, /metrics).
+    public private(set) var version = 0
+    /// Records of a ring found already written that phases and alerts go back over: about a
+    /// day at 100 ms, and a bound on a header that claims billions.
+    static let maxBacklog: UInt64 = 1 << 20
+    /// The next record phases and alerts will see (they consume each sample once).
+    private var ingested: UInt64 = 0
+    private let buffer = SampleBuffer()
     /// The write index the last poll saw in this ring.
     private var lastWriteIndex: UInt64 = 0
     /// "waiting for the ring" was logged (once, until a ring appears).
     private var waitingLogged = false
-    private var buffer: UnsafeMutableRawPointer?
-    private var bufferSize = 0
     private var faulted = false
 
-    /// Phases of the current collector run (replaced with the store) and the alert rules; both
-    /// see each sample as it is ingested.
+    /// Phases of the current collector run (replaced with it) and the alert rules.
     public private(set) var phases: PhaseTracker?
     public let alerts: AlertEvaluator
     public let minPhaseNs: UInt64
@@ -55,13 +61,15 @@ public final class RingFollower {
         self.minPhaseNs = minPhaseNs
         alerts = AlertEvaluator(rules: alertRules)
     }
-    deinit { buffer?.deallocate() }
 
     public var generation: UInt64? { reader?.header.generation }
 
-    /// One poll: (re)open when needed, then ingest new records. Returns how many samples arrived.
+    /// One poll: (re)open when needed, see how far the ring has grown, and let phases and alerts
+    /// consume at most `ingestBudget` new records (a large backlog, such as a full ring at
+    /// start, is spread over several polls so no poll holds up the server). Returns how many
+    /// samples arrived.
     @discardableResult
-    public func poll() -> Int {
+    public func poll(ingestBudget: Int = 2048) -> Int {
         // New records are read on every poll; whether the file at the path is still ours costs
         // a stat(), so under a request load that is checked at most once a millisecond.
         let now = Sys.monotonicNanos()
@@ -78,9 +86,13 @@ public final class RingFollower {
                 reopenIfChanged()
             }
         }
-        guard let reader, !faulted, let deriver, let store else { return 0 }
+        guard let samples, !faulted else { return 0 }
+        let reader = samples.reader
         guard reader.headerIntact() else {
             markFault("the ring header changed in place (not written by this collector run)"); return 0
+        }
+        if checkPath && !reader.sizeIntact() {
+            markFault(ringError ?? RingError.fault.description); return 0  // the reopen attempt said why
         }
         guard let w = reader.writeIndex(), let hb = reader.heartbeat(), let st = reader.stopped() else {
             markFault(RingError.fault.description); return 0
@@ -92,33 +104,45 @@ public final class RingFollower {
         heartbeatNs = hb
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
-        if w <= nextIndex { return 0 }
-        let oldest = reader.oldestIndex(writeIndex: w)
-        if nextIndex < oldest {
-            recordsLost &+= oldest - nextIndex
-            nextIndex = oldest
+        var arrived = 0
+        if w > samples.end {
+            arrived = Int(w - samples.end)
+            samples.end = w
+            version &+= 1
+            if samples.read(w - 1, into: buffer) { newestTimeNs = buffer.record.timeNs }
         }
-        var n = 0
-        while nextIndex < w {
-            switch reader.read(nextIndex, into: buffer!) {
-            case .ok:
-                let view = RecordView(UnsafeRawPointer(buffer!))
-                deriver.ingest(view, into: store)
-                alerts.observe(store, at: store.count - 1)
-                phases?.observe(store, at: store.count - 1)
-                newestTimeNs = view.timeNs
-                n += 1
-            case .unavailable:
-                // Overwritten between our index load and the copy: the writer lapped us.
-                recordsLost &+= 1
-            case .fault:
-                markFault(RingError.fault.description)
-                return n
+        ingest(budget: ingestBudget)
+        return arrived
+    }
+
+    /// Feeds phases and alerts the records they have not seen, up to `budget` of them.
+    private func ingest(budget: Int) {
+        guard let samples, ingested < samples.end, budget > 0 else { return }
+        let oldest = samples.oldest
+        if ingested < oldest {
+            recordsLost &+= oldest - ingested
+            ingested = oldest
+        }
+        let stop = min(samples.end, ingested + UInt64(budget))
+        var previous: UInt64? = ingested > 0 ? ingested - 1 : nil
+        while ingested < stop {
+            let i = ingested
+            ingested += 1
+            guard samples.read(i, into: buffer) else {
+                if !samples.reader.sizeIntact() {
+                    markFault(RingError.fault.description)
+                    return
+                }
+                recordsLost &+= 1  // overwritten between the index load and the copy
+                continue
             }
-            nextIndex += 1
+            let value = { [samples, buffer] (c: Int) in samples.value(c, in: buffer, previous: previous) }
+            alerts.observe(seq: i, value: value)
+            phases?.observe(samples, at: i, value: value)
+            previous = i
         }
-        reader.finished(through: nextIndex - 1)
-        return n
+        samples.reader.finished(through: ingested - 1)
+        version &+= 1
     }
 
     /// Why a write index cannot be believed, if it cannot. The seqlock word of record i is 2i+2:
@@ -135,6 +159,10 @@ public final class RingFollower {
     private func markFault(_ reason: String) {
         faulted = true
         ringError = reason
+        version &+= 1
+        // What the mapping still holds stays served; a file truncated or overwritten under it
+        // holds nothing any more, and saying so is the honest answer.
+        if let samples, samples.count > 0, !samples.read(samples.end - 1, into: buffer) { samples.readable = false }
         Log.warning("ring \(path): \(reason); serving the samples already read")
     }
 
@@ -173,34 +201,32 @@ public final class RingFollower {
             return  // same ring under a new name or a racing stat: nothing changed
         }
         let header = fresh.header
+        let run = RingSamples(reader: fresh)
         // Every name the ring gives becomes a JSON key, a CSV column and a Prometheus metric:
         // two that would collide there (with each other or a built-in metric) are refused.
-        let candidate = MetricDeriver(header: header)
-        if let clash = PrometheusExposition.collision(in: candidate.columns) {
+        if let clash = PrometheusExposition.collision(in: run.columns) {
             let message = "event names collide: two metrics would be named \(clash)"
             if message != ringError { Log.warning("ring \(path): \(message)") }
             ringError = message
             return
         }
         Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(Log.printable(header.target)), \(header.capacity) records")
-        reader = fresh
+        samples = run
         faulted = false
         ringError = nil
-        deriver = candidate
         lastWriteIndex = 0
-        store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
-        phases = PhaseTracker(store: store!, header: header, minPhaseNs: minPhaseNs)
-        alerts.bind(store!)
+        phases = PhaseTracker(samples: run, minPhaseNs: minPhaseNs)
+        alerts.bind(columns: run.columns)
         totals = [UInt64](repeating: 0, count: header.eventCount)
         epoch += 1
+        version &+= 1
         newestTimeNs = nil
         stopped = false
-        if bufferSize < header.recordSize {
-            buffer?.deallocate()
-            buffer = .allocate(byteCount: header.recordSize, alignment: 64)
-            bufferSize = header.recordSize
-        }
-        nextIndex = fresh.writeIndex().map(fresh.oldestIndex(writeIndex:)) ?? 0
+        // Phases and alerts start from the oldest record held (at most the newest
+        // `maxBacklog`); the backlog is consumed over the next polls, in bounded batches.
+        let w = fresh.writeIndex() ?? 0
+        ingested = max(fresh.oldestIndex(writeIndex: w), w > Self.maxBacklog ? w - Self.maxBacklog : 0)
+        run.end = fresh.oldestIndex(writeIndex: w)
     }
 
     /// The collector's state at monotonic time `now`.

@@ -264,13 +264,27 @@ public final class RingReader {
         w > UInt64(header.capacity) ? w - UInt64(header.capacity) : 0
     }
 
-    /// Copies record `index` into `buffer` (at least `header.recordSize` bytes) if it is
-    /// complete and still the record with that index.
-    public func read(_ index: UInt64, into buffer: UnsafeMutableRawPointer) -> RecordRead {
+    /// Copies record `index` into `buffer` (at least `header.recordSize` bytes, or `byteCount`
+    /// when only the record's first bytes are wanted) if it is complete and still the record
+    /// with that index.
+    public func read(_ index: UInt64, into buffer: UnsafeMutableRawPointer, byteCount: Int? = nil) -> RecordRead {
         guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap
         let slot = Int(index % UInt64(header.capacity))
         let rec = base + RingLayout.headerSize + slot * header.recordSize
-        switch cperf_seq_read(rec, buffer, header.recordSize, RingLayout.completeSeq(index)) {
+        switch cperf_seq_read(rec, buffer, min(byteCount ?? header.recordSize, header.recordSize), RingLayout.completeSeq(index)) {
+        case 0: return .ok
+        case 1: return .unavailable
+        default: return .fault
+        }
+    }
+
+    /// Like `read`, copying only the u64 fields at `offsets` (within the record's fixed part,
+    /// multiples of 8) to the same offsets of `buffer`.
+    public func gather(_ index: UInt64, into buffer: UnsafeMutableRawPointer, offsets: UnsafeBufferPointer<UInt32>) -> RecordRead {
+        guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap
+        let slot = Int(index % UInt64(header.capacity))
+        let rec = base + RingLayout.headerSize + slot * header.recordSize
+        switch cperf_seq_gather(rec, buffer, offsets.baseAddress, offsets.count, RingLayout.completeSeq(index)) {
         case 0: return .ok
         case 1: return .unavailable
         default: return .fault
@@ -280,6 +294,24 @@ public final class RingReader {
     /// The caller is done with records up to `index` (it copied what it needs): their pages
     /// leave this process's resident set.
     public func finished(through index: UInt64) { releaser.finished(through: index) }
+
+    /// A reply has read records `range` (a random-access read, beside the cursor above): the
+    /// whole pages they fill leave this process's resident set (the page cache keeps them).
+    public func release(_ range: Range<UInt64>) {
+        guard !range.isEmpty else { return }
+        let capacity = UInt64(header.capacity)
+        let area = UnsafeMutableRawPointer(mutating: base + RingLayout.headerSize)
+        var from = range.lowerBound
+        while from < range.upperBound {
+            let slot = Int(from % capacity)
+            let n = Int(min(range.upperBound - from, capacity - UInt64(slot)))  // up to the ring's end
+            let page = Sys.pageSize
+            let start = slot * header.recordSize / page * page
+            let end = (slot + n) * header.recordSize / page * page
+            if end > start { Sys.dropMappedPages(area + start, length: end - start) }
+            from += UInt64(n)
+        }
+    }
 
     /// Whether the file at `path` is still the one mapped here and still big enough: false when
     /// the collector replaced it (new inode), it was removed, or it was truncated.

@@ -95,17 +95,14 @@ import Testing
 }
 
 @Suite struct AlertEvaluationTests {
-    /// A store of 100 ms samples with a `cpi` column; `values` fill it in order.
+    /// 100 ms samples with a `cpi` column; `values` arrive in order.
     func run(_ rules: [String], _ values: [Double]) throws -> AlertEvaluator {
-        let columns = ["seq", "time_ms", "dt_ms", "cpi"].map { ColumnSpec(key: $0, kind: .stored, help: "", unit: "") }
-        let store = SampleStore(columns: columns, capacity: 1024)
+        let columns = ["seq", "time_ms", "dt_ms", "cpi"].map { ColumnSpec(key: $0, kind: .derived, help: "", unit: "") }
         let alerts = AlertEvaluator(rules: try rules.map(AlertRule.parse))
-        alerts.bind(store)
+        alerts.bind(columns: columns)
         for (i, v) in values.enumerated() {
-            store.append(seq: UInt64(i)) { row in
-                row.set(0, Double(i)); row.set(1, 1_000_000 + 100 * Double(i)); row.set(2, 100); row.set(3, v)
-            }
-            alerts.observe(store, at: store.count - 1)
+            let row = [Double(i), 1_000_000 + 100 * Double(i), 100, v]
+            alerts.observe(seq: UInt64(i)) { row[$0] }
         }
         return alerts
     }

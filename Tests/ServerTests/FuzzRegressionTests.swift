@@ -103,6 +103,14 @@ private func exercise(_ request: HTTPRequest, _ fx: FuzzFixture) {
     case .response(let r):
         precondition((100...599).contains(r.status.code))
         precondition(!String(decoding: r.body, as: UTF8.self).contains(FuzzFixture.secret), "served a file outside the web root")
+    case .produced(let head, let producer):
+        precondition((100...599).contains(head.status.code))
+        var w = JSONWriter()
+        var done = false
+        while !done {
+            w.reset()
+            done = producer.produce(into: &w, budget: 4096)
+        }
     case .stream(_, let token):
         fx.api.streamClosed(token)
     }

@@ -255,6 +255,11 @@ final class TestClient {
                     let colon = line.firstIndex(of: ":")!
                     return (String(line[..<colon]), line[line.index(after: colon)...].trimmingPrefix(" ").description)
                 }
+                if !bodyless, headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1 == "chunked" }) {
+                    buffer.removeFirst(end + 4)
+                    guard let body = readChunkedBody() else { return nil }
+                    return TestResponse(status: status, headers: headers, body: body)
+                }
                 let length = bodyless ? 0 : headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
                 while buffer.count < end + 4 + length { guard fill() else { return nil } }
                 let body = Array(buffer[(end + 4)..<(end + 4 + length)])
@@ -262,6 +267,42 @@ final class TestClient {
                 return TestResponse(status: status, headers: headers, body: body)
             }
             guard fill() else { return nil }
+        }
+    }
+
+    /// The body of a chunked reply whose head has been (or is being) received.
+    func chunkedBodyAfterHead() -> [UInt8]? {
+        while headEnd() == nil { guard fill() else { return nil } }
+        buffer.removeFirst(headEnd()! + 4)
+        return readChunkedBody()
+    }
+
+    /// Decodes a chunked body (RFC 9112 §7.1) from the start of the buffer; nil when it is
+    /// malformed or the connection ends first.
+    private func readChunkedBody() -> [UInt8]? {
+        var body: [UInt8] = []
+        var at = 0  // parsed up to here; consumed from the buffer once the body is complete
+        func line() -> String? {
+            while true {
+                if let i = buffer[at...].firstIndex(of: 10), i > at, buffer[i - 1] == 13 {
+                    let text = String(decoding: buffer[at..<(i - 1)], as: UTF8.self)
+                    at = i + 1
+                    return text
+                }
+                guard fill() else { return nil }
+            }
+        }
+        while true {
+            guard let sizeLine = line(), let size = Int(sizeLine, radix: 16), size >= 0 else { return nil }
+            if size == 0 {
+                guard line() == "" else { return nil }
+                buffer.removeFirst(at)
+                return body
+            }
+            while buffer.count < at + size + 2 { guard fill() else { return nil } }
+            body += buffer[at..<(at + size)]
+            guard buffer[at + size] == 13, buffer[at + size + 1] == 10 else { return nil }
+            at += size + 2
         }
     }
 

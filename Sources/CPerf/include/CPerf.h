@@ -109,6 +109,11 @@ int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out);
 /// the record is being written, was overwritten, or is not the expected one; -1 on a fault.
 int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected);
 
+/// Like cperf_seq_read, copying only the u64 fields at byte `offsets` (multiples of 8) of the
+/// record to the same offsets of `dst`: a reply that needs one column of many records copies
+/// the few words that column is derived from, not whole records.
+int cperf_seq_gather(const void *record, void *dst, const uint32_t *offsets, size_t n, uint64_t expected);
+
 // MARK: self-test
 
 /// Runs a loop of exactly `n` iterations whose instruction count is known, and returns the

@@ -1,0 +1,64 @@
+// The samples of one collector run, read from the ring's mapping when they are served: the ring
+// is the history. Nothing per sample is kept in the server, so its memory does not grow with the
+// ring and it serves at once whatever the ring's size. A sample's sequence number is its ring
+// index, so a cursor is an index and needs no search.
+import Shared
+
+public final class RingSamples {
+    public let reader: RingReader
+    public let deriver: MetricDeriver
+    public var header: RingHeader { reader.header }
+    public var columns: [ColumnSpec] { deriver.columns }
+    /// Each column's `"key":`, rendered once rather than per request.
+    public let renderedKeys: [[UInt8]]
+    /// One past the newest index the follower has seen (it advances this as the ring grows).
+    public internal(set) var end: UInt64 = 0
+    /// Bytes of a record that derivation reads: the fixed part (never the per-CPU section).
+    let copyBytes: Int
+
+    init(reader: RingReader) {
+        self.reader = reader
+        deriver = MetricDeriver(header: reader.header)
+        renderedKeys = deriver.columns.map { JSONWriter.render(key: $0.key) }
+        copyBytes = min(reader.header.recordSize, RingLayout.fixedRecordSize)
+    }
+
+    /// False once the file was truncated or overwritten under the mapping: nothing is held.
+    public internal(set) var readable = true
+
+    /// The oldest index that may still be in the ring (it may be mid-overwrite: reads say so).
+    public var oldest: UInt64 { readable ? reader.oldestIndex(writeIndex: end) : end }
+    /// Indices of the samples held: oldest..<end.
+    public var indices: Range<UInt64> { oldest..<end }
+    public var count: Int { Int(end - oldest) }
+
+    public func column(_ key: String) -> Int? { deriver.column(key) }
+
+    /// Copies record `index` into `buffer` (a `SampleBuffer`); false when it is not (or no
+    /// longer) there, or the mapping faulted.
+    @inline(__always)
+    public func read(_ index: UInt64, into buffer: SampleBuffer) -> Bool {
+        reader.read(index, into: buffer.bytes, byteCount: copyBytes) == .ok
+    }
+
+    /// Copies only the words `offsets` of record `index` (see `MetricDeriver.reads`), enough
+    /// for the columns they were taken from.
+    @inline(__always)
+    public func gather(_ index: UInt64, into buffer: SampleBuffer, offsets: UnsafeBufferPointer<UInt32>) -> Bool {
+        reader.gather(index, into: buffer.bytes, offsets: offsets) == .ok
+    }
+
+    /// Column `c` of the record in `buffer`.
+    @inline(__always)
+    public func value(_ c: Int, in buffer: SampleBuffer, previous: UInt64?) -> Double {
+        deriver.value(c, RecordView(UnsafeRawPointer(buffer.bytes)), previous: previous)
+    }
+}
+
+/// A private copy of one record (seqlock-checked), owned by whoever reads: a reply, the follower.
+public final class SampleBuffer {
+    let bytes: UnsafeMutableRawPointer
+    public init() { bytes = .allocate(byteCount: RingLayout.fixedRecordSize, alignment: 64) }
+    deinit { bytes.deallocate() }
+    public var record: RecordView { RecordView(UnsafeRawPointer(bytes)) }
+}

@@ -1,0 +1,144 @@
+// The body of /api/data (objects or columns) and /api/export.csv, produced a chunk at a time as
+// the client drains it: each record is read from the ring and encoded when its chunk is made,
+// so a reply of any length costs one chunk of memory, and HEAD never makes it at all. The
+// reply's range is fixed when the request arrives; a record the collector overwrites before its
+// chunk is made is left out (objects, CSV; the next sample then has `gap` 1) or null (columns,
+// whose arrays must stay the same length).
+
+final class SampleReply: HTTPBodyProducer {
+    enum Shape { case objects, columns, csv }
+
+    private let encoder: SampleEncoder
+    private let samples: RingSamples
+    private let range: Range<UInt64>
+    private let shape: Shape
+    private let labels: PhaseTracker.Labels?
+    /// Written before the samples: the reply's opening fields up to `"samples":` or
+    /// `"columns":` (JSON), or nothing (CSV, whose header row comes from the encoder).
+    private let opening: [UInt8]
+    /// The sample before the range, when the client's cursor names it (for `gap`).
+    private let before: UInt64?
+    private let buffer = SampleBuffer()
+    private var started = false
+    /// The next record to encode and, for columns, the column being written (one past the
+    /// metric columns: the phase ids).
+    private var next: UInt64
+    private var column = 0
+    private var inColumn = false
+    /// The record words the current column is derived from.
+    private var reads: [UInt32] = []
+    private var previous: UInt64?
+    private var wroteSample = false
+    /// Records before this one have had their pages released.
+    private var released: UInt64
+
+    init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?) {
+        self.encoder = encoder
+        samples = encoder.samples
+        self.range = range
+        self.shape = shape
+        self.labels = labels
+        self.opening = opening
+        self.before = before
+        next = range.lowerBound
+        previous = before
+        released = range.lowerBound
+    }
+
+    deinit { samples.reader.release(released..<range.upperBound) }
+
+    func produce(into w: inout JSONWriter, budget: Int) -> Bool {
+        if !started {
+            started = true
+            w.literal(opening)
+            switch shape {
+            case .objects: w.byte(UInt8(ascii: "["))
+            case .columns: w.byte(UInt8(ascii: "{"))
+            case .csv: encoder.csvHeader(into: &w)
+            }
+        }
+        switch shape {
+        case .objects, .csv: return rows(into: &w, budget: budget)
+        case .columns: return columns(into: &w, budget: budget)
+        }
+    }
+
+    private func rows(into w: inout JSONWriter, budget: Int) -> Bool {
+        let chunkStart = next
+        while next < range.upperBound && w.count < budget {
+            let i = next
+            next += 1
+            guard samples.read(i, into: buffer) else { continue }
+            if shape == .csv {
+                encoder.csvRow(buffer, previous: previous, into: &w)
+            } else {
+                if wroteSample { w.byte(UInt8(ascii: ",")) }
+                encoder.object(buffer, previous: previous, into: &w) { [labels] w in
+                    PhaseJSON.sampleField(labels?.phase(forSeq: i), into: &w)
+                }
+            }
+            wroteSample = true
+            previous = i
+        }
+        // Streaming forward: the pages behind this chunk are not needed again.
+        samples.reader.release(chunkStart..<next)
+        released = next
+        guard next == range.upperBound else { return false }
+        if shape == .objects { w.literal(Array("]}".utf8)) }
+        return true
+    }
+
+    /// Column by column (the format's order), a pass over the range for each that copies only
+    /// the record words the column is derived from; the pages are released when the reply
+    /// ends, not between passes.
+    private func columns(into w: inout JSONWriter, budget: Int) -> Bool {
+        let count = encoder.columns.count
+        while w.count < budget {
+            if column > count {
+                w.literal(Array("}}".utf8))
+                return true
+            }
+            if !inColumn {
+                inColumn = true
+                if column > 0 { w.byte(UInt8(ascii: ",")) }
+                if column < count {
+                    encoder.key(column, into: &w)
+                    reads = samples.deriver.reads(encoder.columns[column])
+                } else {
+                    w.key("phase")
+                }
+                w.beginArray()
+            }
+            var i = next
+            let upper = range.upperBound, lower = range.lowerBound
+            if column < count {
+                let c = encoder.columns[column]
+                reads.withUnsafeBufferPointer { offsets in
+                    while i < upper && w.count < budget {
+                        if i > lower { w.byte(UInt8(ascii: ",")) }
+                        if samples.gather(i, into: buffer, offsets: offsets) {
+                            w.number(samples.value(c, in: buffer, previous: i == lower ? before : i - 1))
+                        } else {
+                            w.null()
+                        }
+                        i += 1
+                    }
+                }
+            } else {
+                while i < upper && w.count < budget {
+                    if i > lower { w.byte(UInt8(ascii: ",")) }
+                    if let l = labels?.phase(forSeq: i) { w.int(l.id) } else { w.null() }
+                    i += 1
+                }
+            }
+            next = i
+            if next == upper {
+                w.endArray()
+                inColumn = false
+                column += 1
+                next = lower
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,159 @@
+// The ring is the history (issue 15): replies read it when they are made, large ones are
+// streamed as the client drains them without holding up anyone else, resumed streams catch up
+// in bounded steps or get a `gap` event, and a ring of any claimed size is served without the
+// server allocating for it.
+import Foundation
+import Glibc
+import Shared
+import Testing
+@testable import Server
+
+/// Raw SSE text received so far on `c`: the events, gap events included.
+private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: String)] {
+    let text = String(decoding: c.buffer, as: UTF8.self)
+    guard let start = text.range(of: "\r\n\r\n") else { return [] }
+    return text[start.upperBound...].components(separatedBy: "\n\n").dropLast().compactMap { block in
+        var e = (event: "", id: "", data: "")
+        for line in block.split(separator: "\n") {
+            if line.hasPrefix("event: ") { e.event = String(line.dropFirst(7)) }
+            if line.hasPrefix("id: ") { e.id = String(line.dropFirst(4)) }
+            if line.hasPrefix("data: ") { e.data = String(line.dropFirst(6)) }
+        }
+        return e.event.isEmpty ? nil : e
+    }
+}
+
+@Suite struct HistoryServingTests {
+    /// A reply far larger than the socket buffers, whose client reads nothing for a while:
+    /// other requests are answered meanwhile, and the reply, once drained, is whole.
+    @Test(arguments: ["/api/data", "/api/data?format=columns", "/api/export.csv"])
+    func aLargeReplyStreamsWhileOthersAreServed(_ target: String) throws {
+        let dir = APITempDir()
+        let n = 12_000
+        let c = try FakeCollector(path: dir.ring, capacity: n)
+        c.write(n)
+        let server = APIServer(ring: dir.ring)
+        let big = try TestClient(port: server.port)
+        big.send("GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = try #require(big.read(until: "\r\n\r\n"))
+        #expect(head.contains("Transfer-Encoding: chunked"))
+        // The big reply is stuck behind its unread socket; the server answers others anyway.
+        for _ in 0..<20 {
+            let latest = try server.object("/api/latest")
+            #expect(number(latest["seq"]) == Double(n - 1))
+        }
+        // Drained, it is complete and in order.
+        let body = try #require(big.chunkedBodyAfterHead(), "the reply ended properly")
+        if target.hasSuffix(".csv") {
+            let lines = String(decoding: body, as: UTF8.self).split(separator: "\n")
+            #expect(lines.count == n + 1)
+            #expect(lines.dropFirst().map { Int($0.prefix { $0 != "," }) } == (0..<n).map { Optional($0) })
+        } else {
+            let o = try jsonObject(body)
+            if let columns = o["columns"] as? [String: Any] {
+                #expect((columns["seq"] as? [Any])?.compactMap { number($0).map(Int.init) } == Array(0..<n))
+                #expect((columns["phase"] as? [Any])?.count == n)
+                #expect((columns["cpi"] as? [Any])?.count == n)
+            } else {
+                #expect(seqs(o) == Array(0..<n))
+            }
+        }
+    }
+
+    /// HTTP/1.0 has no chunked coding: the body is delimited by the connection's end.
+    @Test func anHTTP10ClientGetsTheBodyUntilClose() throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring)
+        c.write(5)
+        let server = APIServer(ring: dir.ring)
+        let client = try TestClient(port: server.port)
+        client.send("GET /api/data HTTP/1.0\r\n\r\n")
+        #expect(client.closesConnection())
+        let text = String(decoding: client.buffer, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        #expect(parts.count == 2)
+        #expect(!parts[0].contains("Transfer-Encoding") && parts[0].contains("Connection: close"))
+        #expect(seqs(try jsonObject(Array(parts[1].utf8))) == [0, 1, 2, 3, 4])
+    }
+
+    /// A Last-Event-ID that names no sample the ring holds gets a `gap` event, then the
+    /// stream is live: nothing from the history is replayed.
+    @Test(arguments: ["bogus", "::", "GEN:999999", "GEN:0", "GEN:-1", "0123456789abcdeg:1"])
+    func anUnknownLastEventIDGetsAGapThenLive(_ id: String) throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring, capacity: 8)
+        c.write(20)  // seq 0...19, the ring keeps 12...19: GEN:0 is older than the ring
+        let server = APIServer(ring: dir.ring)
+        let gen = c.generationHex
+        let lastID = id.replacingOccurrences(of: "GEN", with: gen)
+        let stream = try TestClient.stream(port: server.port, lastEventID: lastID)
+        #expect(stream.read(until: "event: gap\n") != nil)
+        c.write()
+        _ = stream.events(through: "\(gen):20")
+        let events = rawEvents(stream)
+        #expect(events.map(\.event) == ["gap", "sample"], "\(events)")
+        #expect(events.last?.id == "\(gen):20")
+        let gap = try jsonObject(Array((events.first?.data ?? "").utf8))
+        #expect(gap["last_event_id"] as? String == lastID)
+        #expect(number(gap["oldest_seq"]) == 12 && number(gap["next_seq"]) == 20)
+    }
+
+    /// Resuming far behind: the backlog arrives whole and in order, a bounded amount per tick.
+    @Test func aResumedStreamCatchesUpOnALongBacklog() throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring, capacity: 4096)
+        c.write(3000)
+        let server = APIServer(ring: dir.ring)
+        let gen = c.generationHex
+        let stream = try TestClient.stream(port: server.port, lastEventID: "\(gen):9")
+        #expect(stream.read(until: "id: \(gen):2999\n") != nil)
+        let events = stream.events(through: "\(gen):2999")
+        #expect(events.map(\.id) == (10..<3000).map { "\(gen):\($0)" })
+    }
+
+    /// A header claiming two billion records (a sparse file of 1.7 TB) holding three: served
+    /// at once, with none of that size allocated.
+    @Test func aSparseHugeRingIsServedWithoutAllocating() throws {
+        let dir = APITempDir()
+        let small = dir.path + "/small"
+        let c = try FakeCollector(path: small, capacity: 4)
+        c.write(3)
+        let capacity: UInt32 = 1 << 31
+        let bytes = try #require(FileManager.default.contents(atPath: small)).map { $0 }
+        let recordSize = Int(bytes[RingLayout.hRecordSize]) | Int(bytes[RingLayout.hRecordSize + 1]) << 8
+        let fd = open(dir.ring, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        #expect(fd >= 0)
+        #expect(ftruncate(fd, off_t(RingLayout.headerSize) + off_t(capacity) * off_t(recordSize)) == 0)
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, RingLayout.headerSize + 3 * recordSize, 0) }
+        close(fd)
+        apiPatch(dir.ring, at: RingLayout.hCapacity, apiLE32(capacity))
+
+        let server = try ServerProcess(["--ring", dir.ring])
+        let h = server.eventuallyHealth { number($0["samples"]) == 3 }
+        #expect(h.ok, "\(String(describing: h.last))")
+        #expect(server.seqs() == [0, 1, 2])
+        #expect(try server.get("/api/latest").status == 200)
+        let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+        let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 0
+        #expect(rssKB > 0 && rssKB < 200 * 1024, "server RSS \(rssKB) kB")
+        #expect(server.stop() == 0)
+    }
+
+    /// A collector restarted under an open reply: the reply goes on from the old mapping, whole.
+    @Test func aReplyOutlivesItsRingBeingReplaced() throws {
+        let dir = APITempDir()
+        let n = 6_000
+        let first = try FakeCollector(path: dir.ring, capacity: n)
+        first.write(n)
+        let server = APIServer(ring: dir.ring)
+        let big = try TestClient(port: server.port)
+        big.send("GET /api/data HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = try #require(big.read(until: "\r\n\r\n"))
+        let second = try FakeCollector(path: dir.ring)
+        second.write(2)
+        #expect(server.eventuallyObject("/api/health") { $0["generation"] as? String == second.generationHex } != nil)
+        let o = try jsonObject(try #require(big.chunkedBodyAfterHead()))
+        #expect(o["generation"] as? String == first.generationHex)
+        #expect(seqs(o) == Array(0..<n))
+    }
+}
