@@ -13,9 +13,18 @@ public final class MetricDeriver {
     public private(set) var eventColumn: [String: Int] = [:]
     private var lastSeq: UInt64?
 
-    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
+    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`); a
+    /// hybrid part `cpu_core/cycles/` is `cycles_cpu_core`.
     public static func key(forEvent name: String) -> String {
-        name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+        let parts = name.split(separator: "/")
+        if parts.count == 2 { return key(forEvent: String(parts[1])) + "_" + String(parts[0].map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
+        return name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// The PMU of a hybrid part's name (`cpu_core/cycles/` -> `cpu_core`), and its event.
+    static func pmuPart(_ name: String) -> (pmu: String, event: String)? {
+        let parts = name.split(separator: "/")
+        return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
     }
 
     public init(header: RingHeader) {
@@ -30,10 +39,21 @@ public final class MetricDeriver {
             return r.index == last &+ 1 ? 0 : 1
         }
 
-        // Counters, scaled by enabled/running; a slot that did not run this interval is null.
+        // Counters, scaled by enabled/running; a slot that did not run this interval is null,
+        // one whose task was off CPU counts 0 (counterEstimate, RING-FORMAT.md "Scaling").
         var slotOf: [String: Int] = [:]
         var countColumnOf: [String: Int] = [:]
+        var hybridParts: [String: (event: String, slots: [Int])] = [:]  // total key -> its counting parts
+        var pmus: [String] = []
         for (slot, e) in header.events.enumerated() {
+            if e.flags.contains(.pmuPart), let (_, event) = Self.pmuPart(e.name) {
+                let total = Self.key(forEvent: event)
+                let suffix = String(Self.key(forEvent: e.name).dropFirst(total.count + 1))  // `pmu`, as keys spell it
+                if !pmus.contains(suffix) { pmus.append(suffix) }
+                var entry = hybridParts[total] ?? (event, [])
+                if e.status == .counting { entry.slots.append(slot) }
+                hybridParts[total] = entry
+            }
             let key = Self.key(forEvent: e.name)
             guard e.status == .counting else {
                 columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(e.name) (unavailable: \(e.status.name))", unit: ""))
@@ -44,8 +64,30 @@ public final class MetricDeriver {
             eventColumn[key] = slot
             let countColumn = columns.count
             countColumnOf[key] = countColumn
-            add(key, "\(e.name) in the interval, scaled for multiplexing", e.name == "task-clock" || e.name == "cpu-clock" ? "ns" : "") { Self.scaled($0.counter(slot)) }
+            let flags = e.flags
+            add(key, "\(e.name) in the interval, scaled for multiplexing", e.name == "task-clock" || e.name == "cpu-clock" ? "ns" : "") { counterEstimate($0.counter(slot), flags: flags, record: $0.flags) }
             columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(e.name) per second", unit: "1/s"))
+        }
+        // A hybrid event is the sum of its core PMUs' parts (a part that did not run adds
+        // nothing); null only when no part has data.
+        for (key, h) in hybridParts.sorted(by: { $0.key < $1.key }) {
+            let parts = h.slots.map { ($0, header.events[$0].flags) }
+            guard !parts.isEmpty else {
+                columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(h.event), all core PMUs (unavailable)", unit: ""))
+                columns.append(ColumnSpec(key: key + "_per_s", kind: .unavailable, help: "\(h.event) per second (unavailable)", unit: "1/s"))
+                continue
+            }
+            let countColumn = columns.count
+            countColumnOf[key] = countColumn
+            add(key, "\(h.event) in the interval, the sum of its core PMUs' parts", "") { r in
+                var sum = 0.0, any = false
+                for (slot, flags) in parts {
+                    let v = counterEstimate(r.counter(slot), flags: flags, record: r.flags)
+                    if v.isFinite { sum += v; any = true }
+                }
+                return any ? sum : .nan
+            }
+            columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(h.event) per second, all core PMUs", unit: "1/s"))
         }
         let hardwareSlots = header.events.indices.filter { header.events[$0].status == .counting && header.events[$0].type != 1 }
         if hardwareSlots.isEmpty {
@@ -55,6 +97,9 @@ public final class MetricDeriver {
                 var m = 1.0
                 for s in hardwareSlots {
                     let c = r.counter(s)
+                    // A hybrid part that did not run was not multiplexed: its task ran on the
+                    // other core type.
+                    if c.running == 0 && header.events[s].flags.contains(.pmuPart) { continue }
                     if c.enabled > 0 { m = min(m, Double(c.running) / Double(c.enabled)) }
                 }
                 return m
@@ -66,11 +111,19 @@ public final class MetricDeriver {
         ratio("branch_miss_rate", "branch misses per branch, percent", "branch_misses", "branches", countColumnOf, scale: 100)
         ratio("cache_mpki", "cache misses per thousand instructions", "cache_misses", "instructions", countColumnOf, scale: 1000)
         ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", countColumnOf, scale: 1000)
+        // Hybrid: each ratio also per core PMU, from that PMU's own pair (one group each).
+        for pmu in pmus {
+            ratio("ipc_" + pmu, "instructions per cycle on \(pmu)", "instructions_" + pmu, "cycles_" + pmu, countColumnOf, scale: 1)
+            ratio("cpi_" + pmu, "cycles per instruction on \(pmu)", "cycles_" + pmu, "instructions_" + pmu, countColumnOf, scale: 1)
+            ratio("cache_miss_rate_" + pmu, "cache misses per cache reference on \(pmu), percent", "cache_misses_" + pmu, "cache_references_" + pmu, countColumnOf, scale: 100)
+            ratio("branch_miss_rate_" + pmu, "branch misses per branch on \(pmu), percent", "branch_misses_" + pmu, "branches_" + pmu, countColumnOf, scale: 100)
+        }
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
         if let tc = slotOf["task_clock"], header.mode != .systemWide {
+            let flags = header.events[tc].flags
             add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "") { r in
-                r.dtNs > 0 ? Self.scaled(r.counter(tc)) / Double(r.dtNs) : .nan
+                r.dtNs > 0 ? counterEstimate(r.counter(tc), flags: flags, record: r.flags) / Double(r.dtNs) : .nan
             }
         } else {
             columns.append(ColumnSpec(key: "cpus_utilized", kind: .unavailable, help: "task-clock over wall time (pid and command modes; system-wide use cpu_util)", unit: ""))
@@ -162,11 +215,6 @@ public final class MetricDeriver {
         process("proc_read_bps", "monitored process bytes read from storage per second", "bytes/s") { r in Self.rate(r, .procReadBytes) }
         process("proc_write_bps", "monitored process bytes written to storage per second", "bytes/s") { r in Self.rate(r, .procWriteBytes) }
         process("proc_major_faults_per_s", "monitored process major faults per second", "1/s") { r in Self.rate(r, .procMajorFaults) }
-    }
-
-    static func scaled(_ c: (value: UInt64, enabled: UInt64, running: UInt64)) -> Double {
-        guard c.running > 0 else { return .nan }
-        return c.running == c.enabled ? Double(c.value) : Double(c.value) * Double(c.enabled) / Double(c.running)
     }
 
     static func rate(_ r: RecordView, _ f: OSField) -> Double {
