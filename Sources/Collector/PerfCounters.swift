@@ -199,8 +199,11 @@ public final class PerfCounters {
             // at perf_event_paranoid > 1, the kernel still lets anyone count their own tasks in
             // user space (kernel/events/core.c, perf_event_open: perf_allow_kernel() is asked
             // only without exclude_kernel). Reopen with exclude_kernel and exclude_hv, and keep
-            // them for this event's other targets.
-            guard error == .access || error == .permission, !userOnly[slot], (paranoid ?? 2) > 1 else { throw error }
+            // them for this event's other targets. perfring differs for context switches and
+            // migrations: user space only they always read 0 (perf prints that 0); perfring
+            // leaves them not permitted rather than show a count that cannot be right.
+            guard error == .access || error == .permission, !userOnly[slot], (paranoid ?? 2) > 1,
+                  !specs[slot].countsInKernelOnly else { throw error }
             cperf_attr_set_exclude(&a, 1, 1)
             let fd = try openRaisingLimit(&a, pid: pid, cpu: cpu, groupFD: leaderFD)
             userOnly[slot] = true
