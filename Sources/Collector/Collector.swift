@@ -179,7 +179,9 @@ public final class Collector {
     /// The event table as printed at startup (and by --self-test).
     public func eventTable() -> String {
         var lines = ["  event                    status          detail"]
-        for (i, e) in counters.entries.enumerated() {
+        for (i, entry) in counters.entries.enumerated() {
+            var e = entry
+            e.status = entry.effectiveStatus(liveFlags: nil)
             var detail = e.status == .counting
                 ? (e.errno != 0 ? "counting on \(e.opened) targets; others: \(Errno(rawValue: e.errno))" : "group \(e.group), \(e.opened) target\(e.opened == 1 ? "" : "s")")
                 : explainStatus(e.status, errno: e.errno, isHardware: counters.specs[i].isHardware)

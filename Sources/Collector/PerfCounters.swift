@@ -63,7 +63,8 @@ public final class PerfCounters {
     /// Per slot: opened with exclude_kernel and exclude_hv after a refusal for privilege.
     private var userOnly: [Bool]
     /// Hybrid parts: the PMU's type goes in config bits 32-63 (PERF_PMU_TYPE_SHIFT, Linux
-    /// 5.16+) when the kernel takes it; older kernels get the PMU's own type number.
+    /// 5.16+) when the kernel takes it; older kernels get the PMU's own type number with its
+    /// own encoding of the event (its sysfs alias).
     private var extendedType = true
     /// Per slot: enabled, and running, at some time on some target since the start.
     private var everEnabled: [Bool]
@@ -90,7 +91,8 @@ public final class PerfCounters {
         readBuf = .allocate(capacity: 3 + 2 * RingLayout.maxEvents)
         prev = .allocate(capacity: max(1, target.count) * specs.count * 3)
         prev.initialize(repeating: 0)
-        if let pmu = specs.lazy.compactMap(\.pmu).first { extendedType = Self.kernelTakesExtendedType(sys, pmu) }
+        let pmus = specs.compactMap(\.pmu)
+        if !pmus.isEmpty { extendedType = pmus.allSatisfy { Self.kernelTakesExtendedType(sys, $0) } }
         var firstError = [Errno?](repeating: nil, count: specs.count)
         var opened = [UInt32](repeating: 0, count: specs.count)
         let groups = Dictionary(grouping: specs.indices, by: { entries[$0].group }).sorted { $0.key < $1.key }.map(\.value)
@@ -103,7 +105,7 @@ public final class PerfCounters {
         for i in specs.indices {
             let (type, config) = typeAndConfig(specs[i])
             entries[i].type = type
-            entries[i].config = config
+            entries[i].config = config ?? specs[i].config
             entries[i].opened = opened[i]
             if let e = firstError[i], opened[i] == 0 {
                 entries[i].status = classifyOpenError(e)
@@ -146,9 +148,9 @@ public final class PerfCounters {
         return pmuCPUs.contains(cpus[t])
     }
 
-    /// perf's probe (tools/perf/util/pmus.c, perf_pmus__supports_extended_type): a cycles event
-    /// with the PMU's type in config bits 32-63 opens on 5.16+ kernels and is refused before.
-    /// User space only and disabled, so it needs no privilege and counts nothing.
+    /// perf's probe (tools/perf/util/pmus.c, __perf_pmus__supports_extended_type, for every
+    /// core PMU): a cycles event with the PMU's type in config bits 32-63 opens on 5.16+
+    /// kernels and is refused before. User space only and disabled: it needs no privilege.
     private static func kernelTakesExtendedType(_ sys: CounterSyscalls, _ pmu: CorePMU) -> Bool {
         var a = perf_event_attr()
         a.type = 0
@@ -161,9 +163,12 @@ public final class PerfCounters {
         return true
     }
 
-    private func typeAndConfig(_ s: EventSpec) -> (UInt32, UInt64) {
+    /// What to open for a slot; nil config: a hybrid part this kernel cannot be asked for (no
+    /// extended type, and no sysfs alias for the event on that PMU).
+    private func typeAndConfig(_ s: EventSpec) -> (UInt32, UInt64?) {
         guard let pmu = s.pmu else { return (s.type, s.config) }
-        return extendedType ? (s.type, s.config | UInt64(pmu.type) << 32) : (pmu.type, s.config)
+        if extendedType { return (s.type, s.config | UInt64(pmu.type) << 32) }
+        return (pmu.type, s.type == 0 ? pmu.rawConfigs[s.config] : nil)
     }
 
     private func pidAndCPU(_ t: Int) -> (Int32, Int32, inherit: Bool, onExec: Bool) {
@@ -176,7 +181,9 @@ public final class PerfCounters {
 
     private func attr(_ slot: Int, grouped: Bool, leader: Bool, inherit: Bool, onExec: Bool) -> perf_event_attr {
         var a = perf_event_attr()
-        (a.type, a.config) = typeAndConfig(specs[slot])
+        let (type, config) = typeAndConfig(specs[slot])
+        a.type = type
+        a.config = config ?? 0
         a.size = cperf_attr_size()
         var fmt = UInt64(PERF_FORMAT_TOTAL_TIME_ENABLED.rawValue | PERF_FORMAT_TOTAL_TIME_RUNNING.rawValue | PERF_FORMAT_ID.rawValue)
         if grouped { fmt |= UInt64(PERF_FORMAT_GROUP.rawValue) }
@@ -190,6 +197,8 @@ public final class PerfCounters {
     }
 
     private func open(_ slot: Int, target t: Int, grouped: Bool, leaderFD: Int32) throws(Errno) -> Int32 {
+        // No way to name this part to this kernel: the PMU does not have the event, to us.
+        guard typeAndConfig(specs[slot]).1 != nil else { throw .noEntry }
         let (pid, cpu, inherit, onExec) = pidAndCPU(t)
         var a = attr(slot, grouped: grouped, leader: leaderFD == -1, inherit: inherit, onExec: onExec)
         do {

@@ -63,7 +63,8 @@ final class SimulatedPMU: CounterSyscalls {
         var group: [Event] { [self] + members }
         var name: String {
             if type == 1 { return ["cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations", "minor-faults", "major-faults"][Int(config)] }
-            return ["cycles", "instructions", "cache-references", "cache-misses", "branch-instructions", "branch-misses"][Int(config & 0xffff_ffff)]
+            let id = type == 0 ? config & 0xffff_ffff : SimulatedPMU.aliases.first { $0.value.raw == config }!.key
+            return ["cycles", "instructions", "cache-references", "cache-misses", "branch-instructions", "branch-misses"][Int(id)]
         }
     }
 
@@ -99,7 +100,23 @@ final class SimulatedPMU: CounterSyscalls {
             writeText(root + "/" + dir + "/type", type + "\n")
             if let cpus { writeText(root + "/" + dir + "/cpus", cpus + "\n") }
         }
+        // x86-style event aliases and their bit fields, for kernels without extended types.
+        for p in pmus {
+            let dir = root + "/" + p.name
+            mkdir(dir + "/format", 0o755)
+            mkdir(dir + "/events", 0o755)
+            writeText(dir + "/format/event", "config:0-7\n")
+            writeText(dir + "/format/umask", "config:8-15\n")
+            for (id, alias) in Self.aliases where p.hardware.contains(id) { writeText(dir + "/events/" + alias.name, alias.terms + "\n") }
+        }
     }
+
+    /// The sysfs aliases written for each legacy hardware id, and the raw config they encode.
+    static let aliases: [UInt64: (name: String, terms: String, raw: UInt64)] = [
+        0: ("cpu-cycles", "event=0x3c", 0x3c), 1: ("instructions", "event=0xc0", 0xc0),
+        2: ("cache-references", "event=0x2e,umask=0x4f", 0x4f2e), 3: ("cache-misses", "event=0x2e,umask=0x41", 0x412e),
+        4: ("branch-instructions", "event=0xc4", 0xc4), 5: ("branch-misses", "event=0xc5", 0xc5),
+    ]
 
     private func writeText(_ path: String, _ text: String) {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -134,7 +151,9 @@ final class SimulatedPMU: CounterSyscalls {
             }
             guard pmus[pmu!].hardware.contains(hwID) else { throw .noEntry }
         default:
-            guard let i = pmus.firstIndex(where: { $0.type == attr.type }), pmus[i].hardware.contains(attr.config) else { throw .noEntry }
+            // A PMU's own type takes its raw encoding (here: the aliases' events).
+            guard let i = pmus.firstIndex(where: { $0.type == attr.type }),
+                  let id = Self.aliases.first(where: { $0.value.raw == attr.config })?.key, pmus[i].hardware.contains(id) else { throw .noEntry }
             pmu = i
         }
         if let p = pmu, cpu >= 0, !pmus[p].cpus.contains(Int(cpu)) { throw .noEntry }

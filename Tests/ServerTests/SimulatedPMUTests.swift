@@ -353,7 +353,8 @@ func sleeper() throws -> Process {
         let atomCycles = try run.slot("cpu_atom/cycles/")
         #expect(entries[atomCycles].flags.partOf == 0 && entries[atomCycles].flags.contains(.pmuPart))
         #expect(entries[atomCycles].type == (extendedType ? 0 : 10))
-        #expect(entries[atomCycles].config == (extendedType ? 10 << 32 : 0))
+        #expect(entries[atomCycles].config == (extendedType ? 10 << 32 : 0x3c), "extended type, or the PMU's own encoding from its sysfs alias")
+        #expect(entries[try run.slot("cpu_atom/cache-references/")].config == (extendedType ? 10 << 32 | 2 : 0x4f2e))
         #expect(entries[atomCycles].opened == UInt32(atom.count), "opened on the atom CPUs only")
         #expect(entries[atomCycles].group != entries[try run.slot("cpu_core/cycles/")].group)
 
@@ -405,6 +406,26 @@ func sleeper() throws -> Process {
         #expect(number(data[1]["task_clock"]) == 2 * 4e6)
         #expect(number(data[1]["multiplex"]) == 1, "a part that did not run is not multiplexing")
         run.stop()
+    }
+
+    /// perf's rule for core PMUs (named `cpu`, or with a `cpus` file) over a sysfs tree with an
+    /// uncore PMU (a `cpumask`) and the software ones; aliases encoded through `format/`.
+    @Test func corePMUsAndTheirEventAliasesComeFromSysfs() throws {
+        let dir = APITempDir()
+        let sim = SimulatedPMU(pmus: [.init(name: "cpu_core", type: 4, cpus: [0], counters: 8), .init(name: "cpu_atom", type: 10, cpus: [1], counters: 6)])
+        sim.writeSysfs(dir.path + "/sys")
+        let uncore = dir.path + "/sys/uncore_imc_0"
+        mkdir(uncore, 0o755)
+        for (f, t) in [("type", "17\n"), ("cpumask", "0\n")] { try t.write(toFile: uncore + "/" + f, atomically: false, encoding: .utf8) }
+        try "config:23\n".write(toFile: dir.path + "/sys/cpu_atom/format/inv", atomically: false, encoding: .utf8)
+        let pmus = CorePMU.discover(root: dir.path + "/sys")
+        #expect(pmus.map(\.name) == ["cpu_core", "cpu_atom"])
+        #expect(pmus.map(\.type) == [4, 10])
+        #expect(pmus[1].cpus == [1])
+        #expect(pmus[1].rawConfigs[2] == 0x4f2e)
+        #expect(CorePMU.encode("event=0x3c,umask=0x1,inv", formatDir: dir.path + "/sys/cpu_atom/format") == 0x80_013c)
+        #expect(CorePMU.encode("event=0x3c,nosuchterm=1", formatDir: dir.path + "/sys/cpu_atom/format") == nil)
+        #expect(CorePMU.discover(root: dir.path + "/nonexistent").isEmpty)
     }
 
     /// Hybrid parts must fit the 16 slots: ten hardware events on two PMUs do not.
