@@ -70,7 +70,8 @@ public final class MetricDeriver {
         }
         // A hybrid event is the sum of its core PMUs' parts (a part that did not run adds
         // nothing); null only when no part has data.
-        for (key, h) in hybridParts.sorted(by: { $0.key < $1.key }) {
+        // (A ring that also names the plain event keeps that one: one column per key.)
+        for (key, h) in hybridParts.sorted(by: { $0.key < $1.key }) where !columns.contains(where: { $0.key == key }) {
             let parts = h.slots.map { ($0, header.events[$0].flags) }
             guard !parts.isEmpty else {
                 columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(h.event), all core PMUs (unavailable)", unit: ""))

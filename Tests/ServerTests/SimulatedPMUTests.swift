@@ -428,6 +428,31 @@ func sleeper() throws -> Process {
         #expect(CorePMU.discover(root: dir.path + "/nonexistent").isEmpty)
     }
 
+    /// A hostile or odd ring: part flags on names that are not `pmu/event/`, a part whose total
+    /// key a plain event already has, any paranoid byte. The server keeps one column per key
+    /// and serves everything.
+    @Test func oddEventFlagsInARingAreServedSafely() throws {
+        let dir = APITempDir()
+        let events = [
+            EventEntry(name: "cycles", type: 0, config: 0, status: .counting, flags: .scaledPerTarget),
+            EventEntry(name: "cpu_core/cycles/", type: 0, config: 4 << 32, status: .counting, flags: [.part(of: 0), .userOnly(paranoid: -100)]),
+            EventEntry(name: "a/b/c/", type: 0, config: 1, status: .counting, flags: .part(of: 9)),
+            EventEntry(name: "/", type: 0, config: 1, status: .counting, flags: EventFlags(rawValue: .max)),
+        ]
+        let fake = try FakeCollector(path: dir.ring, events: events)
+        var r = FakeRecord()
+        r.counters = [0: .full(100), 1: Triple(50, 10, 5), 2: .full(7), 3: Triple(0, 0, 0)]
+        fake.write(r)
+        let server = APIServer(ring: dir.ring)
+        let s = try #require(try samples(server, count: 1).first)
+        #expect(number(s["cycles"]) == 100, "the plain event keeps its key")
+        #expect(number(s["cycles_cpu_core"]) == 100, "not scaled per target: value * enabled / running")
+        let e = try eventsByName(server)
+        #expect(e.count == 4)
+        #expect(e["/"]?["status"] as? String == "not-counted")
+        #expect(try server.get("/metrics").status == 200)
+    }
+
     /// Hybrid parts must fit the 16 slots: ten hardware events on two PMUs do not.
     @Test func hybridLayoutThatDoesNotFitIsAUsageError() throws {
         let sim = SimulatedPMU(pmus: [.init(name: "cpu_core", type: 4, cpus: [0], counters: 8), .init(name: "cpu_atom", type: 10, cpus: [1], counters: 6)])
