@@ -181,7 +181,7 @@ public final class Collector {
         var lines = ["  event                    status          detail"]
         for (i, entry) in counters.entries.enumerated() {
             var e = entry
-            e.status = entry.effectiveStatus(liveFlags: nil)
+            e.status = entry.effectiveStatus
             var detail = e.status == .counting
                 ? (e.errno != 0 ? "counting on \(e.opened) targets; others: \(Errno(rawValue: e.errno))" : "group \(e.group), \(e.opened) target\(e.opened == 1 ? "" : "s")")
                 : explainStatus(e.status, errno: e.errno, isHardware: counters.specs[i].isHardware)

@@ -377,7 +377,11 @@ public final class PerfCounters {
             guard never != entries[i].flags.contains(.neverScheduled) else { continue }
             if never {
                 entries[i].flags.insert(.neverScheduled)
-                Log.warning("\(entries[i].name) is enabled but has never been scheduled on the PMU: not counted (its group needs more counters than are free)")
+                if let pmu = specs[i].pmu, countsTask {
+                    Log.info("\(entries[i].name): the target has not run on a \(pmu.name) CPU yet: not counted so far")
+                } else {
+                    Log.warning("\(entries[i].name) is enabled but has never been scheduled on the PMU: not counted (its group needs more counters than are free)")
+                }
             } else {
                 entries[i].flags.remove(.neverScheduled)
                 Log.info("\(entries[i].name) is counting now")

@@ -248,7 +248,7 @@ public final class PerfringAPI: HTTPHandler {
     /// do not count, with why, for /api/health.
     static func eventList(_ events: [EventEntry], into w: inout JSONWriter, unavailableOnly: Bool) {
         for e in events {
-            let status = e.effectiveStatus(liveFlags: nil)
+            let status = e.effectiveStatus
             guard !unavailableOnly || status != .counting else { continue }
             w.beginObject()
             w.key("name"); w.string(e.name)

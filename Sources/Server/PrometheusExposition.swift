@@ -31,12 +31,12 @@ public enum PrometheusExposition {
         family("perfring_event_available", "gauge", "1 when the event counts on this machine, 0 when unsupported or not permitted")
         let events = follower.events
         for e in events {
-            let status = e.effectiveStatus(liveFlags: nil)
+            let status = e.effectiveStatus
             line("perfring_event_available", "event=\"\(escape(e.name))\",status=\"\(status.name)\"", status == .counting ? 1 : 0)
         }
         // Totals: one per slot; a hybrid event also as the sum of its core PMUs' parts.
         var hybridTotals: [(key: String, event: String, sum: UInt64)] = []
-        for (slot, e) in events.enumerated() where e.effectiveStatus(liveFlags: nil) == .counting && slot < follower.totals.count {
+        for (slot, e) in events.enumerated() where e.effectiveStatus == .counting && slot < follower.totals.count {
             let name = metricName(MetricDeriver.key(forEvent: e.name)) + "_total"
             family(name, "counter", "\(e.name) since the collector started, scaled for multiplexing")
             line(name, "", Double(follower.totals[slot]))

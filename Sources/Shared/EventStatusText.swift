@@ -16,7 +16,7 @@ public func explainStatus(_ status: EventStatus, errno: Int32, isHardware: Bool)
     case .failed:
         return "failed to open (\(e))"
     case .notCounted:
-        return "not counted: opened but never scheduled on the PMU (its group needs more counters than are free, e.g. one is held by the NMI watchdog); perf shows <not counted>"
+        return "not counted: opened, but never scheduled on the PMU so far (its group needs more counters than are free, e.g. one held by the NMI watchdog; or, for one core type of a hybrid CPU, the task has not run there); perf shows <not counted>"
     }
 }
 

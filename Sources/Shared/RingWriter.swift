@@ -16,9 +16,10 @@ public struct EventEntry: Sendable, Equatable {
         self.name = name; self.type = type; self.config = config; self.status = status
         self.errno = errno; self.group = group; self.opened = opened; self.flags = flags
     }
-    /// The status readers show: a counting event never scheduled so far is `notCounted`.
-    public func effectiveStatus(liveFlags: EventFlags?) -> EventStatus {
-        status == .counting && (liveFlags ?? flags).contains(.neverScheduled) ? .notCounted : status
+    /// The status readers show: a counting event never scheduled so far (its live flag, as
+    /// RingReader.eventFlags reads it) is `notCounted`.
+    public var effectiveStatus: EventStatus {
+        status == .counting && flags.contains(.neverScheduled) ? .notCounted : status
     }
 }
 
