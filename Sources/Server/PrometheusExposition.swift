@@ -46,7 +46,9 @@ public enum PrometheusExposition {
                 else { hybridTotals.append((key, event, follower.totals[slot])) }
             }
         }
-        for h in hybridTotals {
+        // (A ring that also names the plain event keeps that one: one family per name.)
+        let plain = Set(events.filter { !$0.flags.contains(.pmuPart) }.map { MetricDeriver.key(forEvent: $0.name) })
+        for h in hybridTotals where !plain.contains(h.key) {
             let name = metricName(h.key) + "_total"
             family(name, "counter", "\(h.event) since the collector started, scaled for multiplexing, all core PMUs")
             line(name, "", Double(h.sum))

@@ -450,7 +450,9 @@ func sleeper() throws -> Process {
         let e = try eventsByName(server)
         #expect(e.count == 4)
         #expect(e["/"]?["status"] as? String == "not-counted")
-        #expect(try server.get("/metrics").status == 200)
+        let m = try server.get("/metrics")
+        #expect(m.status == 200)
+        #expect(m.text.components(separatedBy: "# TYPE perfring_cycles_total ").count == 2, "one family per name")
     }
 
     /// Hybrid parts must fit the 16 slots: ten hardware events on two PMUs do not.
