@@ -16,8 +16,9 @@ public struct EventSpec: Sendable, Equatable {
     /// On a hybrid CPU: the slot of the event's first part.
     public var partOf: Int? = nil
     public var isHardware: Bool { type != 1 /* PERF_TYPE_SOFTWARE */ }
-    /// Software events the kernel counts only in kernel mode (core.c, perf_sw_event_sched passes
-    /// the scheduler's own registers): with exclude_kernel they can only ever read 0.
+    /// Software events the kernel counts only in kernel mode (include/linux/perf_event.h,
+    /// perf_sw_event_sched passes the scheduler's own registers): with exclude_kernel they can
+    /// only ever read 0.
     var countsInKernelOnly: Bool { type == 1 && (config == 3 || config == 4) }  // context-switches, cpu-migrations
     /// Legacy hardware and hardware-cache events: the ones a hybrid CPU counts per core PMU.
     var isGeneric: Bool { type == 0 || type == 3 }
