@@ -19,7 +19,7 @@ let package = Package(
         .executableTarget(name: "perfring-server", dependencies: ["Server"], path: "Sources/Server/Main"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CPerf"]),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "Shared"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Shared"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Shared", "Collector", "CPerf"]),
     ],
     swiftLanguageModes: [.v6]
 )

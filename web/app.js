@@ -930,10 +930,19 @@
     const evs = st.meta && st.meta.events;
     if (evs) {
       for (const e of evs) {
-        if (e.status === 'counting') continue;
-        names.push(e.name);
         let head;
-        if (e.status === 'not-permitted') head = 'Not permitted: set kernel.perf_event_paranoid or grant CAP_PERFMON';
+        if (e.status === 'counting') {
+          // Counts, but user space only after perf's privilege fallback: say so.
+          if (!e.user_space_only) continue;
+          head = 'Counting user space only';
+          const k = head + '\u0000' + (e.reason || '');
+          if (!groups.has(k)) groups.set(k, { head, reason: e.reason || '', names: [] });
+          groups.get(k).names.push(e.name);
+          continue;
+        }
+        names.push(e.name);
+        if (e.status === 'not-counted') head = 'Not counted: never scheduled on the PMU';
+        else if (e.status === 'not-permitted') head = 'Not permitted: set kernel.perf_event_paranoid or grant CAP_PERFMON';
         else if (e.status === 'unsupported' && e.hardware) head = 'Hardware counters unavailable';
         else if (e.status === 'unsupported') head = 'Not supported by this kernel';
         else head = 'Failed to open';

@@ -37,7 +37,8 @@ public final class Collector {
     private let account: Sys.Account?
 
     /// Sets everything up; nothing is counted before the ring location has been checked.
-    public init(options: CollectorOptions) throws(CollectorError) {
+    /// `environment` is the kernel's counters, or a simulated PMU in tests.
+    public init(options: CollectorOptions, environment: CounterEnvironment = .kernel) throws(CollectorError) {
         self.options = options
         self.intervalNs = options.intervalNs
         let path = options.ringPath
@@ -97,7 +98,13 @@ public final class Collector {
         do { proc = try ProcSignals(cpus: cpus, pid: ringMode == .systemWide ? nil : targetPid) } catch {
             throw CollectorError("cannot read OS statistics under /proc: \(error)")
         }
-        var config = RingConfig(path: path, capacity: options.resolvedCapacity, eventCount: options.events.count)
+        // On a hybrid CPU each hardware event takes one slot per core PMU.
+        let specs: [EventSpec]
+        switch EventCatalog.layout(options.events, hybrid: environment.hybridPMUs) {
+        case .success(let s): specs = s
+        case .failure(let e): throw CollectorError(e.message, isUsage: true)
+        }
+        var config = RingConfig(path: path, capacity: options.resolvedCapacity, eventCount: specs.count)
         config.mode = ringMode
         config.targetPid = targetPid
         config.target = description
@@ -111,12 +118,13 @@ public final class Collector {
         // unwritable directory is reported without having touched perf at all.
         if let large = config.sizeWarning { Log.warning(large) }
         do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
-        counters = PerfCounters(specs: options.events, target: target)
+        counters = PerfCounters(specs: specs, target: target, environment: environment)
+        counters.flagsChanged = { [writer] slot, flags in writer.updateEventFlags(slot, flags) }
         do {
             for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
             try writer.publish()
         } catch { throw CollectorError("\(error)") }
-        perCpu = options.perCpu ? (RingLayout.fixedRecordSize, RingLayout.perCpuStride(eventCount: options.events.count)) : nil
+        perCpu = options.perCpu ? (RingLayout.fixedRecordSize, RingLayout.perCpuStride(eventCount: specs.count)) : nil
 
         let fields = OSField.allCases.count
         osNow = .allocate(capacity: fields); osNow.initialize(repeating: 0)
@@ -173,10 +181,13 @@ public final class Collector {
     /// The event table as printed at startup (and by --self-test).
     public func eventTable() -> String {
         var lines = ["  event                    status          detail"]
-        for (i, e) in counters.entries.enumerated() {
-            let detail = e.status == .counting
+        for (i, entry) in counters.entries.enumerated() {
+            var e = entry
+            e.status = entry.effectiveStatus
+            var detail = e.status == .counting
                 ? (e.errno != 0 ? "counting on \(e.opened) targets; others: \(Errno(rawValue: e.errno))" : "group \(e.group), \(e.opened) target\(e.opened == 1 ? "" : "s")")
                 : explainStatus(e.status, errno: e.errno, isHardware: counters.specs[i].isHardware)
+            if e.status == .counting, let more = explainFlags(e.flags, name: e.name) { detail += "; " + more }
             lines.append("  " + e.name.padded(24) + " " + e.status.name.padded(15) + " " + detail)
         }
         return lines.joined(separator: "\n")
@@ -184,20 +195,6 @@ public final class Collector {
 
     /// Runs until SIGINT/SIGTERM, the target's end or a fatal error; returns the exit status.
     public func run() -> Int32 {
-        let cfg = writer.config
-        Log.info("ring \(cfg.path): \(cfg.capacity) records of \(cfg.recordSize) B (\(formatDuration(UInt64(cfg.capacity) * intervalNs)) at \(formatDuration(intervalNs))), generation \(String(writer.generation, radix: 16))")
-        Log.info("monitoring \(cfg.mode.name) \(cfg.target)")
-        Log.info("events:\n\(eventTable())")
-        let counting = counters.countingSlots
-        // With -q the table is not shown: the warning then names the events itself.
-        let tableShown = Log.minimum.rawValue <= Log.Level.info.rawValue
-        if counting == 0 {
-            Log.warning("no counter could be opened: recording OS signals only" + (tableShown ? " (see the table above)" : " (run without -q for each event's reason)"))
-        } else if counting < counters.entries.count {
-            let missing = counters.entries.filter { $0.status != .counting }.map(\.name)
-            Log.warning("\(missing.count) of \(counters.entries.count) events unavailable (\(missing.joined(separator: ", "))): "
-                        + (tableShown ? "see the table above" : "run without -q for each event's reason") + "; recorded as unavailable, never as zero")
-        }
         let sources: TickSources
         do { sources = try TickSources(handling: [SIGINT, SIGTERM, SIGCHLD, SIGHUP]) } catch {
             Log.error("event setup failed: \(error)")
@@ -206,26 +203,7 @@ public final class Collector {
         defer { sources.close() }
         let sfd = sources.signals, tfd = sources.timer, ep = sources.epoll
         Sys.ignoreSignal(SIGPIPE)
-
-        // Drop first, so that a refused drop stops everything before the command has run; the
-        // command then switches to the same account itself, just before its exec.
-        if let account {
-            do { try dropPrivileges(account) } catch {
-                Log.error(error.message)
-                // Closing its pipe ends the paused command even if we can no longer signal it.
-                if let (go, err) = release { Sys.close(go); Sys.close(err); release = nil }
-                if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
-                writer.markStopped(exitStatus: 1)
-                return 1
-            }
-        }
-        do { try releaseChild() } catch {
-            Log.error(error.message)
-            finalRecord(flags: [.final, .targetExited])
-            writer.markStopped(exitStatus: 127)
-            return 127
-        }
-        lastRead = Sys.monotonicNanos()
+        if let status = start() { return status }
         do { try Sys.timerfdArm(tfd, firstAt: lastRead &+ intervalNs, interval: intervalNs) } catch {
             Log.error("timer setup failed: \(error)")
             return 1
@@ -252,6 +230,45 @@ public final class Collector {
         }
     }
 
+    /// Prints the table, drops privileges and releases the command: everything before the
+    /// first tick. Returns an exit status when the run cannot start.
+    func start() -> Int32? {
+        let cfg = writer.config
+        Log.info("ring \(cfg.path): \(cfg.capacity) records of \(cfg.recordSize) B (\(formatDuration(UInt64(cfg.capacity) * intervalNs)) at \(formatDuration(intervalNs))), generation \(String(writer.generation, radix: 16))")
+        Log.info("monitoring \(cfg.mode.name) \(cfg.target)")
+        Log.info("events:\n\(eventTable())")
+        let counting = counters.countingSlots
+        // With -q the table is not shown: the warning then names the events itself.
+        let tableShown = Log.minimum.rawValue <= Log.Level.info.rawValue
+        if counting == 0 {
+            Log.warning("no counter could be opened: recording OS signals only" + (tableShown ? " (see the table above)" : " (run without -q for each event's reason)"))
+        } else if counting < counters.entries.count {
+            let missing = counters.entries.filter { $0.status != .counting }.map(\.name)
+            Log.warning("\(missing.count) of \(counters.entries.count) events unavailable (\(missing.joined(separator: ", "))): "
+                        + (tableShown ? "see the table above" : "run without -q for each event's reason") + "; recorded as unavailable, never as zero")
+        }
+        // Drop first, so that a refused drop stops everything before the command has run; the
+        // command then switches to the same account itself, just before its exec.
+        if let account {
+            do { try dropPrivileges(account) } catch {
+                Log.error(error.message)
+                // Closing its pipe ends the paused command even if we can no longer signal it.
+                if let (go, err) = release { Sys.close(go); Sys.close(err); release = nil }
+                if let c = child { try? Sys.kill(c, SIGKILL); _ = try? Sys.wait(c) }
+                writer.markStopped(exitStatus: 1)
+                return 1
+            }
+        }
+        do { try releaseChild() } catch {
+            Log.error(error.message)
+            finalRecord(flags: [.final, .targetExited])
+            writer.markStopped(exitStatus: 127)
+            return 127
+        }
+        lastRead = Sys.monotonicNanos()
+        return nil
+    }
+
     private func dropPrivileges(_ account: Sys.Account) throws(CollectorError) {
         do { try Sys.dropPrivileges(to: account) } catch {
             throw CollectorError("--user \(account.name): privilege drop failed: \(error)")
@@ -259,8 +276,8 @@ public final class Collector {
         Log.info("running as \(account.name) (uid \(account.uid)) from here on")
     }
 
-    /// One sample. Returns an exit status once the run is over.
-    private func tick(missed: UInt32) -> Int32? {
+    /// One sample (the timer's work). Returns an exit status once the run is over.
+    func tick(missed: UInt32) -> Int32? {
         if missed > 0 { Log.debug("\(missed) tick(s) missed") }
         writeRecord(missed: missed, flags: [])
         if let killDeadline, Sys.monotonicNanos() >= killDeadline, let c = child {
@@ -277,7 +294,7 @@ public final class Collector {
         return nil
     }
 
-    private func handleSignal(_ sig: Int32) -> Int32? {
+    func handleSignal(_ sig: Int32) -> Int32? {
         switch sig {
         case SIGCHLD:
             guard let c = child, let status = try? Sys.tryWait(c) else { return nil }
@@ -309,6 +326,7 @@ public final class Collector {
     }
 
     private func finalRecord(flags: RecordFlags) {
+        counters.disable()
         writeRecord(missed: 0, flags: flags)
     }
 
@@ -318,7 +336,7 @@ public final class Collector {
     /// Reads every source into the next record. Allocates nothing.
     private func writeRecord(missed: UInt32, flags: RecordFlags) {
         let rec = writer.begin()
-        let ok = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
+        let counterFlags = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
         let now = Sys.monotonicNanos()
         let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow) : 0
         var present: UInt64 = 0
@@ -356,7 +374,7 @@ public final class Collector {
         _ = osPrev.update(fromContentsOf: osNow)
         prevValid = valid
         var f = flags
-        if !ok { f.insert(.readError) }
+        f.formUnion(counterFlags)
         rec.setU64(RingLayout.rTimeNs, now)
         rec.setU64(RingLayout.rDtNs, now &- lastRead)
         rec.setU32(RingLayout.rMissed, missed)
@@ -368,10 +386,5 @@ public final class Collector {
 }
 
 extension String {
-    var trimmingNewline: String {
-        var s = Substring(self)
-        while let last = s.last, last == "\n" || last == " " { s = s.dropLast() }
-        return String(s)
-    }
     func padded(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

@@ -337,17 +337,29 @@ public final class PerfringAPI: HTTPHandler {
     /// The event table as /api/events (and `export --json`) shows it; only the events that
     /// do not count, with why, for /api/health.
     static func eventList(_ events: [EventEntry], into w: inout JSONWriter, unavailableOnly: Bool) {
-        for e in events where !unavailableOnly || e.status != .counting {
+        for e in events {
+            let status = e.effectiveStatus
+            guard !unavailableOnly || status != .counting else { continue }
             w.beginObject()
             w.key("name"); w.string(e.name)
             if !unavailableOnly {
                 w.key("key"); w.string(MetricDeriver.key(forEvent: e.name))
-                w.key("status"); w.string(e.status.name)
+                w.key("status"); w.string(status.name)
                 w.key("hardware"); w.bool(e.type != 1)
                 w.key("group"); w.int(Int(e.group))
                 w.key("opened"); w.int(Int(e.opened))
+                w.key("user_space_only"); w.bool(e.flags.contains(.userOnly))
+                if e.flags.contains(.userOnly) { w.key("paranoid"); w.int(e.flags.paranoid) }
+                if e.flags.contains(.pmuPart), let (pmu, event) = MetricDeriver.pmuPart(e.name) {
+                    w.key("pmu"); w.string(pmu)
+                    w.key("part_of"); w.string(MetricDeriver.key(forEvent: event))
+                }
             }
-            w.key("reason"); w.string(explainStatus(e.status, errno: e.errno, isHardware: e.type != 1))
+            var reason = explainStatus(status, errno: e.errno, isHardware: e.type != 1)
+            if status == .counting || status == .notCounted, let more = explainFlags(e.flags, name: e.name) {
+                reason = status == .counting ? more : reason + "; " + more
+            }
+            w.key("reason"); w.string(reason)
             w.endObject()
         }
     }
@@ -370,7 +382,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("per_cpu"); w.int(header.perCpuCount)
         w.key("capacity"); w.int(header.capacity)
         w.key("energy_domains"); w.beginArray(); for d in header.energyDomains { w.string(d) }; w.endArray()
-        w.key("events"); w.beginArray(); Self.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); Self.eventList(follower.events, into: &w, unavailableOnly: false); w.endArray()
         w.endObject()
         return json(w)
     }
@@ -393,7 +405,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("samples"); w.int(samples)
         w.key("version"); w.string(perfringServerVersion)
         w.key("uptime_s"); w.number(Double(now - startedNs) / 1e9)
-        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.reader?.header.events ?? [], into: &w, unavailableOnly: true); w.endArray()
+        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.events, into: &w, unavailableOnly: true); w.endArray()
         w.endObject()
         return json(w)
     }

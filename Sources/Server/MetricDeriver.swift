@@ -41,9 +41,18 @@ public final class MetricDeriver {
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
 
-    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
+    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`); a
+    /// hybrid part `cpu_core/cycles/` is `cycles_cpu_core`.
     public static func key(forEvent name: String) -> String {
-        name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+        let parts = name.split(separator: "/")
+        if parts.count == 2 { return key(forEvent: String(parts[1])) + "_" + String(parts[0].map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
+        return name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+    }
+
+    /// The PMU of a hybrid part's name (`cpu_core/cycles/` -> `cpu_core`), and its event.
+    static func pmuPart(_ name: String) -> (pmu: String, event: String)? {
+        let parts = name.split(separator: "/")
+        return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
     }
 
     public init(header: RingHeader) {
@@ -54,10 +63,21 @@ public final class MetricDeriver {
         add("missed", "ticks missed before this sample", "", reads: [RingLayout.rMissed]) { Double($0.missed) }
         columns.append(ColumnSpec(key: "gap", kind: .gap, help: "1 when records were lost before this sample", unit: ""))
 
-        // Counters, scaled by enabled/running; a slot that did not run this interval is null.
+        // Counters, scaled by enabled/running; a slot that did not run this interval is null,
+        // one whose task was off CPU counts 0 (counterEstimate, RING-FORMAT.md "Scaling").
         var slotOf: [String: Int] = [:]
         var countColumnOf: [String: Int] = [:]
+        var hybridParts: [String: (event: String, slots: [Int])] = [:]  // total key -> its counting parts
+        var pmus: [String] = []
         for (slot, e) in header.events.enumerated() {
+            if e.flags.contains(.pmuPart), let (_, event) = Self.pmuPart(e.name) {
+                let total = Self.key(forEvent: event)
+                let suffix = String(Self.key(forEvent: e.name).dropFirst(total.count + 1))  // `pmu`, as keys spell it
+                if !pmus.contains(suffix) { pmus.append(suffix) }
+                var entry = hybridParts[total] ?? (event, [])
+                if e.status == .counting { entry.slots.append(slot) }
+                hybridParts[total] = entry
+            }
             let key = Self.key(forEvent: e.name)
             // The clocks count nanoseconds of CPU time: their rate is ns per second, 1e9 per busy CPU.
             let isClock = e.name == "task-clock" || e.name == "cpu-clock"
@@ -70,10 +90,33 @@ public final class MetricDeriver {
             eventColumn[key] = slot
             let countColumn = columns.count
             countColumnOf[key] = countColumn
-            add(key, "\(e.name) in the interval, scaled for multiplexing", isClock ? "ns" : "", reads: Self.counter(slot)) { Self.scaled($0.counter(slot)) }
+            let flags = e.flags
+            add(key, "\(e.name) in the interval, scaled for multiplexing", isClock ? "ns" : "", reads: Self.counter(slot)) { counterEstimate($0.counter(slot), flags: flags, record: $0.flags) }
             columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn),
                                       help: isClock ? "\(e.name) nanoseconds per second of wall time (1e9: one CPU busy)" : "\(e.name) per second",
                                       unit: isClock ? "ns/s" : "1/s"))
+        }
+        // A hybrid event is the sum of its core PMUs' parts (a part that did not run adds
+        // nothing); null only when no part has data.
+        // (A ring that also names the plain event keeps that one: one column per key.)
+        for (key, h) in hybridParts.sorted(by: { $0.key < $1.key }) where !columns.contains(where: { $0.key == key }) {
+            let parts = h.slots.map { ($0, header.events[$0].flags) }
+            guard !parts.isEmpty else {
+                columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(h.event), all core PMUs (unavailable)", unit: ""))
+                columns.append(ColumnSpec(key: key + "_per_s", kind: .unavailable, help: "\(h.event) per second (unavailable)", unit: "1/s"))
+                continue
+            }
+            let countColumn = columns.count
+            countColumnOf[key] = countColumn
+            add(key, "\(h.event) in the interval, the sum of its core PMUs' parts", "", reads: parts.flatMap { Self.counter($0.0) }) { r in
+                var sum = 0.0, any = false
+                for (slot, flags) in parts {
+                    let v = counterEstimate(r.counter(slot), flags: flags, record: r.flags)
+                    if v.isFinite { sum += v; any = true }
+                }
+                return any ? sum : .nan
+            }
+            columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(h.event) per second, all core PMUs", unit: "1/s"))
         }
         let hardwareSlots = header.events.indices.filter { header.events[$0].status == .counting && header.events[$0].type != 1 }
         if hardwareSlots.isEmpty {
@@ -83,6 +126,9 @@ public final class MetricDeriver {
                 var m = 1.0
                 for s in hardwareSlots {
                     let c = r.counter(s)
+                    // A hybrid part that did not run was not multiplexed: its task ran on the
+                    // other core type.
+                    if c.running == 0 && header.events[s].flags.contains(.pmuPart) { continue }
                     if c.enabled > 0 { m = min(m, Double(c.running) / Double(c.enabled)) }
                 }
                 return m
@@ -94,11 +140,19 @@ public final class MetricDeriver {
         ratio("branch_miss_rate", "branch misses per branch, percent", "branch_misses", "branches", countColumnOf, scale: 100)
         ratio("cache_mpki", "cache misses per thousand instructions", "cache_misses", "instructions", countColumnOf, scale: 1000)
         ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", countColumnOf, scale: 1000)
+        // Hybrid: each ratio also per core PMU, from that PMU's own pair (one group each).
+        for pmu in pmus {
+            ratio("ipc_" + pmu, "instructions per cycle on \(pmu)", "instructions_" + pmu, "cycles_" + pmu, countColumnOf, scale: 1)
+            ratio("cpi_" + pmu, "cycles per instruction on \(pmu)", "cycles_" + pmu, "instructions_" + pmu, countColumnOf, scale: 1)
+            ratio("cache_miss_rate_" + pmu, "cache misses per cache reference on \(pmu), percent", "cache_misses_" + pmu, "cache_references_" + pmu, countColumnOf, scale: 100)
+            ratio("branch_miss_rate_" + pmu, "branch misses per branch on \(pmu), percent", "branch_misses_" + pmu, "branches_" + pmu, countColumnOf, scale: 100)
+        }
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
         if let tc = slotOf["task_clock"], header.mode != .systemWide {
+            let flags = header.events[tc].flags
             add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "", reads: Self.counter(tc) + Self.dt) { r in
-                r.dtNs > 0 ? Self.scaled(r.counter(tc)) / Double(r.dtNs) : .nan
+                r.dtNs > 0 ? counterEstimate(r.counter(tc), flags: flags, record: r.flags) / Double(r.dtNs) : .nan
             }
         } else {
             columns.append(ColumnSpec(key: "cpus_utilized", kind: .unavailable, help: "task-clock over wall time (pid and command modes; system-wide use cpu_util)", unit: ""))
@@ -194,11 +248,6 @@ public final class MetricDeriver {
         computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
     }
 
-    static func scaled(_ c: (value: UInt64, enabled: UInt64, running: UInt64)) -> Double {
-        guard c.running > 0 else { return .nan }
-        return c.running == c.enabled ? Double(c.value) : Double(c.value) * Double(c.enabled) / Double(c.running)
-    }
-
     static func rate(_ r: RecordView, _ f: OSField) -> Double {
         guard let v = r.os(f), r.dtNs > 0 else { return .nan }
         return Double(v) * 1e9 / Double(r.dtNs)
@@ -216,9 +265,11 @@ public final class MetricDeriver {
 
     // Words of a record, as byte offsets, for `reads`.
     static let dt = [RingLayout.rDtNs]
+    /// A counter's value, enabled and running times, and the word holding the record's flags
+    /// (whether the task was off CPU decides between 0 and unknown: `counterEstimate`).
     static func counter(_ slot: Int) -> [Int] {
         let o = RingLayout.rCounters + slot * RingLayout.counterSize
-        return [o, o + 8, o + 16]
+        return [RingLayout.rMissed, o, o + 8, o + 16]
     }
     static func os(_ fields: [OSField]) -> [Int] { [RingLayout.rOSValid] + fields.map(\.offset) }
 

@@ -31,13 +31,29 @@ public enum PrometheusExposition {
         family("perfring_interval_seconds", "gauge", "sampling interval")
         line("perfring_interval_seconds", "", Double(header.intervalNs) / 1e9)
         family("perfring_event_available", "gauge", "1 when the event counts on this machine, 0 when unsupported or not permitted")
-        for e in header.events {
-            line("perfring_event_available", "event=\"\(escape(e.name))\",status=\"\(e.status.name)\"", e.status == .counting ? 1 : 0)
+        let events = follower.events
+        for e in events {
+            let status = e.effectiveStatus
+            line("perfring_event_available", "event=\"\(escape(e.name))\",status=\"\(status.name)\"", status == .counting ? 1 : 0)
         }
-        for (slot, e) in header.events.enumerated() where e.status == .counting && slot < follower.totals.count {
+        // Totals: one per slot; a hybrid event also as the sum of its core PMUs' parts.
+        var hybridTotals: [(key: String, event: String, sum: UInt64)] = []
+        for (slot, e) in events.enumerated() where e.effectiveStatus == .counting && slot < follower.totals.count {
             let name = metricName(MetricDeriver.key(forEvent: e.name)) + "_total"
             family(name, "counter", "\(e.name) since the collector started, scaled for multiplexing")
             line(name, "", Double(follower.totals[slot]))
+            if e.flags.contains(.pmuPart), let (_, event) = MetricDeriver.pmuPart(e.name) {
+                let key = MetricDeriver.key(forEvent: event)
+                if let i = hybridTotals.firstIndex(where: { $0.key == key }) { hybridTotals[i].sum &+= follower.totals[slot] }
+                else { hybridTotals.append((key, event, follower.totals[slot])) }
+            }
+        }
+        // (A ring that also names the plain event keeps that one: one family per name.)
+        let plain = Set(events.filter { !$0.flags.contains(.pmuPart) }.map { MetricDeriver.key(forEvent: $0.name) })
+        for h in hybridTotals where !plain.contains(h.key) {
+            let name = metricName(h.key) + "_total"
+            family(name, "counter", "\(h.event) since the collector started, scaled for multiplexing, all core PMUs")
+            line(name, "", Double(h.sum))
         }
         if let t = follower.newestTimeNs, now >= t {
             family("perfring_sample_age_seconds", "gauge", "age of the newest sample")

@@ -29,6 +29,14 @@ public final class RingFollower {
     public private(set) var newestTimeNs: UInt64?
     /// Last-known per-event cumulative totals (kept when the file goes away).
     public private(set) var totals: [UInt64] = []
+    /// Last-known event flags (the collector updates never-scheduled live).
+    public private(set) var eventFlags: [EventFlags] = []
+    /// The ring's event table with the flags as they are now.
+    public var events: [EventEntry] {
+        guard var events = reader?.header.events else { return [] }
+        for i in events.indices where i < eventFlags.count { events[i].flags = eventFlags[i] }
+        return events
+    }
     /// Last-known stop flag and heartbeat of the current ring.
     public private(set) var stopped = false
     public private(set) var heartbeatNs: UInt64 = 0
@@ -104,6 +112,7 @@ public final class RingFollower {
         heartbeatNs = hb
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
+        for i in eventFlags.indices { if let f = reader.eventFlags(i) { eventFlags[i] = f } }
         var arrived = 0
         if w > samples.end {
             arrived = Int(w - samples.end)
@@ -218,6 +227,7 @@ public final class RingFollower {
         phases = PhaseTracker(samples: run, minPhaseNs: minPhaseNs)
         alerts.bind(columns: run.columns)
         totals = [UInt64](repeating: 0, count: header.eventCount)
+        eventFlags = header.events.map(\.flags)
         epoch += 1
         version &+= 1
         newestTimeNs = nil

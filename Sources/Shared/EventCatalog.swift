@@ -10,7 +10,17 @@ public struct EventSpec: Sendable, Equatable {
     public let type: UInt32
     public let config: UInt64
     public let groupKey: String
+    /// On a hybrid CPU: the core PMU this part counts on (nil: the legacy type as is).
+    public var pmu: CorePMU? = nil
+    /// On a hybrid CPU: the slot of the event's first part.
+    public var partOf: Int? = nil
     public var isHardware: Bool { type != 1 /* PERF_TYPE_SOFTWARE */ }
+    /// Software events the kernel counts only in kernel mode (include/linux/perf_event.h,
+    /// perf_sw_event_sched passes the scheduler's own registers): with exclude_kernel they can
+    /// only ever read 0.
+    public var countsInKernelOnly: Bool { type == 1 && (config == 3 || config == 4) }  // context-switches, cpu-migrations
+    /// Legacy hardware and hardware-cache events: the ones a hybrid CPU counts per core PMU.
+    var isGeneric: Bool { type == 0 || type == 3 }
 }
 
 public enum EventCatalog {
@@ -59,6 +69,28 @@ public enum EventCatalog {
             return EventSpec(name: canonical, type: raw, config: config, groupKey: canonical)
         }
         return nil
+    }
+
+    /// The ring's slots for `specs`: on a hybrid CPU (two or more core PMUs) each generic
+    /// hardware event becomes one part per core PMU, as perf opens it (`cpu_core/cycles/`,
+    /// `cpu_atom/cycles/`), each part in its own PMU's group so ratios pair counts of one core
+    /// type; software and raw events stay single. Fails when the parts do not fit the table.
+    public static func layout(_ specs: [EventSpec], hybrid pmus: [CorePMU]) -> Result<[EventSpec], UsageError> {
+        guard pmus.count > 1 else { return .success(specs) }
+        var out: [EventSpec] = []
+        for s in specs {
+            guard s.isGeneric else { out.append(s); continue }
+            let first = out.count
+            for pmu in pmus {
+                var name = "\(pmu.name)/\(s.name)/"
+                if name.utf8.count >= RingLayout.eNameSize { name = "pmu\(pmu.type)/\(s.name)/" }
+                out.append(EventSpec(name: name, type: s.type, config: s.config, groupKey: s.groupKey + "@" + pmu.name, pmu: pmu, partOf: first))
+            }
+        }
+        guard out.count <= RingLayout.maxEvents else {
+            return .failure(UsageError("--events: on this hybrid CPU (\(pmus.map(\.name).joined(separator: ", "))) each hardware event is counted once per core PMU: \(out.count) slots, at most \(RingLayout.maxEvents)"))
+        }
+        return .success(out)
     }
 
     /// Parses a comma-separated list; the error names the offending entry.

@@ -40,3 +40,12 @@ extension Substring {
         return String(s)
     }
 }
+
+extension String {
+    /// A one-line /proc or sysfs file's value: without its trailing newline and spaces.
+    public var trimmingNewline: String {
+        var s = Substring(self)
+        while let last = s.last, last == "\n" || last == " " { s = s.dropLast() }
+        return String(s)
+    }
+}

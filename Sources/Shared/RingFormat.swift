@@ -52,6 +52,7 @@ public enum RingLayout {
     public static let eErrno = 48            // i32 errno of the failed open (0 when counting)
     public static let eGroup = 52            // u32 counter group index (events read together)
     public static let eOpened = 56           // u32 targets (CPUs or threads) it opened on
+    public static let eFlags = 60            // u32 EventFlags; bit 2 is updated live (atomic)
 
     // Record fields (offsets from the start of a record).
     public static let rSeq = 0               // u64 seqlock word: 2i+1 while writing record i, then 2i+2
@@ -130,6 +131,40 @@ public struct RecordFlags: OptionSet, Sendable {
     /// At least one counter group could not be read this tick; its deltas are zero with
     /// time_running zero, which readers treat as unavailable.
     public static let readError = RecordFlags(rawValue: 1 << 2)
+    /// Pid and command modes: no counter of the target was enabled for any time in this
+    /// interval (a task's counters stand still while it is off CPU). Its counts are 0, not
+    /// unknown: a task that did not run executed nothing.
+    public static let targetOffCPU = RecordFlags(rawValue: 1 << 3)
+}
+
+/// The event table entry's flags (u32 at offset 60). Bits 0-4 are flags, bits 8-15 the slot
+/// of the first part of a hybrid event (with `pmuPart`), bits 24-31 the perf_event_paranoid
+/// level seen at the user-space-only fallback, as a signed byte (with `userOnly`).
+public struct EventFlags: OptionSet, Sendable, Equatable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Refused for privilege, reopened with exclude_kernel: counts user space only (perf's `:u`).
+    public static let userOnly = EventFlags(rawValue: 1 << 0)
+    /// Opened with exclude_hv (set together with userOnly, as perf does).
+    public static let excludeHV = EventFlags(rawValue: 1 << 1)
+    /// Live (the collector updates it): enabled for some time but never scheduled on the PMU
+    /// (time_running still 0 since the start). perf prints `<not counted>`.
+    public static let neverScheduled = EventFlags(rawValue: 1 << 2)
+    /// Record values and header totals of this slot are already scaled per target
+    /// (RING-FORMAT.md, "Scaling"): read the value as is, never multiply by enabled/running.
+    public static let scaledPerTarget = EventFlags(rawValue: 1 << 3)
+    /// One core PMU's part of a hybrid event; the event's count is the sum of its parts.
+    public static let pmuPart = EventFlags(rawValue: 1 << 4)
+
+    /// The slot of this event's first part (pmuPart entries only).
+    public var partOf: Int { Int((rawValue >> 8) & 0xff) }
+    /// perf_event_paranoid when the fallback happened (userOnly entries only).
+    public var paranoid: Int { Int(Int8(truncatingIfNeeded: rawValue >> 24)) }
+
+    public static func part(of slot: Int) -> EventFlags { EventFlags(rawValue: EventFlags.pmuPart.rawValue | UInt32(slot & 0xff) << 8) }
+    public static func userOnly(paranoid: Int) -> EventFlags {
+        EventFlags(rawValue: userOnly.rawValue | excludeHV.rawValue | UInt32(UInt8(truncatingIfNeeded: paranoid)) << 24)
+    }
 }
 
 public enum EventStatus: UInt32, Sendable {
@@ -140,12 +175,16 @@ public enum EventStatus: UInt32, Sendable {
     case notPermitted = 2
     /// Any other failure to open (its errno says which).
     case failed = 3
+    /// Readers only: opened, but never scheduled on the PMU so far (EventFlags.neverScheduled);
+    /// the collector keeps status 0 in the table and sets the live flag.
+    case notCounted = 4
     public var name: String {
         switch self {
         case .counting: "counting"
         case .unsupported: "unsupported"
         case .notPermitted: "not-permitted"
         case .failed: "failed"
+        case .notCounted: "not-counted"
         }
     }
 }

@@ -120,7 +120,8 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
             name: name,
             type: e.u32(RingLayout.eType), config: e.u64(RingLayout.eConfig),
             status: EventStatus(rawValue: e.u32(RingLayout.eStatus)) ?? .failed,
-            errno: e.i32(RingLayout.eErrno), group: e.u32(RingLayout.eGroup), opened: e.u32(RingLayout.eOpened)))
+            errno: e.i32(RingLayout.eErrno), group: e.u32(RingLayout.eGroup), opened: e.u32(RingLayout.eOpened),
+            flags: EventFlags(rawValue: e.u32(RingLayout.eFlags))))
     }
     return RingHeader(
         recordSize: Int(recordSize), capacity: Int(capacity),
@@ -167,6 +168,18 @@ public struct RecordView {
         let o = header.perCpuOffset + cpu * header.perCpuStride + RingLayout.cpuCounters + slot * RingLayout.counterSize
         return (bytes.u64(o), bytes.u64(o + 8), bytes.u64(o + 16))
     }
+}
+
+/// The one reading rule for a counter slot (RING-FORMAT.md, "Scaling"): a slot that ran has
+/// its estimate (already scaled per target when `scaledPerTarget`, else value * enabled /
+/// running as perf scales); a slot that stood still because the target was off CPU counts 0;
+/// anything else (never scheduled, read failure, not opened) has no data (NaN).
+@inline(__always)
+public func counterEstimate(_ c: (value: UInt64, enabled: UInt64, running: UInt64), flags: EventFlags, record: RecordFlags) -> Double {
+    if c.running > 0 {
+        return flags.contains(.scaledPerTarget) || c.running == c.enabled ? Double(c.value) : Double(c.value) * Double(c.enabled) / Double(c.running)
+    }
+    return c.enabled == 0 && record.contains(.targetOffCPU) ? 0 : .nan
 }
 
 /// Outcome of reading one record by index.
@@ -257,6 +270,15 @@ public final class RingReader {
     public func total(_ slot: Int) -> UInt64? {
         precondition(slot >= 0 && slot < RingLayout.maxEvents)
         return loadAcquire(RingLayout.hEventTotals + slot * 8)
+    }
+
+    /// An event's flags as the collector keeps them now (never-scheduled is live); nil on a fault.
+    public func eventFlags(_ slot: Int) -> EventFlags? {
+        precondition(slot >= 0 && slot < RingLayout.maxEvents)
+        var v: UInt32 = 0
+        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize + RingLayout.eFlags
+        guard cperf_guarded_load_acquire_u32(p.assumingMemoryBound(to: UInt32.self), &v) == 0 else { return nil }
+        return EventFlags(rawValue: v)
     }
 
     /// The oldest index that can still be in the ring given the current write index.

@@ -11,9 +11,15 @@ public struct EventEntry: Sendable, Equatable {
     public var errno: Int32
     public var group: UInt32
     public var opened: UInt32
-    public init(name: String, type: UInt32, config: UInt64, status: EventStatus, errno: Int32 = 0, group: UInt32 = 0, opened: UInt32 = 0) {
+    public var flags: EventFlags
+    public init(name: String, type: UInt32, config: UInt64, status: EventStatus, errno: Int32 = 0, group: UInt32 = 0, opened: UInt32 = 0, flags: EventFlags = []) {
         self.name = name; self.type = type; self.config = config; self.status = status
-        self.errno = errno; self.group = group; self.opened = opened
+        self.errno = errno; self.group = group; self.opened = opened; self.flags = flags
+    }
+    /// The status readers show: a counting event never scheduled so far (its live flag, as
+    /// RingReader.eventFlags reads it) is `notCounted`.
+    public var effectiveStatus: EventStatus {
+        status == .counting && flags.contains(.neverScheduled) ? .notCounted : status
     }
 }
 
@@ -240,6 +246,14 @@ public final class RingWriter {
         p.setI32(RingLayout.eErrno, e.errno)
         p.setU32(RingLayout.eGroup, e.group)
         p.setU32(RingLayout.eOpened, e.opened)
+        p.setU32(RingLayout.eFlags, e.flags.rawValue)
+    }
+
+    /// Updates an event's flags after publishing (the never-scheduled bit is live).
+    public func updateEventFlags(_ slot: Int, _ flags: EventFlags) {
+        precondition(slot >= 0 && slot < config.eventCount, "event slot out of range")
+        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize + RingLayout.eFlags
+        cperf_store_release_u32(p.assumingMemoryBound(to: UInt32.self), flags.rawValue)
     }
 
     /// Makes the ring visible at its final path (atomically replacing an older ring there).

@@ -368,6 +368,15 @@ public enum Sys {
     public static func perfDisable(_ fd: Int32, group: Bool) throws(Errno) {
         _ = try valueOrErrno { cperf_ioctl_disable(fd, group ? 1 : 0) }
     }
+    public static func perfReset(_ fd: Int32, group: Bool) throws(Errno) {
+        _ = try valueOrErrno { cperf_ioctl_reset(fd, group ? 1 : 0) }
+    }
+    /// PERF_EVENT_IOC_ID: the id a PERF_FORMAT_ID read reports for this event.
+    public static func perfID(_ fd: Int32) throws(Errno) -> UInt64 {
+        var id: UInt64 = 0
+        _ = try valueOrErrno { cperf_ioctl_id(fd, &id) }
+        return id
+    }
 
     // MARK: processes and privileges
 

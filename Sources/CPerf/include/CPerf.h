@@ -62,6 +62,24 @@ static inline void cperf_attr_set_flags(struct perf_event_attr *a, int disabled,
     a->exclude_guest = exclude_guest ? 1 : 0;
 }
 
+/// perf's fallback for a refusal on privilege: count user space only (attr.exclude_kernel and
+/// exclude_hv, perf's `:u` modifier).
+static inline void cperf_attr_set_exclude(struct perf_event_attr *a, int kernel, int hv) {
+    a->exclude_kernel = kernel ? 1 : 0;
+    a->exclude_hv = hv ? 1 : 0;
+}
+
+/// The attr's flag bits as a mask, for a simulated kernel to read: CPERF_ATTR_*.
+enum {
+    CPERF_ATTR_DISABLED = 1, CPERF_ATTR_INHERIT = 2, CPERF_ATTR_ENABLE_ON_EXEC = 4,
+    CPERF_ATTR_EXCLUDE_KERNEL = 8, CPERF_ATTR_EXCLUDE_HV = 16
+};
+static inline int cperf_attr_flags(const struct perf_event_attr *a) {
+    return (a->disabled ? CPERF_ATTR_DISABLED : 0) | (a->inherit ? CPERF_ATTR_INHERIT : 0)
+        | (a->enable_on_exec ? CPERF_ATTR_ENABLE_ON_EXEC : 0)
+        | (a->exclude_kernel ? CPERF_ATTR_EXCLUDE_KERNEL : 0) | (a->exclude_hv ? CPERF_ATTR_EXCLUDE_HV : 0);
+}
+
 // MARK: GNU extensions the Glibc module hides from Swift
 
 int cperf_accept4(int fd, int flags);
