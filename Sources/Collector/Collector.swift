@@ -18,7 +18,12 @@ public final class Collector {
     public let options: CollectorOptions
     let counters: PerfCounters
     let proc: ProcSignals
-    let writer: RingWriter
+    /// Replaced by a new ring when the published one is truncated or replaced under us.
+    private(set) var writer: RingWriter
+    /// Held for the whole run: no other collector writes this ring meanwhile.
+    private let lock: RingLock
+    /// When the ring file was last checked for damage (truncation, replacement).
+    private var lastDamageCheck: UInt64 = 0
     let intervalNs: UInt64
     private var child: Int32?
     /// The paused command's pipes: write to `go` to let it exec; `err` reports a failed exec.
@@ -47,9 +52,15 @@ public final class Collector {
             account = found
         }
         self.account = account
+        // The location is checked and locked before anything is created, renamed, started or
+        // counted: a bad path or a ring another collector writes costs nothing but one line.
+        let directory: RingDirectory
         do {
-            if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(path).dir) }
-            try RingWriter.checkLocation(path)
+            let (dir, name) = splitPath(path)
+            guard !name.isEmpty, name != ".", name != ".." else { throw RingSetupError.badTarget(path, "not a file name") }
+            directory = try RingDirectory(dir, create: options.ringPathIsDefault)
+            try directory.checkTarget(name, path: path)
+            lock = try RingLock(directory: directory, name: name, path: path, replace: options.replace)
         } catch { throw CollectorError("\(error)") }
 
         // Targets.
@@ -110,7 +121,7 @@ public final class Collector {
         // The ring's blocks are reserved before any counter opens, so a full disk or an
         // unwritable directory is reported without having touched perf at all.
         if let large = config.sizeWarning { Log.warning(large) }
-        do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
+        do { writer = try RingWriter(config: config, directory: directory) } catch { throw CollectorError("\(error)") }
         counters = PerfCounters(specs: options.events, target: target)
         do {
             for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
@@ -262,7 +273,7 @@ public final class Collector {
     /// One sample. Returns an exit status once the run is over.
     private func tick(missed: UInt32) -> Int32? {
         if missed > 0 { Log.debug("\(missed) tick(s) missed") }
-        writeRecord(missed: missed, flags: [])
+        if let status = writeRecord(missed: missed, flags: []) { return status }
         if let killDeadline, Sys.monotonicNanos() >= killDeadline, let c = child {
             Log.warning("command did not exit after the signal; killing it")
             try? Sys.kill(c, SIGKILL)
@@ -309,14 +320,35 @@ public final class Collector {
     }
 
     private func finalRecord(flags: RecordFlags) {
-        writeRecord(missed: 0, flags: flags)
+        _ = writeRecord(missed: 0, flags: flags)
+    }
+
+    /// The ring was truncated or replaced by someone else: makes a new one at the path (same
+    /// layout, new generation, the events' totals carried over), or returns exit status 1 when
+    /// that is not possible. The record being written when a truncation faulted is lost.
+    private func replaceRing(_ damage: String) -> Int32? {
+        let old = writer
+        let path = old.config.path
+        do {
+            let fresh = try RingWriter(config: old.config, directory: old.directory)
+            for (i, e) in counters.entries.enumerated() { fresh.setEvent(i, e) }
+            fresh.setTotals(old.eventTotals)
+            try fresh.publish()
+            writer = fresh
+            Log.warning("ring \(path) \(damage); wrote a new ring there (generation \(String(fresh.generation, radix: 16)))")
+            return nil
+        } catch {
+            Log.error("ring \(path) \(damage), and no new ring can be made: \(error)")
+            return 1
+        }
     }
 
     /// `OSField.allCases` builds a new array on each call; the tick uses this one.
     private static let osFields = OSField.allCases
 
-    /// Reads every source into the next record. Allocates nothing.
-    private func writeRecord(missed: UInt32, flags: RecordFlags) {
+    /// Reads every source into the next record. Allocates nothing. Returns an exit status when
+    /// the ring is damaged beyond repair.
+    private func writeRecord(missed: UInt32, flags: RecordFlags) -> Int32? {
         let rec = writer.begin()
         let ok = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
         let now = Sys.monotonicNanos()
@@ -363,7 +395,16 @@ public final class Collector {
         rec.setU32(RingLayout.rFlags, f.rawValue)
         rec.setU64(RingLayout.rOSValid, present)
         lastRead = now
-        writer.commit(heartbeat: now)
+        if !writer.commit(heartbeat: now) {
+            return replaceRing("was truncated under the collector (its mapping faulted)")
+        }
+        // A ring replaced or truncated beyond the records written so far does not fault yet:
+        // look at the file about once a second.
+        if now &- lastDamageCheck >= 1_000_000_000 {
+            lastDamageCheck = now
+            if let damage = writer.damage() { return replaceRing(damage) }
+        }
+        return nil
     }
 }
 

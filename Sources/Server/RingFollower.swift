@@ -16,7 +16,11 @@ public enum CollectorState: String, Sendable {
 }
 
 public final class RingFollower {
-    public let path: String
+    /// The ring being followed, or waited for: while no ring has been opened, the first of
+    /// `candidates` that exists.
+    public private(set) var path: String
+    /// Where to look, in order (`--ring`, or the default locations).
+    public let candidates: [String]
     public private(set) var reader: RingReader?
     public private(set) var deriver: MetricDeriver?
     public private(set) var store: SampleStore?
@@ -45,9 +49,12 @@ public final class RingFollower {
     public let minPhaseNs: UInt64
 
     private var lastPathCheck: UInt64 = 0
+    /// The last condition logged, so that each change is logged once, not on every poll.
+    private var reported: String?
 
-    public init(path: String, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
+    public init(path: String, fallbacks: [String] = [], minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
         self.path = path
+        candidates = [path] + fallbacks.filter { $0 != path }
         self.minPhaseNs = minPhaseNs
         alerts = AlertEvaluator(rules: alertRules)
     }
@@ -76,6 +83,7 @@ public final class RingFollower {
             markFault(RingError.fault.description); return 0
         }
         heartbeatNs = hb
+        if st && !stopped { report("ring \(path): the collector stopped (generation \(String(reader.header.generation, radix: 16)))") }
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
         if w <= nextIndex { return 0 }
@@ -112,26 +120,31 @@ public final class RingFollower {
     private func markFault(_ reason: String) {
         faulted = true
         ringError = reason
-        Log.warning("ring \(path): \(reason); serving the samples already read")
+        report("ring \(path): \(reason); serving the samples already read", warning: true)
     }
 
     /// The path holds the ring being read again: whatever was wrong with it is over.
     private func clearError() {
         guard ringError != nil else { return }
-        Log.info("ring \(path): the ring being read is back at the path")
+        report("ring \(path): the ring being read is back at the path")
         ringError = nil
     }
 
     /// Opens the file at `path` if it is a different (or the first) valid ring. A bad file is
     /// reported and the previous data kept.
     private func reopenIfChanged() {
+        if reader == nil, candidates.count > 1 {
+            path = candidates.first { (try? Sys.lstat($0)) != nil } ?? candidates[0]
+        }
         let fresh: RingReader
         do { fresh = try RingReader(path: path) } catch {
-            let message = error.description
-            if message != ringError {
-                if case .missing = error, reader == nil { Log.info("waiting for the ring at \(path)") } else { Log.warning("ring \(path): \(message)") }
+            if case .missing = error, reader == nil {
+                report("waiting for the ring at \(candidates.joined(separator: " or "))")
+                ringError = nil
+            } else {
+                report("ring \(path): \(error.description)", warning: true)
+                ringError = error.description
             }
-            if case .missing = error, reader == nil { ringError = nil } else { ringError = message }
             return
         }
         if let old = reader, old.header.generation == fresh.header.generation, !faulted {
@@ -139,7 +152,7 @@ public final class RingFollower {
             return  // same ring under a new name or a racing stat: nothing changed
         }
         let header = fresh.header
-        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(header.target), \(header.capacity) records")
+        report("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(header.target), \(header.capacity) records")
         reader = fresh
         faulted = false
         ringError = nil
@@ -157,6 +170,13 @@ public final class RingFollower {
             bufferSize = header.recordSize
         }
         nextIndex = fresh.writeIndex().map(fresh.oldestIndex(writeIndex:)) ?? 0
+    }
+
+    /// Logs a condition once: polls that find it unchanged stay quiet.
+    private func report(_ line: String, warning: Bool = false) {
+        guard line != reported else { return }
+        reported = line
+        if warning { Log.warning(line) } else { Log.info(line) }
     }
 
     /// The collector's state at monotonic time `now`.
