@@ -80,6 +80,34 @@ private func liveHeader(_ path: String, otherThan generation: UInt64? = nil) -> 
         #expect((try? Sys.lstat(ring)) == nil, "nothing was created")
     }
 
+    /// The README's `scripts/run`, started a second time beside a running one: the second
+    /// collector is refused with the first one's pid, the script says so and exits 1, and the
+    /// first keeps running until Ctrl-C.
+    @Test(.enabled(if: geteuid() == 0, "scripts/run starts the collector through sudo otherwise"))
+    func scriptsRunStartedTwiceRefusesTheSecondCollector() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let repo = URL(fileURLWithPath: productsDir).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let args = ["--ring", ring, "--port", "0", "--interval", "20ms", "--capacity", "500"]
+        let env = ["PERFRING_BIN": productsDir]  // the binaries this test run built
+        // The test runner's threads block SIGINT and SIGTERM, and a child inherits that mask:
+        // bash could never run its Ctrl-C trap. Start the script with an empty mask, as a shell would.
+        let unblocked = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])", repo + "/scripts/run"]
+        let first = try Background("/usr/bin/python3", unblocked + args, environment: env)
+        #expect(waitFor(seconds: 60) { first.stdout.contains("perfring dashboard:") }, "\(first.stderr)")
+        let header = try #require(liveHeader(ring))
+        let second = try Background("/usr/bin/python3", unblocked + args, environment: env)
+        #expect(second.wait() == 1)
+        #expect(second.stderr.contains("error: ring \(ring) is in use by perfring-collector pid \(header.collectorPid)"), "\(second.stderr)")
+        #expect(second.stderr.contains("scripts/run: the collector did not start"))
+        #expect(try RingReader(path: ring).header.generation == header.generation)
+        #expect(Sys.processExists(header.collectorPid), "the first collector still runs")
+        first.signal(SIGINT)
+        _ = first.wait()
+        #expect(waitFor { !Sys.processExists(header.collectorPid) }, "Ctrl-C stopped the first collector")
+        #expect(try RingReader(path: ring).stopped() == true)
+    }
+
     /// Truncated (the collector's next write to the missing pages would be SIGBUS), replaced by
     /// another file, or removed: the collector notices, says so once, and writes a new ring at
     /// the path; a reader sees a new generation and records again.
