@@ -52,6 +52,17 @@ public final class Collector {
             account = found
         }
         self.account = account
+        // Values only the running system can refuse are usage errors, reported before the ring
+        // is even looked at.
+        let online = HostFacts.onlineCPUs() ?? [0]
+        switch options.target {
+        case .systemWide:
+            if let bad = options.cpus?.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
+        case .pid(let pid):
+            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
+        case .command:
+            break
+        }
         // The location is checked and locked before anything is created, renamed, started or
         // counted: a bad path or a ring another collector writes costs nothing but one line.
         let directory: RingDirectory
@@ -64,7 +75,6 @@ public final class Collector {
         } catch { throw CollectorError("\(error)") }
 
         // Targets.
-        let online = HostFacts.onlineCPUs() ?? [0]
         let target: CounterTarget
         var ringMode = RingMode.systemWide
         var targetPid: Int32 = 0
@@ -76,12 +86,10 @@ public final class Collector {
         switch options.target {
         case .systemWide:
             let chosen = options.cpus ?? online
-            if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
             target = .cpus(chosen)
             cpus = options.cpus == nil ? nil : chosen
             description = options.cpus == nil ? "all CPUs" : "CPUs \(formatCPUList(chosen))"
         case .pid(let pid):
-            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
             let tids = ((try? Sys.listDirectory("/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
             target = .threads(tids.isEmpty ? [pid] : tids)
             ringMode = .pid

@@ -83,7 +83,6 @@ public final class RingFollower {
             markFault(RingError.fault.description); return 0
         }
         heartbeatNs = hb
-        if st && !stopped { report("ring \(path): the collector stopped (generation \(String(reader.header.generation, radix: 16)))") }
         stopped = st
         for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
         if w <= nextIndex { return 0 }

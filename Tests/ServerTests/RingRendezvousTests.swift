@@ -54,9 +54,9 @@ import Testing
         collector.write()
         #expect(eventually { count("following ring \(ring)") == 1 })
         collector.writer.markStopped()
-        #expect(eventually { count("the collector stopped") == 1 })
+        #expect(eventually { count("collector running -> stopped") == 1 })
         usleep(300_000)
         server.stop()
-        #expect(count("waiting for the ring") == 1 && count("following ring") == 1 && count("the collector stopped") == 1, "\(text())")
+        #expect(count("waiting for the ring") == 1 && count("following ring") == 1 && count("collector running -> stopped") == 1, "\(text())")
     }
 }
