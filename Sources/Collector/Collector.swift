@@ -35,6 +35,14 @@ public final class Collector {
     private let cpuNow: UnsafeMutableBufferPointer<UInt64>
     private let cpuPrev: UnsafeMutableBufferPointer<UInt64>
     private var prevValid: UInt64 = 0
+    /// OS fields read only every `slowEvery` ticks (ProcSignals.slowFields, less those the
+    /// counters supply), and when they were last read.
+    private let slowMask: UInt64
+    private let slowEvery: UInt64
+    private var ticksSinceSlow: UInt64 = 0
+    private var lastSlowNs: UInt64 = 0
+    /// OS fields taken from a counting software event instead of /proc (system-wide, all CPUs).
+    private let counterSourced: [(OSField, Int)]
     private let perCpu: (offset: Int, stride: Int)?
     private var stopping = false
     private var killDeadline: UInt64?
@@ -126,11 +134,25 @@ public final class Collector {
         if options.perCpu { config.flags.insert(.perCpu) }
         config.intervalNs = options.intervalNs
         config.energyDomains = options.osSignals ? proc.energyDomainNames : []
+        // Slowly changing files at most once a second; counters that duplicate an OS figure
+        // replace its /proc source (the counters are opened below, but which slots count is
+        // only known then: the table decides, and a refused event leaves the /proc source).
+        let slowEvery = max(1, 1_000_000_000 / options.intervalNs)
+        let duplicates: [(OSField, String)] = [(.contextSwitches, "context-switches"), (.pageFaults, "page-faults")]
         // The ring's blocks are reserved before any counter opens, so a full disk or an
         // unwritable directory is reported without having touched perf at all.
         if let large = config.sizeWarning { Log.warning(large) }
         do { writer = try RingWriter(config: config, directory: directory) } catch { throw CollectorError("\(error)") }
-        counters = PerfCounters(specs: options.events, target: target)
+        let opened = PerfCounters(specs: options.events, target: target)
+        counters = opened
+        let sourced = options.target == .systemWide && options.cpus == nil
+            ? duplicates.compactMap { f, name in opened.entries.firstIndex { $0.name == name && $0.status == .counting }.map { (f, $0) } }
+            : []
+        counterSourced = sourced
+        let mask = options.osSignals && slowEvery > 1 ? ProcSignals.slowFields & ~sourced.reduce(UInt64(0)) { $0 | $1.0.bit } : 0
+        slowMask = mask
+        self.slowEvery = mask == 0 ? 1 : slowEvery
+        writer.setSlowFields(mask, periodNs: slowEvery &* options.intervalNs)
         do {
             for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
             try writer.publish()
@@ -145,6 +167,7 @@ public final class Collector {
         cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
         prevValid = options.osSignals ? proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil) : 0
         lastRead = Sys.monotonicNanos()
+        lastSlowNs = lastRead
         release = pendingRelease
         child = childPid
         cleanupChild = false
@@ -360,7 +383,11 @@ public final class Collector {
         let rec = writer.begin()
         let ok = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
         let now = Sys.monotonicNanos()
-        let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow) : 0
+        // The slowly changing files are read every `slowEvery` ticks (missed ones count).
+        ticksSinceSlow &+= 1 &+ UInt64(missed)
+        let slow = ticksSinceSlow >= slowEvery
+        let attempted = !options.osSignals ? 0 : slow ? UInt64.max : ~slowMask
+        let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow, slow: slow) : 0
         var present: UInt64 = 0
         for f in Self.osFields {
             let i = f.rawValue
@@ -383,6 +410,22 @@ public final class Collector {
                 rec.setU64(f.offset, d)
                 present |= f.bit
             }
+            osPrev[i] = osNow[i]
+        }
+        prevValid = (prevValid & ~attempted) | (valid & attempted)
+        if slow && options.osSignals {
+            ticksSinceSlow = 0
+            rec.setU64(RingLayout.rSlowSpanNs, now &- lastSlowNs)
+            lastSlowNs = now
+        }
+        // System-wide, the OS figures that are also software events come from the counters
+        // just read (one source, every tick), not from /proc.
+        for (f, slot) in counterSourced where options.osSignals {
+            present &= ~f.bit
+            let c = RecordView(rec).counter(slot)
+            guard c.running > 0 else { continue }
+            rec.setU64(f.offset, c.enabled == c.running ? c.value : UInt64(min(Double(c.value) * Double(c.enabled) / Double(c.running), 1.8e19)))
+            present |= f.bit
         }
         if let perCpu {
             for c in 0..<writer.config.perCpuCount {
@@ -393,8 +436,6 @@ public final class Collector {
             }
             _ = cpuPrev.update(fromContentsOf: cpuNow)
         }
-        _ = osPrev.update(fromContentsOf: osNow)
-        prevValid = valid
         var f = flags
         if !ok { f.insert(.readError) }
         rec.setU64(RingLayout.rTimeNs, now)

@@ -12,6 +12,8 @@ public final class MetricDeriver {
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
     private var lastSeq: UInt64?
+    /// Repeats the fields read only every slow period in the records between readings.
+    private let hold: SlowFieldHold
 
     /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
     public static func key(forEvent name: String) -> String {
@@ -20,6 +22,8 @@ public final class MetricDeriver {
 
     public init(header: RingHeader) {
         self.header = header
+        let hold = SlowFieldHold(header: header)
+        self.hold = hold
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
         add("time_ms", "sample time, Unix milliseconds", "ms") { [header] in header.unixMillis(monotonic: $0.timeNs) }
         add("dt_ms", "measured interval", "ms") { Double($0.dtNs) / 1e6 }
@@ -98,17 +102,17 @@ public final class MetricDeriver {
         cpuShare("cpu_iowait", "CPU idle waiting for I/O", [.cpuIowait])
         cpuShare("cpu_steal", "CPU stolen by the hypervisor", [.cpuSteal])
 
-        add("mem_used_pct", "memory in use (total minus available)", "%", fixed: 1e6) { r in
-            guard let t = r.os(.memTotal), let a = r.os(.memAvailable), t > 0 else { return .nan }
-            return 100 * Double(t &- min(a, t)) / Double(t)
+        add("mem_used_pct", "memory in use (total minus available)" + slowNote(.memAvailable), "%", fixed: 1e6) { r in
+            guard let t = hold.os(r, .memTotal), let a = hold.os(r, .memAvailable), t > 0 else { return .nan }
+            return 100 * (t - min(a, t)) / t
         }
-        add("mem_used_bytes", "memory in use (total minus available)", "bytes") { r in
-            guard let t = r.os(.memTotal), let a = r.os(.memAvailable) else { return .nan }
-            return Double(t &- min(a, t))
+        add("mem_used_bytes", "memory in use (total minus available)" + slowNote(.memAvailable), "bytes") { r in
+            guard let t = hold.os(r, .memTotal), let a = hold.os(r, .memAvailable) else { return .nan }
+            return t - min(a, t)
         }
-        add("swap_used_bytes", "swap in use", "bytes") { r in
-            guard let t = r.os(.swapTotal), let f = r.os(.swapFree) else { return .nan }
-            return Double(t &- min(f, t))
+        add("swap_used_bytes", "swap in use" + slowNote(.swapFree), "bytes") { r in
+            guard let t = hold.os(r, .swapTotal), let f = hold.os(r, .swapFree) else { return .nan }
+            return t - min(f, t)
         }
         perSecond("disk_read_bps", "disk bytes read per second", .diskReadBytes, unit: "bytes/s")
         perSecond("disk_write_bps", "disk bytes written per second", .diskWriteBytes, unit: "bytes/s")
@@ -117,20 +121,20 @@ public final class MetricDeriver {
         for (key, field, help) in [("psi_cpu_some", OSField.psiCpuSome, "some tasks stalled on CPU"), ("psi_cpu_full", .psiCpuFull, "all tasks stalled on CPU"),
                                    ("psi_mem_some", .psiMemSome, "some tasks stalled on memory"), ("psi_mem_full", .psiMemFull, "all tasks stalled on memory"),
                                    ("psi_io_some", .psiIoSome, "some tasks stalled on I/O"), ("psi_io_full", .psiIoFull, "all tasks stalled on I/O")] {
-            add(key, "pressure stall: \(help), percent of wall time", "%", fixed: 1e6) { r in
-                guard let us = r.os(field), r.dtNs > 0 else { return .nan }
-                return 100 * Double(us) * 1000 / Double(r.dtNs)
+            add(key, "pressure stall: \(help), percent of wall time" + slowNote(field), "%", fixed: 1e6) { r in
+                guard let us = hold.os(r, field), r.dtNs > 0 else { return .nan }
+                return 100 * us * 1000 / Double(r.dtNs)
             }
         }
         for (key, field) in [("load1", OSField.load1), ("load5", .load5), ("load15", .load15)] {
-            add(key, "load average", "", fixed: 1000) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
+            add(key, "load average" + slowNote(field), "", fixed: 1000) { r in hold.os(r, field).map { $0 / 1000 } ?? .nan }
         }
         level("procs_running", "runnable tasks", .procsRunning, unit: "")
         level("procs_blocked", "tasks blocked on I/O", .procsBlocked, unit: "")
-        perSecond("ctxt_per_s", "context switches per second (whole system, /proc/stat)", .contextSwitches, unit: "1/s")
+        perSecond("ctxt_per_s", "context switches per second (whole system: the context-switches counter when it counts on every CPU, else /proc/stat)", .contextSwitches, unit: "1/s")
         perSecond("forks_per_s", "processes created per second", .forks, unit: "1/s")
         perSecond("intr_per_s", "interrupts per second", .interrupts, unit: "1/s")
-        perSecond("faults_per_s", "page faults per second (whole system, /proc/vmstat)", .pageFaults, unit: "1/s")
+        perSecond("faults_per_s", "page faults per second (whole system: the page-faults counter when it counts on every CPU, else /proc/vmstat)", .pageFaults, unit: "1/s")
         // Named after /proc/vmstat's pgmajfault (like ctxt and intr): `major_faults_per_s` is the
         // major-faults event's rate when that event is counted.
         perSecond("pgmajfault_per_s", "major page faults per second (whole system, /proc/vmstat)", .majorFaults, unit: "1/s")
@@ -184,13 +188,21 @@ public final class MetricDeriver {
         columns.append(ColumnSpec(key: key, kind: fixed.map { .fixed(scale: $0) } ?? .stored, help: help, unit: unit))
     }
 
+    /// /api/fields says which figures the collector reads only every slow period.
+    private func slowNote(_ f: OSField) -> String {
+        hold.mask & f.bit == 0 ? "" : " (read every \(formatDuration(hold.periodNs)); repeated in the samples between)"
+    }
+
     private func perSecond(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit) { r in Self.rate(r, f) }
+        add(key, help + slowNote(f), unit) { [hold] r in
+            guard let v = hold.os(r, f), r.dtNs > 0 else { return .nan }
+            return v * 1e9 / Double(r.dtNs)
+        }
     }
 
     /// A task count: stored in fixed point (whole numbers, far below 2^31).
     private func level(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit, fixed: 1) { r in r.os(f).map { Double($0) } ?? .nan }
+        add(key, help + slowNote(f), unit, fixed: 1) { [hold] r in hold.os(r, f) ?? .nan }
     }
 
     /// A ratio of two scaled counts, computed from their stored columns when encoded.
@@ -204,6 +216,7 @@ public final class MetricDeriver {
 
     /// Derives one record into the store.
     public func ingest(_ r: RecordView, into store: SampleStore) {
+        hold.observe(r)
         store.append(seq: r.index) { row in
             for (c, f) in computers { row.set(c, f(r)) }
         }

@@ -31,6 +31,10 @@ public struct RingConfig: Sendable {
     public var eventCount: Int
     public var energyDomains: [String] = []
     public var flags: RingFlags = []
+    /// OS fields read only every `slowPeriodNs` (slowly changing files); 0 when all are read
+    /// every tick.
+    public var slowFieldMask: UInt64 = 0
+    public var slowPeriodNs: UInt64 = 0
     /// The wall clock the header pairs with its creation instant, when not now: a replay
     /// anchors the ring at its recording's wall time.
     public var createdRealtimeNs: UInt64?
@@ -88,7 +92,7 @@ public func splitPath(_ path: String) -> (dir: String, name: String) {
 /// (CPerf), so a truncated file is a failed `commit()`, not SIGBUS; `damage()` notices a file
 /// truncated or replaced before a write faults. The caller then makes a new ring or stops.
 public final class RingWriter {
-    public let config: RingConfig
+    public private(set) var config: RingConfig
     public let generation: UInt64
     public let directory: RingDirectory
     private let fd: Int32
@@ -194,6 +198,8 @@ public final class RingWriter {
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
         base.setU32(RingLayout.hFlags, c.flags.rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
+        base.setU64(RingLayout.hSlowFieldMask, c.slowFieldMask)
+        base.setU64(RingLayout.hSlowPeriodNs, c.slowPeriodNs)
         base.setU64(RingLayout.hHeartbeatNs, mono)
         base.setString(RingLayout.hHostname, size: RingLayout.hostnameSize, c.hostname)
         base.setString(RingLayout.hTarget, size: RingLayout.targetSize, c.target)
@@ -213,6 +219,14 @@ public final class RingWriter {
         p.setI32(RingLayout.eErrno, e.errno)
         p.setU32(RingLayout.eGroup, e.group)
         p.setU32(RingLayout.eOpened, e.opened)
+    }
+
+    /// Which OS fields are read at the slow period, once the collector knows (before `publish()`).
+    public func setSlowFields(_ mask: UInt64, periodNs: UInt64) {
+        config.slowFieldMask = mask
+        config.slowPeriodNs = mask == 0 ? 0 : periodNs
+        base.setU64(RingLayout.hSlowFieldMask, config.slowFieldMask)
+        base.setU64(RingLayout.hSlowPeriodNs, config.slowPeriodNs)
     }
 
     /// Makes the ring visible at its final path (atomically replacing an older ring there).
@@ -289,8 +303,13 @@ public final class RingWriter {
             return "was truncated to \(st.st_size) bytes (it needs \(mapLength))"
         }
         guard published else { return nil }
-        guard let st = try? Sys.lstatat(directory.fd, finalName) else { return "was removed" }
-        return UInt64(st.st_ino) == inode ? nil : "was replaced by another file"
+        do {
+            return UInt64(try Sys.lstatat(directory.fd, finalName).st_ino) == inode ? nil : "was replaced by another file"
+        } catch .noEntry {
+            return "was removed"
+        } catch {
+            return nil  // e.g. EACCES after --user dropped root: the directory cannot be looked into
+        }
     }
 
     public var recordsWritten: UInt64 { nextIndex }
