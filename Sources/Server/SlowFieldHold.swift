@@ -41,7 +41,7 @@ final class SlowFieldHold {
     /// The field's value for record `r` in the record's own terms (a delta over its dt), or
     /// nil when unavailable.
     func os(_ r: RecordView, _ f: OSField) -> Double? {
-        guard mask & f.bit != 0 else { return r.os(f).map(Double.init) }
+        guard mask & f.bit != 0 else { return r.os(f).map { Double($0) } }
         guard let at = readAt[f.rawValue], r.timeNs >= at, r.timeNs - at <= periodNs &* 3 else { return nil }
         return f.kind == .level ? value[f.rawValue] : value[f.rawValue] * Double(r.dtNs)
     }
