@@ -39,7 +39,8 @@ public final class Collector {
     /// counters supply), and when they were last read.
     private let slowMask: UInt64
     private let slowEvery: UInt64
-    private var ticksSinceSlow: UInt64 = 0
+    /// Starts "due", so the first record already has memory, load, I/O and pressure.
+    private var ticksSinceSlow = UInt64.max / 2
     private var lastSlowNs: UInt64 = 0
     /// OS fields taken from a counting software event instead of /proc (system-wide, all CPUs).
     private let counterSourced: [(OSField, Int)]

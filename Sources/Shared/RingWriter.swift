@@ -260,8 +260,14 @@ public final class RingWriter {
                                       nextIndex &* 2 &+ 1, RingLayout.completeSeq(nextIndex)) == 0 else { return false }
         releaser.finished(through: nextIndex)
         nextIndex &+= 1
+        return publishTotals() && store(RingLayout.hWriteIndex, nextIndex) && beat(now)
+    }
+
+    /// Stores the events' totals into the header (each commit does); false on a fault.
+    @discardableResult
+    public func publishTotals() -> Bool {
         for slot in 0..<config.eventCount where !store(RingLayout.hEventTotals + slot * 8, totals[slot]) { return false }
-        return store(RingLayout.hWriteIndex, nextIndex) && beat(now)
+        return true
     }
 
     @inline(__always)

@@ -91,10 +91,11 @@ private func liveHeader(_ path: String, otherThan generation: UInt64? = nil) -> 
         let args = ["--ring", ring, "--port", "0", "--interval", "20ms", "--capacity", "500"]
         let env = ["PERFRING_BIN": productsDir]  // the binaries this test run built
         // The test runner's threads block SIGINT and SIGTERM, and a child inherits that mask:
-        // bash could never run its Ctrl-C trap. Start the script with an empty mask, as a shell would.
-        let unblocked = ["-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])", repo + "/scripts/run"]
+        // bash could never run its Ctrl-C trap. Start the script as a terminal would: an empty
+        // mask, its own process group, and Ctrl-C sent to that whole group.
+        let unblocked = ["-c", "import os, signal, sys\nsignal.pthread_sigmask(signal.SIG_SETMASK, [])\ntry: os.setsid()\nexcept OSError: pass  # already leads its own group\nos.execv(sys.argv[1], sys.argv[1:])", repo + "/scripts/run"]
         let first = try Background("/usr/bin/python3", unblocked + args, environment: env)
-        #expect(waitFor(seconds: 60) { first.stdout.contains("perfring dashboard:") }, "\(first.stderr)")
+        #expect(waitFor(seconds: 60) { first.stdout.contains("perfring dashboard:") }, "stdout: \(first.stdout) stderr: \(first.stderr)")
         let header = try #require(liveHeader(ring))
         let second = try Background("/usr/bin/python3", unblocked + args, environment: env)
         #expect(second.wait() == 1)
@@ -102,7 +103,7 @@ private func liveHeader(_ path: String, otherThan generation: UInt64? = nil) -> 
         #expect(second.stderr.contains("scripts/run: the collector did not start"))
         #expect(try RingReader(path: ring).header.generation == header.generation)
         #expect(Sys.processExists(header.collectorPid), "the first collector still runs")
-        first.signal(SIGINT)
+        kill(-first.process.processIdentifier, SIGINT)  // Ctrl-C: the script's whole group
         _ = first.wait()
         #expect(waitFor { !Sys.processExists(header.collectorPid) }, "Ctrl-C stopped the first collector")
         #expect(try RingReader(path: ring).stopped() == true)
