@@ -656,40 +656,59 @@ class Bench:
         rows = []
         d = self.seconds(60, 10)
         d_other = self.seconds(30, 3)  # 10 ms, 1 ms and --per-cpu: 30 s keeps a full run under 15 min
-        # The last two count only (--no-os): the same work as perf stat, without the nine /proc
-        # files perfring also reads each tick, so the floor both share shows.
+        # The --no-os runs count only: the same work as perf stat, without the /proc files
+        # perfring also reads, so the floor both share shows.
         runs = [(100, False, False, d), (10, False, False, d_other), (1, False, False, d_other), (100, True, False, d_other),
                 (100, False, True, d_other), (1, False, True, d_other)]
+        # The two goals (issue 14) are ratios on a shared, busy machine: each is measured side by
+        # side with perf stat, three times (the first 100 ms runs above and two more each,
+        # alternating), and the median decides.
+        repeats = {(100, False): [], (100, True): []}
         self.tick_runs = {}
         peaks = []
-        for interval, per_cpu, no_os, secs in runs:
+        extra = [(100, False, False, d_other), (100, False, True, d_other)] * 2
+        for i, (interval, per_cpu, no_os, secs) in enumerate(runs + extra):
             label = "%g ms%s%s" % (interval, " --per-cpu" if per_cpu else "", " --no-os" if no_os else "")
             log("collector cost at %s for %g s beside perf stat -I %g%s" % (label, secs, interval, " -A" if per_cpu else ""))
             r = self.side_by_side(interval, secs, per_cpu, no_os=no_os)
+            c = r["c_cpu"]
+            ratio = c / r["p_cpu"] if r["p_cpu"] else float("inf")
+            peaks.append((label, r["c_mem"], r["p_mem"]))
+            goal_run = interval == 100 and not per_cpu
+            if goal_run and not r["perf_refused"]:
+                repeats[(100, no_os)].append((ratio, c, r["p_cpu"], r["wall"]))
+            if i >= len(runs):
+                continue
             if interval == 100 and not per_cpu and not no_os:
                 self.tick_runs["idle"] = r
             elif not per_cpu and not no_os:
                 self.tick_runs["%g ms" % interval] = r
-            c = r["c_cpu"]
             if r["perf_refused"]:
                 rows.append(Row("1 cost", "collector CPU at %s (perf refuses this interval: %s)" % (label, r["perf_err"][:80]),
                                 "%.3f s CPU in %.0f s (%.2f %% of a CPU); perf: none" % (c, r["wall"], 100 * c / r["wall"]),
-                                "≤ 0.1× perf", "n/a"))
-            else:
-                ratio = c / r["p_cpu"] if r["p_cpu"] else float("inf")
+                                "", "info"))
+            elif not goal_run:
                 rows.append(Row("1 cost", "collector CPU at %s vs perf stat -I %g%s" % (label, interval, " -A" if per_cpu else ""),
                                 "%.3f s vs %.3f s CPU in %.0f s (%.2f %% vs %.2f %% of a CPU) = %.2f×" % (
                                     c, r["p_cpu"], r["wall"], 100 * c / r["wall"], 100 * r["p_cpu"] / r["wall"], ratio),
-                                "≤ 0.1× perf", verdict(ratio <= 0.1)))
-            peaks.append((label, r["c_mem"], r["p_mem"]))
-        # One memory row: the peaks of every run, and the split of the largest (the ring's pages
-        # are shared file pages; so are the Swift runtime's).
-        label, mem, _ = max(peaks, key=lambda x: x[1]["VmHWM"])
-        perf_peak = max((p["VmHWM"] for _, _, p in peaks if p), default=0)
-        rows.append(Row("1 cost", "collector peak RSS (VmHWM) per run; split of the largest",
-                        "%s; at %s: %s; perf stat peak %.1f MB" % (
-                            ", ".join("%s %.1f MB" % (l, m["VmHWM"] / 1024) for l, m, _ in peaks), label, fmt_mem(mem), perf_peak / 1024),
-                        "≤ 4 MB", verdict(mem["VmHWM"] <= 4096)))
+                                "", "info"))
+        for no_os, goal in ((False, 0.5), (True, 0.3)):
+            got = repeats[(100, no_os)]
+            if not got:
+                continue
+            median = sorted(x[0] for x in got)[len(got) // 2]
+            rows.append(Row("1 cost", "collector CPU at 100 ms%s vs perf stat -I 100 -a -e %s, side by side, %d runs" % (
+                                " --no-os" if no_os else " with OS signals", ",".join(self.events), len(got)),
+                            "median %.2f× (%s)" % (median, "; ".join("%.3f s vs %.3f s in %.0f s = %.2f×" % (c, p, w, x) for x, c, p, w in got)),
+                            "≤ %.1f× perf" % goal, verdict(median <= goal)))
+        # Memory: the private (anonymous) pages are the collector's own cost; the ring's pages
+        # are shared file pages and so is the Swift runtime's text.
+        label, mem, _ = max(peaks, key=lambda x: x[1]["RssAnon"])
+        perf_anon = max((p["RssAnon"] for _, _, p in peaks if p), default=0)
+        rows.append(Row("1 cost", "collector private (anonymous) memory, largest over every run; its RSS split",
+                        "%.2f MB at %s: %s; peak RSS (VmHWM) %.1f MB; perf stat anon %.2f MB" % (
+                            mem["RssAnon"] / 1024, label, fmt_mem(mem), max(m["VmHWM"] for _, m, _ in peaks) / 1024, perf_anon / 1024),
+                        "≤ 1 MB", verdict(mem["RssAnon"] <= 1024)))
         return rows
 
     def tick_accuracy(self):

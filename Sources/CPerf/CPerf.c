@@ -14,7 +14,15 @@ int cperf_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 int cperf_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int cperf_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 
-// MARK: guarded reads
+int cperf_ofd_trylock(int fd) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;  // l_start 0, l_len 0: the whole file, however it grows
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
+// MARK: guarded reads and writes
 
 static __thread sigjmp_buf *guard_env;
 
@@ -71,6 +79,32 @@ int cperf_guarded_copy(void *dst, const void *src, size_t n) {
     }
 GUARDED_LOAD_ACQUIRE(cperf_guarded_load_acquire_u64, uint64_t)
 GUARDED_LOAD_ACQUIRE(cperf_guarded_load_acquire_u32, uint32_t)
+
+int cperf_guarded_seq_write(uint64_t *seq, const void *body, size_t n, uint64_t odd, uint64_t even) {
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    __atomic_store_n(seq, odd, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(seq + 1, body, n);
+    __atomic_store_n(seq, even, __ATOMIC_RELEASE);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return 0;
+}
+
+#define GUARDED_STORE_RELEASE(name, type)                      \
+    int name(type *p, type v) {                                \
+        sigjmp_buf env;                                        \
+        if (sigsetjmp(env, 0)) return -1;                      \
+        guard_env = &env;                                      \
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);              \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);               \
+        guard_env = NULL;                                      \
+        return 0;                                              \
+    }
+GUARDED_STORE_RELEASE(cperf_guarded_store_release_u64, uint64_t)
+GUARDED_STORE_RELEASE(cperf_guarded_store_release_u32, uint32_t)
 
 int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected) {
     const uint64_t *seq = (const uint64_t *)record;

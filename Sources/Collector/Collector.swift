@@ -18,7 +18,12 @@ public final class Collector {
     public let options: CollectorOptions
     let counters: PerfCounters
     let proc: ProcSignals
-    let writer: RingWriter
+    /// Replaced by a new ring when the published one is truncated or replaced under us.
+    private(set) var writer: RingWriter
+    /// Held for the whole run: no other collector writes this ring meanwhile.
+    private let lock: RingLock
+    /// When the ring file was last checked for damage (truncation, replacement).
+    private var lastDamageCheck: UInt64 = 0
     let intervalNs: UInt64
     private var child: Int32?
     /// The paused command's pipes: write to `go` to let it exec; `err` reports a failed exec.
@@ -30,6 +35,20 @@ public final class Collector {
     private let cpuNow: UnsafeMutableBufferPointer<UInt64>
     private let cpuPrev: UnsafeMutableBufferPointer<UInt64>
     private var prevValid: UInt64 = 0
+    /// OS fields read only every `slowEvery` ticks (ProcSignals.slowFields, less those the
+    /// counters supply), and when they were last read.
+    private let slowMask: UInt64
+    private let slowEvery: UInt64
+    /// Starts "due", so the first record already has memory, load, I/O and pressure.
+    private var ticksSinceSlow = UInt64.max / 2
+    private var lastSlowNs: UInt64 = 0
+    /// The last reading of the slow fields, per field: a level, or a delta per nanosecond of
+    /// the span it covered. Every record in between repeats it (a delta prorated to the
+    /// record's dt), so each record is complete on its own and readers need no history.
+    private let slowHeld: UnsafeMutableBufferPointer<Double>
+    private var slowHeldValid: UInt64 = 0
+    /// OS fields taken from a counting software event instead of /proc (system-wide, all CPUs).
+    private let counterSourced: [(OSField, Int)]
     private let perCpu: (offset: Int, stride: Int)?
     private var stopping = false
     private var killDeadline: UInt64?
@@ -48,13 +67,29 @@ public final class Collector {
             account = found
         }
         self.account = account
+        // Values only the running system can refuse are usage errors, reported before the ring
+        // is even looked at.
+        let online = HostFacts.onlineCPUs() ?? [0]
+        switch options.target {
+        case .systemWide:
+            if let bad = options.cpus?.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
+        case .pid(let pid):
+            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
+        case .command:
+            break
+        }
+        // The location is checked and locked before anything is created, renamed, started or
+        // counted: a bad path or a ring another collector writes costs nothing but one line.
+        let directory: RingDirectory
         do {
-            if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(path).dir) }
-            try RingWriter.checkLocation(path)
+            let (dir, name) = splitPath(path)
+            guard !name.isEmpty, name != ".", name != ".." else { throw RingSetupError.badTarget(path, "not a file name") }
+            directory = try RingDirectory(dir, create: options.ringPathIsDefault)
+            try directory.checkTarget(name, path: path)
+            lock = try RingLock(directory: directory, name: name, path: path, replace: options.replace)
         } catch { throw CollectorError("\(error)") }
 
         // Targets.
-        let online = HostFacts.onlineCPUs() ?? [0]
         let target: CounterTarget
         var ringMode = RingMode.systemWide
         var targetPid: Int32 = 0
@@ -66,12 +101,10 @@ public final class Collector {
         switch options.target {
         case .systemWide:
             let chosen = options.cpus ?? online
-            if let bad = chosen.first(where: { !online.contains($0) }) { throw CollectorError("--cpus: CPU \(bad) is not online (online: \(formatCPUList(online)))", isUsage: true) }
             target = .cpus(chosen)
             cpus = options.cpus == nil ? nil : chosen
             description = options.cpus == nil ? "all CPUs" : "CPUs \(formatCPUList(chosen))"
         case .pid(let pid):
-            guard Sys.processExists(pid) else { throw CollectorError("--pid \(pid): no such process", isUsage: true) }
             let tids = ((try? Sys.listDirectory("/proc/\(pid)/task")) ?? []).compactMap { Int32($0) }.sorted()
             target = .threads(tids.isEmpty ? [pid] : tids)
             ringMode = .pid
@@ -114,12 +147,25 @@ public final class Collector {
         if options.perCpu { config.flags.insert(.perCpu) }
         config.intervalNs = options.intervalNs
         config.energyDomains = options.osSignals ? proc.energyDomainNames : []
+        // Slowly changing files at most once a second; counters that duplicate an OS figure
+        // replace its /proc source (the counters are opened below, but which slots count is
+        // only known then: the table decides, and a refused event leaves the /proc source).
+        let slowEvery = max(1, 1_000_000_000 / options.intervalNs)
+        let duplicates: [(OSField, String)] = [(.contextSwitches, "context-switches"), (.pageFaults, "page-faults")]
         // The ring's blocks are reserved before any counter opens, so a full disk or an
         // unwritable directory is reported without having touched perf at all.
         if let large = config.sizeWarning { Log.warning(large) }
-        do { writer = try RingWriter(config: config) } catch { throw CollectorError("\(error)") }
-        counters = PerfCounters(specs: specs, target: target, environment: environment)
-        counters.flagsChanged = { [writer] slot, flags in writer.updateEventFlags(slot, flags) }
+        do { writer = try RingWriter(config: config, directory: directory) } catch { throw CollectorError("\(error)") }
+        let opened = PerfCounters(specs: specs, target: target, environment: environment)
+        counters = opened
+        let sourced = options.target == .systemWide && options.cpus == nil
+            ? duplicates.compactMap { f, name in opened.entries.firstIndex { $0.name == name && $0.status == .counting }.map { (f, $0) } }
+            : []
+        counterSourced = sourced
+        let mask = options.osSignals && slowEvery > 1 ? ProcSignals.slowFields & ~sourced.reduce(UInt64(0)) { $0 | $1.0.bit } : 0
+        slowMask = mask
+        self.slowEvery = mask == 0 ? 1 : slowEvery
+        writer.setSlowFields(mask, periodNs: slowEvery &* options.intervalNs)
         do {
             for (i, e) in counters.entries.enumerated() { writer.setEvent(i, e) }
             try writer.publish()
@@ -129,18 +175,22 @@ public final class Collector {
         let fields = OSField.allCases.count
         osNow = .allocate(capacity: fields); osNow.initialize(repeating: 0)
         osPrev = .allocate(capacity: fields); osPrev.initialize(repeating: 0)
+        slowHeld = .allocate(capacity: fields); slowHeld.initialize(repeating: 0)
         let cpuSlots = max(1, config.perCpuCount) * 8
         cpuNow = .allocate(capacity: cpuSlots); cpuNow.initialize(repeating: 0)
         cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
         prevValid = options.osSignals ? proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil) : 0
         lastRead = Sys.monotonicNanos()
+        lastSlowNs = lastRead
         release = pendingRelease
         child = childPid
         cleanupChild = false
+        // Through self: a ring made anew (replaceRing) gets the flags from then on.
+        counters.flagsChanged = { [unowned self] slot, flags in self.writer.updateEventFlags(slot, flags) }
     }
 
     deinit {
-        osNow.deallocate(); osPrev.deallocate(); cpuNow.deallocate(); cpuPrev.deallocate()
+        osNow.deallocate(); osPrev.deallocate(); slowHeld.deallocate(); cpuNow.deallocate(); cpuPrev.deallocate()
     }
 
     static func commandName(_ pid: Int32) -> String {
@@ -279,7 +329,7 @@ public final class Collector {
     /// One sample (the timer's work). Returns an exit status once the run is over.
     func tick(missed: UInt32) -> Int32? {
         if missed > 0 { Log.debug("\(missed) tick(s) missed") }
-        writeRecord(missed: missed, flags: [])
+        if let status = writeRecord(missed: missed, flags: []) { return status }
         if let killDeadline, Sys.monotonicNanos() >= killDeadline, let c = child {
             Log.warning("command did not exit after the signal; killing it")
             try? Sys.kill(c, SIGKILL)
@@ -327,18 +377,49 @@ public final class Collector {
 
     private func finalRecord(flags: RecordFlags) {
         counters.disable()
-        writeRecord(missed: 0, flags: flags)
+        _ = writeRecord(missed: 0, flags: flags)
+    }
+
+    /// The ring was truncated or replaced by someone else: makes a new one at the path (same
+    /// layout, new generation, the events' totals carried over), or returns exit status 1 when
+    /// that is not possible. The record being written when a truncation faulted is lost.
+    private func replaceRing(_ damage: String) -> Int32? {
+        let old = writer
+        let path = old.config.path
+        do {
+            let fresh = try RingWriter(config: old.config, directory: old.directory)
+            for (i, e) in counters.entries.enumerated() { fresh.setEvent(i, e) }
+            fresh.setTotals(old.eventTotals)
+            try fresh.publish()
+            writer = fresh
+            Log.warning("ring \(path) \(damage); wrote a new ring there (generation \(String(fresh.generation, radix: 16)))")
+            return nil
+        } catch {
+            Log.error("ring \(path) \(damage), and no new ring can be made: \(error)")
+            return 1
+        }
+    }
+
+    /// A rate per nanosecond over `dt` nanoseconds, as a whole count.
+    private static func prorated(_ perNs: Double, _ dt: UInt64) -> UInt64 {
+        UInt64(min(max(0, (perNs * Double(dt)).rounded()), 1.8e19))
     }
 
     /// `OSField.allCases` builds a new array on each call; the tick uses this one.
     private static let osFields = OSField.allCases
 
-    /// Reads every source into the next record. Allocates nothing.
-    private func writeRecord(missed: UInt32, flags: RecordFlags) {
+    /// Reads every source into the next record. Allocates nothing. Returns an exit status when
+    /// the ring is damaged beyond repair.
+    private func writeRecord(missed: UInt32, flags: RecordFlags) -> Int32? {
         let rec = writer.begin()
         let counterFlags = counters.readAll(into: rec, perCpu: perCpu) { slot, scaled in self.writer.addTotal(slot, scaled) }
         let now = Sys.monotonicNanos()
-        let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow) : 0
+        // The slowly changing files are read every `slowEvery` ticks (missed ones count).
+        ticksSinceSlow &+= 1 &+ UInt64(missed)
+        let slow = ticksSinceSlow >= slowEvery
+        let attempted = !options.osSignals ? 0 : slow ? UInt64.max : ~slowMask
+        let valid = options.osSignals ? proc.sample(into: osNow, perCpu: perCpu == nil ? nil : cpuNow, slow: slow) : 0
+        let dt = now &- lastRead, span = now &- lastSlowNs
         var present: UInt64 = 0
         for f in Self.osFields {
             let i = f.rawValue
@@ -346,6 +427,7 @@ public final class Collector {
             switch f.kind {
             case .level:
                 rec.setU64(f.offset, osNow[i])
+                slowHeld[i] = Double(osNow[i])
                 present |= f.bit
             case .delta:
                 // A delta needs two readings; a counter that went backwards (device removed)
@@ -358,9 +440,36 @@ public final class Collector {
                     guard osNow[i] >= osPrev[i] else { continue }
                     d = osNow[i] - osPrev[i]
                 }
-                rec.setU64(f.offset, d)
+                if slowMask & f.bit != 0, span > 0 {
+                    slowHeld[i] = Double(d) / Double(span)
+                    rec.setU64(f.offset, Self.prorated(slowHeld[i], dt))
+                } else {
+                    rec.setU64(f.offset, d)
+                }
                 present |= f.bit
             }
+            osPrev[i] = osNow[i]
+        }
+        prevValid = (prevValid & ~attempted) | (valid & attempted)
+        if slow && options.osSignals {
+            ticksSinceSlow = 0
+            rec.setU64(RingLayout.rSlowSpanNs, span)
+            lastSlowNs = now
+            slowHeldValid = present & slowMask
+        } else if slowHeldValid != 0 {
+            for f in Self.osFields where slowHeldValid & f.bit != 0 {
+                rec.setU64(f.offset, f.kind == .level ? UInt64(slowHeld[f.rawValue]) : Self.prorated(slowHeld[f.rawValue], dt))
+            }
+            present |= slowHeldValid
+        }
+        // System-wide, the OS figures that are also software events come from the counters
+        // just read (one source, every tick), not from /proc.
+        for (f, slot) in counterSourced where options.osSignals {
+            present &= ~f.bit
+            let c = RecordView(rec).counter(slot)
+            guard c.running > 0 else { continue }
+            rec.setU64(f.offset, c.enabled == c.running ? c.value : UInt64(min(Double(c.value) * Double(c.enabled) / Double(c.running), 1.8e19)))
+            present |= f.bit
         }
         if let perCpu {
             for c in 0..<writer.config.perCpuCount {
@@ -371,8 +480,6 @@ public final class Collector {
             }
             _ = cpuPrev.update(fromContentsOf: cpuNow)
         }
-        _ = osPrev.update(fromContentsOf: osNow)
-        prevValid = valid
         var f = flags
         f.formUnion(counterFlags)
         rec.setU64(RingLayout.rTimeNs, now)
@@ -381,7 +488,16 @@ public final class Collector {
         rec.setU32(RingLayout.rFlags, f.rawValue)
         rec.setU64(RingLayout.rOSValid, present)
         lastRead = now
-        writer.commit(heartbeat: now)
+        if !writer.commit(heartbeat: now) {
+            return replaceRing("was truncated under the collector (its mapping faulted)")
+        }
+        // A ring replaced or truncated beyond the records written so far does not fault yet:
+        // look at the file about once a second.
+        if now &- lastDamageCheck >= 1_000_000_000 {
+            lastDamageCheck = now
+            if let damage = writer.damage() { return replaceRing(damage) }
+        }
+        return nil
     }
 }
 

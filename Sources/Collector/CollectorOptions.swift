@@ -20,6 +20,8 @@ public struct CollectorOptions: Equatable, Sendable {
     public var osSignals = true
     public var target: Target = .systemWide
     public var user: String?
+    /// `--replace`: stop the collector that holds the ring's lock (SIGTERM), then take over.
+    public var replace = false
     public var verbose = false
     public var quiet = false
     public var selfTest = false
@@ -33,14 +35,7 @@ public struct CollectorOptions: Equatable, Sendable {
     /// Largest ring we agree to create (records); 24 h at 1 ms is far beyond any sane use.
     public static let maxCapacity = 50_000_000
 
-    /// `/run/perfring/ring` as root, else `$XDG_RUNTIME_DIR/perfring/ring`.
-    public static func defaultRingPath() -> String {
-        if Sys.geteuid() == 0 { return "/run/perfring/ring" }
-        if let xdg = Sys.environment("XDG_RUNTIME_DIR"), !xdg.isEmpty { return xdg + "/perfring/ring" }
-        return "/tmp/perfring-\(Sys.geteuid())/ring"
-    }
-
-    public init() { ringPath = Self.defaultRingPath() }
+    public init() { ringPath = RingPaths.collectorDefault() }
 
     /// Records the ring holds: `--capacity`, or history divided by the interval.
     public var resolvedCapacity: Int { capacity ?? max(2, Int(historyNs / intervalNs)) }
@@ -108,6 +103,9 @@ public struct CollectorOptions: Equatable, Sendable {
                     throw UsageError("--speed: '\(v)' is not a factor of 0 or more (0: as fast as possible)")
                 }
                 o.replaySpeed = speed
+            case "--replace":
+                try cursor.noValue(for: flag, inline: inline)
+                o.replace = true
             case "--self-test":
                 try cursor.noValue(for: flag, inline: inline)
                 o.selfTest = true
@@ -159,8 +157,11 @@ public struct CollectorOptions: Equatable, Sendable {
                                                         load a recording into the ring
 
     options:
-      --ring PATH       ring file (default /run/perfring/ring as root,
-                        else $XDG_RUNTIME_DIR/perfring/ring)
+      --ring PATH       ring file (default /run/perfring/ring as root, else
+                        $XDG_RUNTIME_DIR/perfring/ring, or /tmp/perfring-UID/ring without it).
+                        One collector per ring: a second one exits 1 naming the first
+      --replace         stop the collector that writes the ring (SIGTERM, waiting up to 10 s
+                        for it to finish), then take it over
       --interval DUR    sampling interval, 1ms to 60s (default 100ms)
       --history DUR     history the ring keeps (default 1h); sets the capacity
       --capacity N      ring capacity in records (instead of --history)

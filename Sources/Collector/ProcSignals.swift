@@ -38,6 +38,15 @@ public final class ProcSignals {
     public static let fieldCount = OSField.allCases.count
     /// u64 values per CPU in the per-CPU buffer: user nice system idle iowait irq softirq steal.
     public static let perCpuValues = 8
+    /// Fields from files that change slowly or are costly for the kernel to render (meminfo,
+    /// diskstats, net/dev, loadavg, vmstat, pressure): `sample(slow: false)` skips them. What
+    /// stays per tick is /proc/stat (the CPU time split), RAPL energy and the process's files.
+    public static let slowFields: UInt64 = {
+        let slow: [OSField] = [.memTotal, .memAvailable, .swapTotal, .swapFree, .diskReadBytes, .diskWriteBytes, .netRxBytes, .netTxBytes,
+                               .psiCpuSome, .psiCpuFull, .psiMemSome, .psiMemFull, .psiIoSome, .psiIoFull, .load1, .load5, .load15,
+                               .pageFaults, .majorFaults]
+        return slow.reduce(0) { $0 | $1.bit }
+    }()
     /// Top-level RAPL domains first, then subzones, at most this many.
     public static let maxEnergyDomains = RingLayout.maxEnergyDomains
 
@@ -241,12 +250,12 @@ public final class ProcSignals {
 
     // MARK: sampling
 
-    /// Reads every source; writes cumulative values into `values` (indexed by
+    /// Reads every source (with `slow` false, all but those of `slowFields`); writes cumulative values into `values` (indexed by
     /// `OSField.rawValue`, count >= `fieldCount`; invalid fields are written as 0) and returns
     /// the validity mask (`OSField.bit`). When `perCpu` is given, writes the 8 cumulative ns
     /// times of each monitored CPU, CPU after CPU in `monitoredCPUs` order, for as many whole
     /// CPUs as fit. Allocates nothing.
-    public func sample(into values: UnsafeMutableBufferPointer<UInt64>, perCpu: UnsafeMutableBufferPointer<UInt64>?) -> UInt64 {
+    public func sample(into values: UnsafeMutableBufferPointer<UInt64>, perCpu: UnsafeMutableBufferPointer<UInt64>?, slow: Bool = true) -> UInt64 {
         precondition(values.count >= Self.fieldCount, "ProcSignals.sample: values buffer too small")
         for i in 0..<Self.fieldCount { values[i] = 0 }
         var sink = Sink(values: values)
@@ -256,6 +265,13 @@ public final class ProcSignals {
             let cpus = min(monitoredCPUs.count, perCpu.count / Self.perCpuValues)
             for j in 0..<(cpus * Self.perCpuValues) { perCpu[j] = ns(cpuTicks[j]) }
         }
+        for i in 0..<energyFds.count {
+            guard let n = read(energyFds[i]) else { continue }
+            var s = scanner(n)
+            if let uj = s.uint() { sink.set(OSField(rawValue: OSField.energy0.rawValue + i)!, uj) }
+        }
+        if pid != nil && !targetGone { sampleProcess(&sink) }
+        guard slow else { return sink.mask }
         if let n = read(meminfoFd) { parseMeminfo(scanner(n), &sink) }
         if let n = read(diskstatsFd) { parseDiskstats(scanner(n), &sink) }
         if let n = read(netdevFd) { parseNetDev(scanner(n), &sink) }
@@ -267,12 +283,6 @@ public final class ProcSignals {
             let full = OSField(rawValue: OSField.psiCpuSome.rawValue + 2 * i + 1)!
             parsePressure(scanner(n), some: some, full: full, &sink)
         }
-        for i in 0..<energyFds.count {
-            guard let n = read(energyFds[i]) else { continue }
-            var s = scanner(n)
-            if let uj = s.uint() { sink.set(OSField(rawValue: OSField.energy0.rawValue + i)!, uj) }
-        }
-        if pid != nil && !targetGone { sampleProcess(&sink) }
         return sink.mask
     }
 

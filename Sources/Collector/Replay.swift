@@ -284,8 +284,11 @@ public enum Replay {
             Log.info("not replayed (no raw field they can be turned back into): \(recording.notReplayed.joined(separator: ", "))")
         }
         do {
-            if options.ringPathIsDefault { try RingWriter.ensureDirectory(splitPath(options.ringPath).dir) }
-            return try run(recording, target: recording.target(path), ring: options.ringPath, capacity: capacity, speed: options.replaySpeed)
+            let (dir, name) = splitPath(options.ringPath)
+            let directory = try RingDirectory(dir, create: options.ringPathIsDefault)
+            let lock = try RingLock(directory: directory, name: name, path: options.ringPath, replace: options.replace)
+            defer { withExtendedLifetime(lock) {} }
+            return try run(recording, target: recording.target(path), ring: options.ringPath, directory: directory, capacity: capacity, speed: options.replaySpeed)
         } catch {
             Log.error("\(error)")
             return 1
@@ -304,7 +307,7 @@ public enum Replay {
 
     /// Creates the ring and writes every record on its deadline (`speed` 0: at once); SIGINT or
     /// SIGTERM ends it early, cleanly. The ring is marked stopped either way.
-    public static func run(_ r: ReplayRecording, target: String, ring: String, capacity: Int, speed: Double) throws(RingSetupError) -> Int32 {
+    public static func run(_ r: ReplayRecording, target: String, ring: String, directory: RingDirectory? = nil, capacity: Int, speed: Double) throws(RingSetupError) -> Int32 {
         var config = RingConfig(path: ring, capacity: capacity, eventCount: r.events.count)
         config.mode = .replay
         config.flags = .replay
@@ -314,7 +317,7 @@ public enum Replay {
         config.energyDomains = r.energyDomains
         config.createdRealtimeNs = r.wallStartNs
         if let large = config.sizeWarning { Log.warning(large) }
-        let writer = try RingWriter(config: config)
+        let writer = try RingWriter(config: config, directory: directory)
         for (i, e) in r.events.enumerated() { writer.setEvent(i, e) }
         try writer.publish()
         let created = writer.createdMonotonicNs
@@ -352,7 +355,10 @@ public enum Replay {
             } else if let sig = Sys.readSignal(sfd) {
                 return stopEarly(writer, signal: sig, written: i)
             }
-            write(rec, at: created &+ rec.offsetNs, final: i == r.records.count - 1, to: writer)
+            guard write(rec, at: created &+ rec.offsetNs, final: i == r.records.count - 1, to: writer) else {
+                Log.error("ring \(ring) was truncated under the replay (its mapping faulted); stopping")
+                return 1
+            }
         }
         writer.markStopped()
         Log.info("replay done: \(r.records.count) records")
@@ -365,7 +371,7 @@ public enum Replay {
         return 0
     }
 
-    private static func write(_ r: ReplayRecording.Record, at time: UInt64, final: Bool, to writer: RingWriter) {
+    private static func write(_ r: ReplayRecording.Record, at time: UInt64, final: Bool, to writer: RingWriter) -> Bool {
         let p = writer.begin()
         p.setU64(RingLayout.rTimeNs, time)
         p.setU64(RingLayout.rDtNs, r.dtNs)
@@ -386,6 +392,6 @@ public enum Replay {
             valid |= f.bit
         }
         p.setU64(RingLayout.rOSValid, valid)
-        writer.commit(heartbeat: Sys.monotonicNanos())
+        return writer.commit(heartbeat: Sys.monotonicNanos())
     }
 }

@@ -39,10 +39,10 @@ public final class PerfringAPI: HTTPHandler {
         var position: UInt64
     }
 
-    public init(ringPath: String, files: StaticFiles?, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = [],
+    public init(ringPath: String, ringFallbacks: [String] = [], files: StaticFiles?, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = [],
                 recordingsDir: String? = nil) {
         recordings = recordingsDir.map(RecordingsDirectory.init(path:))
-        follower = RingFollower(path: ringPath, minPhaseNs: minPhaseNs, alertRules: alertRules)
+        follower = RingFollower(path: ringPath, fallbacks: ringFallbacks, minPhaseNs: minPhaseNs, alertRules: alertRules)
         self.files = files
         hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease())
         // The ring is first opened by the first poll (a tick or a request), not here: a server

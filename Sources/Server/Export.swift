@@ -82,7 +82,8 @@ Writes every sample the ring still holds, read straight from the file (no server
 
 /// Returns the exit status: 0 written, 1 the ring or FILE cannot be used, 2 usage error.
 public func exportMain(_ args: [String]) -> Int32 {
-    var ring = ServerOptions.defaultRingPath()
+    let candidates = RingPaths.serverCandidates()
+    var ring = candidates.first { (try? Sys.lstat($0)) != nil } ?? candidates[0]
     var format: String?
     var out: String?
     var cursor = ArgCursor(args)

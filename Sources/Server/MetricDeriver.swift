@@ -176,15 +176,15 @@ public final class MetricDeriver {
         cpuShare("cpu_iowait", "CPU idle waiting for I/O", [.cpuIowait])
         cpuShare("cpu_steal", "CPU stolen by the hypervisor", [.cpuSteal])
 
-        add("mem_used_pct", "memory in use (total minus available)", "%", reads: Self.os([.memTotal, .memAvailable])) { r in
+        add("mem_used_pct", "memory in use (total minus available)" + slowNote(.memAvailable), "%", reads: Self.os([.memTotal, .memAvailable])) { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable), t > 0 else { return .nan }
             return 100 * Double(t &- min(a, t)) / Double(t)
         }
-        add("mem_used_bytes", "memory in use (total minus available)", "bytes", reads: Self.os([.memTotal, .memAvailable])) { r in
+        add("mem_used_bytes", "memory in use (total minus available)" + slowNote(.memAvailable), "bytes", reads: Self.os([.memTotal, .memAvailable])) { r in
             guard let t = r.os(.memTotal), let a = r.os(.memAvailable) else { return .nan }
             return Double(t &- min(a, t))
         }
-        add("swap_used_bytes", "swap in use", "bytes", reads: Self.os([.swapTotal, .swapFree])) { r in
+        add("swap_used_bytes", "swap in use" + slowNote(.swapFree), "bytes", reads: Self.os([.swapTotal, .swapFree])) { r in
             guard let t = r.os(.swapTotal), let f = r.os(.swapFree) else { return .nan }
             return Double(t &- min(f, t))
         }
@@ -195,20 +195,20 @@ public final class MetricDeriver {
         for (key, field, help) in [("psi_cpu_some", OSField.psiCpuSome, "some tasks stalled on CPU"), ("psi_cpu_full", .psiCpuFull, "all tasks stalled on CPU"),
                                    ("psi_mem_some", .psiMemSome, "some tasks stalled on memory"), ("psi_mem_full", .psiMemFull, "all tasks stalled on memory"),
                                    ("psi_io_some", .psiIoSome, "some tasks stalled on I/O"), ("psi_io_full", .psiIoFull, "all tasks stalled on I/O")] {
-            add(key, "pressure stall: \(help), percent of wall time", "%", reads: Self.os([field]) + Self.dt) { r in
+            add(key, "pressure stall: \(help), percent of wall time" + slowNote(field), "%", reads: Self.os([field]) + Self.dt) { r in
                 guard let us = r.os(field), r.dtNs > 0 else { return .nan }
                 return 100 * Double(us) * 1000 / Double(r.dtNs)
             }
         }
         for (key, field) in [("load1", OSField.load1), ("load5", .load5), ("load15", .load15)] {
-            add(key, "load average", "", reads: Self.os([field])) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
+            add(key, "load average" + slowNote(field), "", reads: Self.os([field])) { r in r.os(field).map { Double($0) / 1000 } ?? .nan }
         }
         level("procs_running", "runnable tasks", .procsRunning, unit: "")
         level("procs_blocked", "tasks blocked on I/O", .procsBlocked, unit: "")
-        perSecond("ctxt_per_s", "context switches per second (whole system, /proc/stat)", .contextSwitches, unit: "1/s")
+        perSecond("ctxt_per_s", "context switches per second (whole system: the context-switches counter when it counts on every CPU, else /proc/stat)", .contextSwitches, unit: "1/s")
         perSecond("forks_per_s", "processes created per second", .forks, unit: "1/s")
         perSecond("intr_per_s", "interrupts per second", .interrupts, unit: "1/s")
-        perSecond("faults_per_s", "page faults per second (whole system, /proc/vmstat)", .pageFaults, unit: "1/s")
+        perSecond("faults_per_s", "page faults per second (whole system: the page-faults counter when it counts on every CPU, else /proc/vmstat)", .pageFaults, unit: "1/s")
         // Named after /proc/vmstat's pgmajfault (like ctxt and intr): `major_faults_per_s` is the
         // major-faults event's rate when that event is counted.
         perSecond("pgmajfault_per_s", "major page faults per second (whole system, /proc/vmstat)", .majorFaults, unit: "1/s")
@@ -285,13 +285,18 @@ public final class MetricDeriver {
         return Set(words + [RingLayout.rSeq]).sorted().map(UInt32.init)  // the index is the sequence word
     }
 
+    /// /api/fields says which figures the collector reads only every slow period.
+    private func slowNote(_ f: OSField) -> String {
+        header.slowPeriodNs == 0 || header.slowFieldMask & f.bit == 0 ? "" : " (read every \(formatDuration(header.slowPeriodNs)); repeated in the samples between)"
+    }
+
     private func perSecond(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit, reads: Self.os([f]) + Self.dt) { r in Self.rate(r, f) }
+        add(key, help + slowNote(f), unit, reads: Self.os([f]) + Self.dt) { r in Self.rate(r, f) }
     }
 
     /// A level read as it is (task counts).
     private func level(_ key: String, _ help: String, _ f: OSField, unit: String) {
-        add(key, help, unit, reads: Self.os([f])) { r in r.os(f).map { Double($0) } ?? .nan }
+        add(key, help + slowNote(f), unit, reads: Self.os([f])) { r in r.os(f).map { Double($0) } ?? .nan }
     }
 
     /// A ratio of two scaled counts, computed from their count columns.

@@ -16,7 +16,11 @@ public enum CollectorState: String, Sendable {
 }
 
 public final class RingFollower {
-    public let path: String
+    /// The ring being followed, or waited for: while no ring has been opened, the first of
+    /// `candidates` that exists.
+    public private(set) var path: String
+    /// Where to look, in order (`--ring`, or the default locations).
+    public let candidates: [String]
     /// The current collector run's samples, read from its mapping (kept when the file at the
     /// path goes away: the mapping stays valid).
     public private(set) var samples: RingSamples?
@@ -53,8 +57,6 @@ public final class RingFollower {
     private let buffer = SampleBuffer()
     /// The write index the last poll saw in this ring.
     private var lastWriteIndex: UInt64 = 0
-    /// "waiting for the ring" was logged (once, until a ring appears).
-    private var waitingLogged = false
     private var faulted = false
 
     /// Phases of the current collector run (replaced with it) and the alert rules.
@@ -63,9 +65,12 @@ public final class RingFollower {
     public let minPhaseNs: UInt64
 
     private var lastPathCheck: UInt64 = 0
+    /// The last condition logged, so that each change is logged once, not on every poll.
+    private var reported: String?
 
-    public init(path: String, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
+    public init(path: String, fallbacks: [String] = [], minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs, alertRules: [AlertRule] = []) {
         self.path = path
+        candidates = [path] + fallbacks.filter { $0 != path }
         self.minPhaseNs = minPhaseNs
         alerts = AlertEvaluator(rules: alertRules)
     }
@@ -172,36 +177,36 @@ public final class RingFollower {
         // What the mapping still holds stays served; a file truncated or overwritten under it
         // holds nothing any more, and saying so is the honest answer.
         if let samples, samples.count > 0, !samples.read(samples.end - 1, into: buffer) { samples.readable = false }
-        Log.warning("ring \(path): \(reason); serving the samples already read")
+        report("ring \(path): \(reason); serving the samples already read", warning: true)
     }
 
     /// The path holds the ring being read again: whatever was wrong with it is over.
     private func clearError() {
         guard ringError != nil else { return }
-        Log.info("ring \(path): the ring being read is back at the path")
+        report("ring \(path): the ring being read is back at the path")
         ringError = nil
     }
 
     /// Opens the file at `path` if it is a different (or the first) valid ring. A bad file is
     /// reported and the previous data kept.
     private func reopenIfChanged() {
+        if reader == nil, candidates.count > 1 {
+            path = candidates.first { (try? Sys.lstat($0)) != nil } ?? candidates[0]
+        }
         let fresh: RingReader
         do { fresh = try RingReader(path: path) } catch {
-            let message = error.description
             if case .missing = error, reader == nil {
-                if !waitingLogged { Log.info("waiting for the ring at \(path)") }
-                waitingLogged = true
+                report("waiting for the ring at \(candidates.joined(separator: " or "))")
                 ringError = nil
             } else {
-                if message != ringError { Log.warning("ring \(path): \(message)") }
-                ringError = message
+                report("ring \(path): \(error.description)", warning: true)
+                ringError = error.description
             }
             return
         }
-        waitingLogged = false
         let sameRun = reader?.header.generation == fresh.header.generation
         if let why = impossible(writeIndex: fresh.writeIndex() ?? 0, after: sameRun ? lastWriteIndex : 0) {
-            if why != ringError { Log.warning("ring \(path): \(why)") }
+            report("ring \(path): \(why)", warning: true)
             ringError = why  // the samples already read stay served
             return
         }
@@ -215,11 +220,11 @@ public final class RingFollower {
         // two that would collide there (with each other or a built-in metric) are refused.
         if let clash = PrometheusExposition.collision(in: run.columns) {
             let message = "event names collide: two metrics would be named \(clash)"
-            if message != ringError { Log.warning("ring \(path): \(message)") }
+            report("ring \(path): \(message)", warning: true)
             ringError = message
             return
         }
-        Log.info("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(Log.printable(header.target)), \(header.capacity) records")
+        report("following ring \(path): generation \(String(header.generation, radix: 16)), \(header.mode.name) \(Log.printable(header.target)), \(header.capacity) records")
         samples = run
         faulted = false
         ringError = nil
@@ -237,6 +242,13 @@ public final class RingFollower {
         let w = fresh.writeIndex() ?? 0
         ingested = max(fresh.oldestIndex(writeIndex: w), w > Self.maxBacklog ? w - Self.maxBacklog : 0)
         run.end = fresh.oldestIndex(writeIndex: w)
+    }
+
+    /// Logs a condition once: polls that find it unchanged stay quiet.
+    private func report(_ line: String, warning: Bool = false) {
+        guard line != reported else { return }
+        reported = line
+        if warning { Log.warning(line) } else { Log.info(line) }
     }
 
     /// The collector's state at monotonic time `now`.

@@ -59,11 +59,11 @@ public func serverMain(_ args: [String]) -> Int32 {
         }
     }
     // A misspelled metric is an error now, not a warning at the first sample.
-    do { try MetricNames.check(rules, known: MetricNames.known(ring: (try? RingReader(path: options.ringPath))?.header)) } catch {
+    do { try MetricNames.check(rules, known: MetricNames.known(ring: ([options.ringPath] + options.ringFallbacks).lazy.compactMap { try? RingReader(path: $0) }.first?.header)) } catch {
         Log.error(error.message)
         return 2
     }
-    let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
+    let api = PerfringAPI(ringPath: options.ringPath, ringFallbacks: options.ringFallbacks, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
                           minPhaseNs: options.minPhaseNs, alertRules: rules, recordingsDir: options.recordingsDir)
     var config = HTTPServerConfig(listen: options.listen)
     config.maxConnections = options.maxConnections

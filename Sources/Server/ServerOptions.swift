@@ -2,7 +2,10 @@
 import Shared
 
 public struct ServerOptions: Equatable, Sendable {
+    /// `--ring`, else the first place a collector without flags writes (`RingPaths`).
     public var ringPath: String
+    /// Without `--ring`: where else to look, in order, while `ringPath` does not exist.
+    public var ringFallbacks: [String]
     public var listen: [ListenAddress] = [ListenAddress("127.0.0.1:8080")!]
     public var listenIsDefault = true
     public var webRoot: String?
@@ -19,14 +22,11 @@ public struct ServerOptions: Equatable, Sendable {
     /// `--recordings DIR`: runs offered to /compare.html.
     public var recordingsDir: String?
 
-    /// Same default as the collector: `/run/perfring/ring` as root, else the user's runtime dir.
-    public static func defaultRingPath() -> String {
-        if Sys.geteuid() == 0 { return "/run/perfring/ring" }
-        if let xdg = Sys.environment("XDG_RUNTIME_DIR"), !xdg.isEmpty { return xdg + "/perfring/ring" }
-        return "/tmp/perfring-\(Sys.geteuid())/ring"
+    public init() {
+        let candidates = RingPaths.serverCandidates()
+        ringPath = candidates[0]
+        ringFallbacks = Array(candidates.dropFirst())
     }
-
-    public init() { ringPath = Self.defaultRingPath() }
 
     public enum Parsed: Equatable { case run(ServerOptions), help, version }
 
@@ -40,6 +40,7 @@ public struct ServerOptions: Equatable, Sendable {
             case "--version": return .version
             case "--ring":
                 o.ringPath = try cursor.value(for: flag, inline: inline)
+                o.ringFallbacks = []
                 guard !o.ringPath.isEmpty else { throw UsageError("--ring: empty path") }
             case "--listen":
                 let v = try cursor.value(for: flag, inline: inline)
@@ -96,8 +97,9 @@ public struct ServerOptions: Equatable, Sendable {
            perfring-server compare A B [--json] [--min-phase DUR]   (see compare --help)
 
     options:
-      --ring PATH            ring file (default /run/perfring/ring as root,
-                             else $XDG_RUNTIME_DIR/perfring/ring)
+      --ring PATH            ring file (default /run/perfring/ring when it exists, else
+                             the collector's per-user default: $XDG_RUNTIME_DIR/perfring/ring,
+                             or /tmp/perfring-UID/ring without it)
       --listen ADDR:PORT     address to serve on (default 127.0.0.1:8080; [::1]:8080 for IPv6;
                              0.0.0.0:PORT for every interface; port 0 picks a free port);
                              PORT alone and localhost:PORT mean 127.0.0.1:PORT (localhost is

@@ -39,6 +39,8 @@ public enum RingLayout {
     public static let hEventTable = 1024     // maxEvents x eventEntrySize
     public static let eventEntrySize = 64
     public static let hEventTotals = 2048    // maxEvents x u64 atomic: cumulative scaled counts
+    public static let hSlowFieldMask = 2176  // u64 OS fields read at the slow period (bit k: OSField k)
+    public static let hSlowPeriodNs = 2184   // u64 the slow period (0: every field every tick)
     public static let hostnameSize = 64
     public static let targetSize = 256
     public static let energyNameSize = 32
@@ -61,6 +63,7 @@ public enum RingLayout {
     public static let rMissed = 24           // u32 ticks skipped before this one
     public static let rFlags = 28            // u32 RecordFlags
     public static let rOSValid = 32          // u64 bit i set when OSField(rawValue: i) is present
+    public static let rSlowSpanNs = 40       // u64 time the slow delta fields cover (0: not read this tick)
     public static let rCounters = 48         // maxEvents x counterSize
     public static let counterSize = 24       // value, time_enabled, time_running deltas (u64 each)
     public static let rOS = rCounters + maxEvents * counterSize  // 432: OSField.count x u64

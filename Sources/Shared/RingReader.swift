@@ -73,6 +73,10 @@ public struct RingHeader: Sendable, Equatable {
     public var target: String
     public var energyDomains: [String]
     public var events: [EventEntry]
+    /// OS fields read only every `slowPeriodNs`: in other records they are invalid, and a
+    /// delta among them covers the record's `slowSpanNs`, not its dt.
+    public var slowFieldMask: UInt64 = 0
+    public var slowPeriodNs: UInt64 = 0
 
     /// Unix time in ms of a monotonic timestamp from this ring.
     public func unixMillis(monotonic t: UInt64) -> Double {
@@ -136,7 +140,8 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
         hostname: p.string(RingLayout.hHostname, size: RingLayout.hostnameSize),
         target: p.string(RingLayout.hTarget, size: RingLayout.targetSize),
         energyDomains: (0..<energyCount).map { p.string(RingLayout.hEnergyNames + $0 * RingLayout.energyNameSize, size: RingLayout.energyNameSize) },
-        events: events)
+        events: events,
+        slowFieldMask: p.u64(RingLayout.hSlowFieldMask), slowPeriodNs: p.u64(RingLayout.hSlowPeriodNs))
 }
 
 /// One decoded record, read-only over a private copy of its bytes.
@@ -150,6 +155,8 @@ public struct RecordView {
     @inline(__always) public var missed: UInt32 { bytes.u32(RingLayout.rMissed) }
     @inline(__always) public var flags: RecordFlags { RecordFlags(rawValue: bytes.u32(RingLayout.rFlags)) }
     @inline(__always) public var osValid: UInt64 { bytes.u64(RingLayout.rOSValid) }
+    /// The time the slow fields' deltas in this record cover (0 when they were not read).
+    @inline(__always) public var slowSpanNs: UInt64 { bytes.u64(RingLayout.rSlowSpanNs) }
     /// A counter slot's deltas: raw value, time enabled and time running (ns).
     @inline(__always) public func counter(_ slot: Int) -> (value: UInt64, enabled: UInt64, running: UInt64) {
         let o = RingLayout.rCounters + slot * RingLayout.counterSize

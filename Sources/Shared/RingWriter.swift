@@ -37,6 +37,10 @@ public struct RingConfig: Sendable {
     public var eventCount: Int
     public var energyDomains: [String] = []
     public var flags: RingFlags = []
+    /// OS fields read only every `slowPeriodNs` (slowly changing files); 0 when all are read
+    /// every tick.
+    public var slowFieldMask: UInt64 = 0
+    public var slowPeriodNs: UInt64 = 0
     /// The wall clock the header pairs with its creation instant, when not now: a replay
     /// anchors the ring at its recording's wall time.
     public var createdRealtimeNs: UInt64?
@@ -55,6 +59,9 @@ public enum RingSetupError: Error, CustomStringConvertible, Equatable {
     case space(String, Int, Errno)
     case publish(String, Errno)
     case invalidConfig(String)
+    /// Another writer holds the ring's lock (its pid, when it could be read).
+    case inUse(String, Int32?)
+    case replaceRefused(String, String)
 
     public var description: String {
         switch self {
@@ -65,6 +72,9 @@ public enum RingSetupError: Error, CustomStringConvertible, Equatable {
         case .space(let p, let n, let e): "cannot reserve \(n) bytes for ring file \(p): \(e)"
         case .publish(let p, let e): "cannot move the new ring into place at \(p): \(e)"
         case .invalidConfig(let why): "invalid ring configuration: \(why)"
+        case .inUse(let p, let pid):
+            "ring \(p) is in use by perfring-collector \(pid.map { "pid \($0)" } ?? "(pid unknown)") (--replace stops it first)"
+        case .replaceRefused(let p, let why): "cannot take over ring \(p): \(why)"
         }
     }
 }
@@ -76,95 +86,55 @@ public func splitPath(_ path: String) -> (dir: String, name: String) {
     return (dir.isEmpty ? "/" : dir, String(path[path.index(after: slash)...]))
 }
 
-/// Writes the ring. Creation never follows links and never trusts the directory: a temporary file
-/// is made with O_EXCL|O_NOFOLLOW in a checked directory, its blocks reserved with
-/// posix_fallocate (a full disk fails here, not as SIGBUS later), the header filled, and only
-/// then is it renamed over the final path by `publish()`. An existing file is never truncated,
-/// so a server that still maps the previous ring keeps a valid mapping.
+/// Writes the ring. Creation never follows links and never trusts the directory: in a
+/// directory reached by a checked walk (`RingDirectory`), a temporary file is made with
+/// O_EXCL|O_NOFOLLOW, its blocks reserved with posix_fallocate (a full disk fails here, not as
+/// SIGBUS later), the header filled, and only then is it renamed over the final name by
+/// `publish()`. An existing file is never truncated, so a server that still maps the previous
+/// ring keeps a valid mapping.
+///
+/// Someone with write access may still truncate or replace the published file. Each record is
+/// therefore composed in private memory and copied into the mapping by one guarded routine
+/// (CPerf), so a truncated file is a failed `commit()`, not SIGBUS; `damage()` notices a file
+/// truncated or replaced before a write faults. The caller then makes a new ring or stops.
 public final class RingWriter {
-    public let config: RingConfig
+    public private(set) var config: RingConfig
     public let generation: UInt64
-    private let dirFD: Int32
+    public let directory: RingDirectory
     private let fd: Int32
     private let tempName: String
     private let finalName: String
     private let base: UnsafeMutableRawPointer
     private let mapLength: Int
     private let recordSize: Int
+    private let inode: UInt64
     private var nextIndex: UInt64 = 0
-    private var current: UnsafeMutableRawPointer?
+    /// The record being composed: private memory, copied into the ring by `commit()`.
+    private let staging: UnsafeMutableRawPointer
+    private var composing = false
+    /// Per-event cumulative totals, kept here and stored into the header on each commit.
+    private let totals: UnsafeMutableBufferPointer<UInt64>
     private var releaser: PageReleaser
     private var published = false
 
-    /// Checks the directory and the final path without creating anything, so the collector can
-    /// report a bad location before it opens a single counter.
-    public static func checkLocation(_ path: String) throws(RingSetupError) {
-        let (dir, name) = splitPath(path)
-        guard !name.isEmpty, name != ".", name != ".." else { throw .badTarget(path, "not a file name") }
-        let dfd: Int32
-        do { dfd = try Sys.open(dir, O_RDONLY | O_DIRECTORY) } catch { throw .directory(dir, error) }
-        defer { Sys.close(dfd) }
-        try checkDirectory(dfd, dir)
-        try checkTarget(dfd, dir: dir, name: name, path: path)
-    }
-
-    /// Creates the directory (one level, 0755) when it is missing and its parent is trusted.
-    public static func ensureDirectory(_ dir: String) throws(RingSetupError) {
-        do {
-            _ = try Sys.stat(dir)
-        } catch .noEntry {
-            do { try Sys.mkdir(dir, 0o755) } catch { if error != .exists { throw .directory(dir, error) } }
-        } catch {
-            throw .directory(dir, error)
-        }
-    }
-
-    private static func checkDirectory(_ dfd: Int32, _ dir: String) throws(RingSetupError) {
-        let st: stat
-        do { st = try Sys.fstat(dfd) } catch { throw .directory(dir, error) }
-        let mode = st.st_mode
-        let euid = Sys.geteuid()
-        if st.st_uid != 0 && st.st_uid != euid {
-            throw .untrustedDirectory(dir, "owned by uid \(st.st_uid), not root or the running user")
-        }
-        if mode & (S_IWGRP | S_IWOTH) != 0 && mode & S_ISVTX == 0 {
-            throw .untrustedDirectory(dir, "writable by group or others without the sticky bit")
-        }
-    }
-
-    private static func checkTarget(_ dfd: Int32, dir: String, name: String, path: String) throws(RingSetupError) {
-        let st: stat
-        do { st = try Sys.lstatat(dfd, name) } catch .noEntry { return } catch { throw .badTarget(path, error.description) }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFLNK: throw .badTarget(path, "it is a symbolic link")
-        case S_IFDIR: throw .badTarget(path, "it is a directory")
-        case S_IFIFO: throw .badTarget(path, "it is a FIFO")
-        default: throw .badTarget(path, "it is not a regular file")
-        }
-        if st.st_uid != Sys.geteuid() {
-            throw .badTarget(path, "the existing file is owned by uid \(st.st_uid), not the running user")
-        }
-    }
-
-    /// Creates and maps the ring under a temporary name. Call `setEvent`, then `publish()`.
-    public convenience init(config: RingConfig) throws(RingSetupError) {
-        try self.init(config: config, generation: Sys.random64())
+    /// Creates and maps the ring under a temporary name in `directory` (walked and checked from
+    /// the config's path when not given). Call `setEvent`, then `publish()`.
+    public convenience init(config: RingConfig, directory: RingDirectory? = nil) throws(RingSetupError) {
+        try self.init(config: config, directory: directory, generation: Sys.random64())
     }
 
     /// The generation (and so the temporary name) is a parameter so that tests can plant a
     /// symlink at the exact temporary path and show that creation refuses it.
-    init(config: RingConfig, generation: UInt64) throws(RingSetupError) {
+    init(config: RingConfig, directory: RingDirectory? = nil, generation: UInt64) throws(RingSetupError) {
         guard config.capacity >= 2, config.capacity <= Int(UInt32.max) else { throw .invalidConfig("capacity \(config.capacity) out of range") }
         guard (0...RingLayout.maxEvents).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEvents))") }
         guard config.energyDomains.count <= RingLayout.maxEnergyDomains else { throw .invalidConfig("too many energy domains") }
         let (dir, name) = splitPath(config.path)
-        let dfd: Int32
-        do { dfd = try Sys.open(dir, O_RDONLY | O_DIRECTORY) } catch { throw .directory(dir, error) }
-        var ok = false
-        defer { if !ok { Sys.close(dfd) } }
-        try Self.checkDirectory(dfd, dir)
-        try Self.checkTarget(dfd, dir: dir, name: name, path: config.path)
+        guard !name.isEmpty, name != ".", name != ".." else { throw .badTarget(config.path, "not a file name") }
+        let held: RingDirectory
+        if let directory { held = directory } else { held = try RingDirectory(dir) }
+        let dfd = held.fd
+        try held.checkTarget(name, path: config.path)
 
         let temp = ".\(name).\(String(generation, radix: 16)).tmp"
         let fd: Int32
@@ -179,29 +149,36 @@ public final class RingWriter {
         do { try Sys.fchmod(fd, 0o644) } catch { throw .create(config.path, error) }
         let length = config.fileSize
         do { try Sys.fallocate(fd, length: length) } catch { throw .space(config.path, length, error) }
+        let st: stat
+        do { st = try Sys.fstat(fd) } catch { throw .create(config.path, error) }
         let p: UnsafeMutableRawPointer
         do { p = try Sys.mmap(length: length, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED, fd: fd) } catch { throw .create(config.path, error) }
+        cperf_install_fault_guard()
 
         self.config = config
         self.generation = generation
-        self.dirFD = dfd
+        self.directory = held
         self.fd = fd
         self.tempName = temp
         self.finalName = name
         self.base = p
         self.mapLength = length
         self.recordSize = config.recordSize
+        self.inode = UInt64(st.st_ino)
+        self.staging = .allocate(byteCount: config.recordSize, alignment: 64)
+        self.totals = .allocate(capacity: RingLayout.maxEvents)
+        totals.initialize(repeating: 0)
         self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: config.recordSize, capacity: config.capacity)
         writeHeader()
         cleanup = false
-        ok = true
     }
 
     deinit {
-        if !published { try? Sys.unlinkat(dirFD, tempName) }
+        if !published { try? Sys.unlinkat(directory.fd, tempName) }
         Sys.munmap(base, length: mapLength)
         Sys.close(fd)
-        Sys.close(dirFD)
+        staging.deallocate()
+        totals.deallocate()
     }
 
     private func writeHeader() {
@@ -227,6 +204,8 @@ public final class RingWriter {
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
         base.setU32(RingLayout.hFlags, c.flags.rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
+        base.setU64(RingLayout.hSlowFieldMask, c.slowFieldMask)
+        base.setU64(RingLayout.hSlowPeriodNs, c.slowPeriodNs)
         base.setU64(RingLayout.hHeartbeatNs, mono)
         base.setString(RingLayout.hHostname, size: RingLayout.hostnameSize, c.hostname)
         base.setString(RingLayout.hTarget, size: RingLayout.targetSize, c.target)
@@ -249,64 +228,109 @@ public final class RingWriter {
         p.setU32(RingLayout.eFlags, e.flags.rawValue)
     }
 
-    /// Updates an event's flags after publishing (the never-scheduled bit is live).
+    /// Updates an event's flags after publishing (the never-scheduled bit is live). A ring
+    /// truncated under the writer faults here harmlessly: the next commit finds the damage.
     public func updateEventFlags(_ slot: Int, _ flags: EventFlags) {
         precondition(slot >= 0 && slot < config.eventCount, "event slot out of range")
         let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize + RingLayout.eFlags
-        cperf_store_release_u32(p.assumingMemoryBound(to: UInt32.self), flags.rawValue)
+        _ = cperf_guarded_store_release_u32(p.assumingMemoryBound(to: UInt32.self), flags.rawValue)
+    }
+
+    /// Which OS fields are read at the slow period, once the collector knows (before `publish()`).
+    public func setSlowFields(_ mask: UInt64, periodNs: UInt64) {
+        config.slowFieldMask = mask
+        config.slowPeriodNs = mask == 0 ? 0 : periodNs
+        base.setU64(RingLayout.hSlowFieldMask, config.slowFieldMask)
+        base.setU64(RingLayout.hSlowPeriodNs, config.slowPeriodNs)
     }
 
     /// Makes the ring visible at its final path (atomically replacing an older ring there).
     public func publish() throws(RingSetupError) {
         guard !published else { return }
-        do { try Sys.renameat(dirFD, tempName, finalName) } catch { throw .publish(config.path, error) }
+        do { try Sys.renameat(directory.fd, tempName, finalName) } catch { throw .publish(config.path, error) }
         published = true
     }
 
-    /// Starts the next record: marks it odd (being written), zeroes it and returns its bytes.
-    /// Exactly one `commit()` must follow before the next `begin()`.
+    /// Starts the next record: returns its private, zeroed bytes (the sequence word excluded
+    /// from what `commit()` copies). Exactly one `commit()` must follow before the next `begin()`.
     @inline(__always)
     public func begin() -> UnsafeMutableRawPointer {
-        precondition(current == nil, "begin() twice without commit()")
+        precondition(!composing, "begin() twice without commit()")
+        composing = true
+        staging.initializeMemory(as: UInt8.self, repeating: 0, count: recordSize)
+        return staging
+    }
+
+    /// Publishes the record begun last into the ring under its seqlock (odd sequence, the
+    /// bytes, even sequence), then the totals, the write index and the heartbeat, each with
+    /// release ordering. False when the file no longer covers the mapping (truncated): nothing
+    /// more can be written to this ring.
+    @discardableResult @inline(__always)
+    public func commit(heartbeat now: UInt64) -> Bool {
+        precondition(composing, "commit() without begin()")
+        composing = false
         let slot = Int(nextIndex % UInt64(config.capacity))
         let rec = base + RingLayout.headerSize + slot * recordSize
-        cperf_seq_write_begin(rec.assumingMemoryBound(to: UInt64.self), nextIndex &* 2 &+ 1)
-        (rec + 8).initializeMemory(as: UInt8.self, repeating: 0, count: recordSize - 8)
-        current = rec
-        return rec
-    }
-
-    /// Publishes the record begun last: its even sequence, then the write index, then the
-    /// heartbeat, each with release ordering.
-    @inline(__always)
-    public func commit(heartbeat now: UInt64) {
-        guard let rec = current else { preconditionFailure("commit() without begin()") }
-        cperf_seq_write_end(rec.assumingMemoryBound(to: UInt64.self), RingLayout.completeSeq(nextIndex))
+        guard cperf_guarded_seq_write(rec.assumingMemoryBound(to: UInt64.self), staging + 8, recordSize - 8,
+                                      nextIndex &* 2 &+ 1, RingLayout.completeSeq(nextIndex)) == 0 else { return false }
         releaser.finished(through: nextIndex)
         nextIndex &+= 1
-        cperf_store_release_u64((base + RingLayout.hWriteIndex).assumingMemoryBound(to: UInt64.self), nextIndex)
-        beat(now)
-        current = nil
+        return publishTotals() && store(RingLayout.hWriteIndex, nextIndex) && beat(now)
     }
 
-    /// Records that the collector is alive without writing a record.
+    /// Stores the events' totals into the header (each commit does); false on a fault.
+    @discardableResult
+    public func publishTotals() -> Bool {
+        for slot in 0..<config.eventCount where !store(RingLayout.hEventTotals + slot * 8, totals[slot]) { return false }
+        return true
+    }
+
     @inline(__always)
-    public func beat(_ now: UInt64) {
-        cperf_store_release_u64((base + RingLayout.hHeartbeatNs).assumingMemoryBound(to: UInt64.self), now)
+    private func store(_ offset: Int, _ v: UInt64) -> Bool {
+        cperf_guarded_store_release_u64((base + offset).assumingMemoryBound(to: UInt64.self), v) == 0
     }
 
-    /// Adds to an event's cumulative (scaled) total in the header.
+    /// Records that the collector is alive without writing a record; false on a fault.
+    @discardableResult @inline(__always)
+    public func beat(_ now: UInt64) -> Bool { store(RingLayout.hHeartbeatNs, now) }
+
+    /// Adds to an event's cumulative (scaled) total; the header gets it at the next commit.
     @inline(__always)
-    public func addTotal(_ slot: Int, _ delta: UInt64) {
-        let p = (base + RingLayout.hEventTotals + slot * 8).assumingMemoryBound(to: UInt64.self)
-        cperf_store_release_u64(p, cperf_load_acquire_u64(p) &+ delta)
+    public func addTotal(_ slot: Int, _ delta: UInt64) { totals[slot] &+= delta }
+
+    /// Every event's total so far, to carry over into a ring that replaces this one.
+    public var eventTotals: [UInt64] { Array(totals.prefix(config.eventCount)) }
+
+    /// Starts from totals carried over from a previous ring of the same run (before `publish()`).
+    public func setTotals(_ values: [UInt64]) {
+        for (slot, v) in values.prefix(config.eventCount).enumerated() {
+            totals[slot] = v
+            base.setU64(RingLayout.hEventTotals + slot * 8, v)
+        }
     }
 
-    /// Marks a clean stop (and the command's exit status, if any).
+    /// Marks a clean stop (and the command's exit status, if any). A truncated file is left as
+    /// it is.
     public func markStopped(exitStatus: Int32 = 0) {
-        base.setI32(RingLayout.hExitStatus, exitStatus)
-        cperf_store_release_u32((base + RingLayout.hStopped).assumingMemoryBound(to: UInt32.self), 1)
+        guard cperf_guarded_store_release_u32((base + RingLayout.hExitStatus).assumingMemoryBound(to: UInt32.self), UInt32(bitPattern: exitStatus)) == 0,
+              cperf_guarded_store_release_u32((base + RingLayout.hStopped).assumingMemoryBound(to: UInt32.self), 1) == 0 else { return }
         Sys.msyncAsync(base, length: mapLength)
+    }
+
+    /// What happened to the published file, if anything: truncated below the mapped size,
+    /// removed, or replaced by another file at the path. Two stats; call it now and then.
+    public func damage() -> String? {
+        if let st = try? Sys.fstat(fd), Int(st.st_size) < mapLength {
+            return "was truncated to \(st.st_size) bytes (it needs \(mapLength))"
+        }
+        guard published else { return nil }
+        do {
+            return UInt64(try Sys.lstatat(directory.fd, finalName).st_ino) == inode ? nil : "was replaced by another file"
+        } catch .noEntry {
+            return "was removed"
+        } catch {
+            return nil  // e.g. EACCES after --user dropped root: the directory cannot be looked into
+        }
     }
 
     public var recordsWritten: UInt64 { nextIndex }

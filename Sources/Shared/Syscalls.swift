@@ -131,6 +131,24 @@ public enum Sys {
     public static func mkdir(_ path: String, _ mode: mode_t) throws(Errno) {
         _ = try valueOrErrno { Glibc.mkdir(path, mode) }
     }
+    public static func mkdirat(_ dir: Int32, _ name: String, _ mode: mode_t) throws(Errno) {
+        _ = try valueOrErrno { Glibc.mkdirat(dir, name, mode) }
+    }
+    public static func ftruncate(_ fd: Int32, length: Int) throws(Errno) {
+        _ = try valueOrErrno { Glibc.ftruncate(fd, off_t(length)) }
+    }
+    /// The working directory as the kernel resolved it (absolute, no symlinks).
+    public static func getcwd() throws(Errno) -> String {
+        guard let p = Glibc.getcwd(nil, 0) else { throw Errno.current }
+        defer { free(p) }
+        return String(cString: p)
+    }
+    /// Takes an exclusive open-file-description lock on the whole file without waiting: it
+    /// belongs to this descriptor (not the process), and ends when the descriptor is closed or
+    /// the process exits. Throws `.wouldBlock` (or `.access`) while another holder has it.
+    public static func tryLockExclusive(_ fd: Int32) throws(Errno) {
+        _ = try valueOrErrno { cperf_ofd_trylock(fd) }
+    }
     public static func fchmod(_ fd: Int32, _ mode: mode_t) throws(Errno) {
         _ = try valueOrErrno { Glibc.fchmod(fd, mode) }
     }

@@ -61,39 +61,6 @@ private func fingerprint(_ path: String) -> (String, mode_t)? {
     return stat(path, &st) == 0 ? (text, st.st_mode) : nil
 }
 
-/// Starts a binary in the background with stderr to a file.
-private final class Background {
-    let process = Process()
-    let errPath = NSTemporaryDirectory() + "perfring-bg-" + UUID().uuidString
-    init(_ path: String, _ args: [String]) throws {
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = args
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-    }
-    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
-    func wait() -> Int32 {
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        try? FileManager.default.removeItem(atPath: errPath)
-    }
-}
-
-private func waitFor(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
-}
-
 /// The tick accounting of a run: every index present once, and the ticks written plus those
 /// reported missed cover the time between the first and the last tick.
 private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt64, sourceLocation: SourceLocation = #_sourceLocation) -> (ticks: UInt64, missed: UInt64) {
@@ -139,7 +106,7 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         (["--cpus", "3-1"], "--cpus"), (["--cpus", "x"], "--cpus"), (["--cpus", "4095"], "--cpus: CPU 4095 is not online"),
         (["--per-cpu=no"], "--per-cpu takes no value"), (["--no-os=1"], "--no-os takes no value"), (["--replay", "/r", "--no-os"], "--replay: not with --no-os"), (["--per-cpu", "--pid", "1"], "--per-cpu"),
         (["--pid", "-4"], "--pid"), (["--pid", "abc"], "--pid"), (["--pid", "0"], "--pid"), (["--pid", "99999999"], "no such process"),
-        (["--user", ""], "--user"), (["--verbose=0"], "--verbose takes no value"), (["--quiet=yes"], "--quiet takes no value"),
+        (["--user", ""], "--user"), (["--replace=yes"], "--replace takes no value"), (["--verbose=0"], "--verbose takes no value"), (["--quiet=yes"], "--quiet takes no value"),
         (["--replay", ""], "--replay"), (["--replay", "/r", "--pid", "1"], "--replay: not with --pid"),
         (["--replay", "/r", "--self-test"], "--replay: not with --self-test"), (["--self-test=yes"], "--self-test takes no value"),
         (["--speed", "2"], "--speed: only with --replay"), (["--replay", "/r", "--speed", "-1"], "--speed"), (["--replay", "/r", "--speed", "fast"], "--speed"),
@@ -185,7 +152,7 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         #expect(r.stderr.contains("No space left on device"))
         expectNoCounterOpened(syscalls)
         if let syscalls { #expect(syscalls.contains { $0.contains("fallocate(") && $0.contains("ENOSPC") }) }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.dir.path).isEmpty, "the temporary file is removed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fs.dir.path) == [".ring.lock"], "the temporary file is removed (the lock file stays, by design)")
     }
 
     @Test func aMissingDirectoryIsReportedBeforeAnyCounterOpens() throws {

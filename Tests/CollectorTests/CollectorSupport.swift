@@ -65,3 +65,42 @@ struct TempDir {
     }
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Starts a binary in the background with stdout and stderr to files (extra `environment`
+/// variables on top of the test's own).
+final class Background {
+    let process = Process()
+    let errPath = NSTemporaryDirectory() + "perfring-bg-" + UUID().uuidString
+    let outPath = NSTemporaryDirectory() + "perfring-bg-out-" + UUID().uuidString
+    init(_ path: String, _ args: [String], environment: [String: String] = [:]) throws {
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = args
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        try process.run()
+    }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    func wait() -> Int32 {
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: errPath)
+        try? FileManager.default.removeItem(atPath: outPath)
+    }
+}
+
+func waitFor(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}

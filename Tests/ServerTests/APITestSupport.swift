@@ -65,6 +65,8 @@ struct FakeRecord: Sendable {
     var os: [OSField: UInt64] = [:]
     /// Bytes written for OS fields whose validity bit stays clear (must never show).
     var invalidOS: [OSField: UInt64] = [:]
+    /// The time the slow fields' deltas cover (a ring with a slow-field mask), 0: not read.
+    var slowSpanNs: UInt64 = 0
 
     /// The reference interval: every counter counted, every OS value present (see APITests
     /// for the values derived from it).
@@ -150,6 +152,7 @@ final class FakeCollector {
             valid |= f.bit
         }
         p.setU64(RingLayout.rOSValid, valid)
+        p.setU64(RingLayout.rSlowSpanNs, r.slowSpanNs)
         writer.commit(heartbeat: heartbeat ?? Sys.monotonicNanos())
     }
 

@@ -637,6 +637,7 @@ extension TestClient {
             c.writer.addTotal(slot, t / 2)
             c.writer.addTotal(slot, t - t / 2)
         }
+        c.writer.publishTotals()  // the collector's next commit would
         let server = APIServer(ring: dir.ring)
         let r = try server.get("/metrics")
         #expect(r.status == 200)
@@ -702,6 +703,7 @@ extension TestClient {
         r.counters = Dictionary(uniqueKeysWithValues: events.indices.map { ($0, Triple.full(UInt64(1000 + $0))) })
         c.write(r)
         for slot in events.indices { c.writer.addTotal(slot, UInt64(5000 + slot)) }
+        c.writer.publishTotals()
         let server = APIServer(ring: dir.ring)
         let keys = (try jsonValue(try server.get("/api/fields").body) as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
         #expect(Set(keys).count == keys.count, "duplicate keys: \(Dictionary(grouping: keys) { $0 }.filter { $1.count > 1 }.keys)")

@@ -57,6 +57,9 @@ import Testing
         let w = try makeRing(at: dir.path + "/ring")
         w.addTotal(1, 5); w.addTotal(1, 7)
         let r = try RingReader(path: dir.path + "/ring")
+        #expect(r.total(1) == 0, "totals reach the header with the next record")
+        _ = w.begin()
+        #expect(w.commit(heartbeat: 1))
         #expect(r.total(1) == 12)
         #expect(r.total(0) == 0)
     }
@@ -211,14 +214,69 @@ import Testing
     }
 }
 
+/// What the collector checks before it creates anything: the directory walk and the final name.
+private func checkLocation(_ path: String) throws(RingSetupError) {
+    let (dir, name) = splitPath(path)
+    try RingDirectory(dir).checkTarget(name, path: path)
+}
+
 @Suite struct RingLocationSafety {
+    /// Every directory on the way is checked, not only the last: a symlink anywhere (planted by
+    /// another user in a sticky, world-writable directory), a directory another user owns or
+    /// one writable by others without the sticky bit refuses the path, and nothing is created.
+    @Test(arguments: ["symlink", "foreign-owner", "open-writable"])
+    func anUntrustedDirectoryAnywhereOnThePathIsRefused(_ kind: String) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let shared = dir.path + "/s"
+        mkdir(shared, 0o755)
+        chmod(shared, 0o1777)                   // like /tmp: sticky and world-writable
+        let victim = dir.path + "/v"
+        mkdir(victim, 0o755)
+        let bad = shared + "/p"
+        let expected: RingSetupError
+        switch kind {
+        case "symlink":
+            symlink(victim, bad)
+            expected = .untrustedDirectory(bad, "it is a symbolic link")
+        case "foreign-owner":
+            guard Sys.geteuid() == 0 else { return }  // only root can hand a directory to another user
+            mkdir(bad, 0o755)
+            chown(bad, 65534, 65534)
+            expected = .untrustedDirectory(bad, "owned by uid 65534, not root or the running user")
+        default:
+            mkdir(bad, 0o755)
+            chmod(bad, 0o777)
+            expected = .untrustedDirectory(bad, "writable by group or others without the sticky bit")
+        }
+        mkdir(bad + "/sub", 0o755)                // reached through the bad directory
+        let ring = bad + "/sub/ring"
+        #expect(throws: expected) { try checkLocation(ring) }
+        #expect(throws: expected) { _ = try RingWriter(config: RingConfig(path: ring, capacity: 4, eventCount: 1)) }
+        #expect(try Sys.listDirectory(bad + "/sub").isEmpty, "nothing was created (through the link, for a symlink)")
+    }
+
+    @Test func aRelativePathIsWalkedFromTheWorkingDirectory() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let saved = try Sys.getcwd()
+        defer { _ = chdir(saved) }
+        #expect(chdir(dir.path) == 0)
+        let w = try RingWriter(config: RingConfig(path: "ring", capacity: 4, eventCount: 1))
+        try w.publish()
+        #expect(try RingReader(path: dir.path + "/ring").header.generation == w.generation)
+        chmod(dir.path, 0o777)
+        #expect(throws: RingSetupError.untrustedDirectory(dir.path, "writable by group or others without the sticky bit")) {
+            try checkLocation("ring")
+        }
+        chmod(dir.path, 0o700)
+    }
+
     @Test func symlinkDirectoryFifoAndForeignFilesAreRefused() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         symlink("/etc/passwd", dir.path + "/link")
         mkdir(dir.path + "/adir", 0o755)
         mkfifo(dir.path + "/fifo", 0o644)
         for name in ["link", "adir", "fifo"] {
-            #expect(throws: RingSetupError.self) { try RingWriter.checkLocation(dir.path + "/" + name) }
+            #expect(throws: RingSetupError.self) { try checkLocation(dir.path + "/" + name) }
             #expect(throws: RingSetupError.self) { _ = try RingWriter(config: RingConfig(path: dir.path + "/" + name, capacity: 4, eventCount: 1)) }
         }
         // The symlink still points where it did: nothing was followed or replaced.
@@ -227,7 +285,7 @@ import Testing
             let foreign = dir.path + "/foreign"
             let fd = open(foreign, O_CREAT | O_WRONLY, 0o644); fchown(fd, 65534, 65534); close(fd)
             #expect(throws: RingSetupError.badTarget(foreign, "the existing file is owned by uid 65534, not the running user")) {
-                try RingWriter.checkLocation(foreign)
+                try checkLocation(foreign)
             }
         }
     }
@@ -236,15 +294,15 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         chmod(dir.path, 0o777)
         #expect(throws: RingSetupError.untrustedDirectory(dir.path, "writable by group or others without the sticky bit")) {
-            try RingWriter.checkLocation(dir.path + "/ring")
+            try checkLocation(dir.path + "/ring")
         }
         chmod(dir.path, 0o1777)
-        try RingWriter.checkLocation(dir.path + "/ring")
+        try checkLocation(dir.path + "/ring")
     }
 
     @Test func missingDirectoryIsAClearError() {
         #expect(throws: RingSetupError.directory("/nonexistent-perfring", .noEntry)) {
-            try RingWriter.checkLocation("/nonexistent-perfring/ring")
+            try checkLocation("/nonexistent-perfring/ring")
         }
     }
 

@@ -3,10 +3,11 @@
 // - perf_event_open(2) has no libc wrapper, and its ioctls are function-like macros Swift
 //   cannot import; thin inline wrappers make both callable.
 // - The ring file is shared between processes. Its cross-process synchronisation (the write
-//   index, the heartbeat, the per-record seqlock) goes through the acquire/release helpers
-//   here and nowhere else, so the memory-ordering argument lives in one place.
-// - A reader must survive a ring file that is truncated under its mapping (SIGBUS on touch).
-//   The guarded copy routines turn that fault into an error code.
+//   index, the heartbeat, the per-record seqlock) goes through the guarded acquire/release
+//   routines here and nowhere else, so the memory-ordering argument lives in one place.
+// - Both sides must survive a ring file that is truncated under their mapping (SIGBUS on
+//   touch). The guarded routines (reads for the server, writes for the collector) turn that
+//   fault into an error code.
 // - fork/exec with a pause before exec (so counters can be attached with enable_on_exec) must
 //   not run Swift code in the child.
 #ifndef CPERF_H
@@ -86,31 +87,20 @@ int cperf_accept4(int fd, int flags);
 int cperf_setresuid(uid_t r, uid_t e, uid_t s);
 int cperf_setresgid(gid_t r, gid_t e, gid_t s);
 
+/// An exclusive open-file-description lock (F_OFD_SETLK) on the whole file, without waiting:
+/// 0, or -1 with errno (EAGAIN or EACCES while another descriptor holds it).
+int cperf_ofd_trylock(int fd);
+
 // MARK: process controls that are variadic in libc
 
 static inline int cperf_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 static inline int cperf_get_no_new_privs(void) { return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); }
 static inline int cperf_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
 
-// MARK: shared-memory atomics (the one cross-process atomic path)
+// MARK: guarded access to a mapping that may shrink under us
 
-static inline uint64_t cperf_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void cperf_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline uint32_t cperf_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void cperf_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-/// Seqlock write side. `begin` marks the record odd (being written) and orders that store before
-/// every data store that follows; `end` publishes the even value after all data stores.
-static inline void cperf_seq_write_begin(uint64_t *seq, uint64_t odd) {
-    __atomic_store_n(seq, odd, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-static inline void cperf_seq_write_end(uint64_t *seq, uint64_t even) { __atomic_store_n(seq, even, __ATOMIC_RELEASE); }
-
-// MARK: guarded reads of a mapping that may shrink under us
-
-/// Installs the SIGBUS handler used by the guarded reads (idempotent). Faults outside a
-/// guarded read keep their default, fatal behaviour.
+/// Installs the SIGBUS handler used by the guarded reads and writes (idempotent). Faults
+/// outside a guarded access keep their default, fatal behaviour.
 void cperf_install_fault_guard(void);
 
 /// Copies n bytes; returns 0, or -1 if touching `src` faulted (the file was truncated).
@@ -121,6 +111,15 @@ int cperf_guarded_load_acquire_u64(const uint64_t *p, uint64_t *out);
 
 /// Acquire-loads a u32 from a mapping; returns 0, or -1 on a fault.
 int cperf_guarded_load_acquire_u32(const uint32_t *p, uint32_t *out);
+
+/// Seqlock write of one record whose first 8 bytes are its sequence word, from a private
+/// copy: stores `odd`, a release fence, the `n` bytes of `body` after the sequence word, then
+/// `even` with release ordering. Returns 0, or -1 if the mapping faulted (the file shrank).
+int cperf_guarded_seq_write(uint64_t *seq, const void *body, size_t n, uint64_t odd, uint64_t even);
+
+/// Release-stores into a mapping; returns 0, or -1 on a fault.
+int cperf_guarded_store_release_u64(uint64_t *p, uint64_t v);
+int cperf_guarded_store_release_u32(uint32_t *p, uint32_t v);
 
 /// Seqlock read of one record whose first 8 bytes are its sequence word. Copies `n` bytes into
 /// `dst` and returns 0 when the copy is consistent and its sequence equals `expected`; 1 when

@@ -1,0 +1,62 @@
+// Collector and server meet at the same ring with no flags, and the server says what it waits
+// for once: a missing ring polled every few milliseconds is one log line, not hundreds.
+import Foundation
+import Glibc
+import Testing
+@testable import Server
+@testable import Shared
+
+@Suite(.serialized) struct RingRendezvousTests {
+    /// The server looks first where root's collector writes, then where the same user's
+    /// collector writes: the collector's default is always among the server's candidates.
+    @Test func theServerLooksWhereTheCollectorWrites() throws {
+        guard case .run(let o) = try ServerOptions.parse([]) else { Issue.record("not a run"); return }
+        #expect(o.ringPath == "/run/perfring/ring")
+        #expect([o.ringPath] + o.ringFallbacks == RingPaths.serverCandidates())
+        #expect(RingPaths.serverCandidates().contains(RingPaths.collectorDefault()))
+        if Sys.geteuid() != 0 { #expect(o.ringFallbacks == [RingPaths.user()]) }
+        guard case .run(let given) = try ServerOptions.parse(["--ring", "/tmp/r"]) else { Issue.record("not a run"); return }
+        #expect(given.ringPath == "/tmp/r" && given.ringFallbacks.isEmpty, "--ring is the only place then")
+    }
+
+    @Test func theFollowerTakesTheFirstCandidateThatExists() throws {
+        let dir = RingDir()
+        let first = dir.path + "/system/ring", second = dir.path + "/user/ring"
+        mkdir(dir.path + "/system", 0o755); mkdir(dir.path + "/user", 0o755)
+        let follower = RingFollower(path: first, fallbacks: [second])
+        follower.poll()
+        #expect(follower.path == first, "waiting at the first while neither exists")
+        #expect(follower.ringError == nil && follower.reader == nil)
+        let user = try FakeCollector(path: second)
+        user.write()
+        follower.poll()
+        #expect(follower.path == second)
+        #expect(follower.generation == user.writer.generation)
+        #expect(follower.samples?.count == 1)
+        // Once following, a ring appearing at the first place does not pull it away mid-run.
+        let system = try FakeCollector(path: first)
+        system.write()
+        follower.poll()
+        #expect(follower.path == second)
+    }
+
+    @Test func eachConditionIsLoggedOnceNotOnEveryPoll() throws {
+        let dir = RingDir()
+        let ring = dir.path + "/ring"
+        let server = try Daemon(serverBinary, ["--ring", ring, "--listen", "127.0.0.1:0", "--poll", "2ms"])
+        func text() -> String { server.log }
+        func count(_ s: String) -> Int { text().components(separatedBy: s).count - 1 }
+        #expect(eventually { count("listening on") == 1 })
+        // Hundreds of polls of a missing ring.
+        usleep(500_000)
+        #expect(count("waiting for the ring at \(ring)") == 1, "\(text())")
+        let collector = try FakeCollector(path: ring)
+        collector.write()
+        #expect(eventually { count("following ring \(ring)") == 1 })
+        collector.writer.markStopped()
+        #expect(eventually { count("collector running -> stopped") == 1 })
+        usleep(300_000)
+        server.stop()
+        #expect(count("waiting for the ring") == 1 && count("following ring") == 1 && count("collector running -> stopped") == 1, "\(text())")
+    }
+}
