@@ -114,7 +114,7 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
     /// A header claiming two billion records (a sparse file of 1.7 TB) holding three: served
     /// at once, with none of that size allocated.
     @Test func aSparseHugeRingIsServedWithoutAllocating() throws {
-        let dir = APITempDir()
+        let dir = RingDir()  // readable by the account a root-started server drops to
         let small = dir.path + "/small"
         let c = try FakeCollector(path: small, capacity: 4)
         c.write(3)
