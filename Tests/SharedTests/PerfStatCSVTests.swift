@@ -21,7 +21,9 @@ import Testing
         ("0.1,6,,branches,100,100.00,,", "branch-instructions", "", 6.0, 100.0, .counted),
         ("0.1,7,,faults,100,100.00,,", "page-faults", "", 7.0, 100.0, .counted),
         ("0.1,12.5,Joules,power/energy-pkg/,100,100.00,,", "energy-pkg", "Joules", 12.5, 100.0, .counted),
-        ("0.210249463,<not counted>,msec,task-clock,0,100.00,,", "task-clock", "ns", .nan, 0.0, .notCounted),
+        // run = enabled = 0 (perf prints 100 %): the task did not run, it counted 0.
+        ("0.210249463,<not counted>,msec,task-clock,0,100.00,,", "task-clock", "ns", 0, 100.0, .notCounted),
+        ("0.210249463,<not counted>,,cycles,0,0.00,,", "cycles", "", .nan, 0.0, .notCounted),
         ("0.1,<not supported>,,cycles,0,100.00,,", "cycles", "", .nan, 0.0, .notSupported),
     ])
     func readsOneLine(line: String, name: String, unit: String, count: Double, pct: Double, status: PerfStatCSV.Status) throws {
@@ -70,26 +72,26 @@ import Testing
     }
 
     @Test(arguments: [
-        ("x,1,,cycles,1,100.00,,", 1, "is not a time stamp"),
-        ("# comment\n\n0.1,abc,,cycles,1,100.00,,", 3, "'abc' is not a count"),
-        ("0.1,5", 1, "2 fields: not perf stat"),
-        ("0.1,worker-12,2.48,msec,task-clock,1,100.00,,", 1, "only the plain and per-CPU (-A) layouts"),
+        ("x,1,,cycles,1,100.00,,", 1, "column 1: expected a count (a number, <not counted> or <not supported>), found 'x'"),
+        ("# comment\n\n0.100000000,abc,,cycles,1,100.00,,", 3, "column 2: expected a count (a number, <not counted> or <not supported>), found 'abc'"),
+        ("0.1,5", 1, "the line has 2 columns, too few"),
+        ("0.100000000,worker-12,2.48,msec,task-clock,1,100.00,,", 1, "found 'worker-12' (per-thread output"),
         ("0.2,1,,cycles\n0.1,1,,cycles", 2, "goes back"),
         ("0.1,1,,cycles\n0.1,2,,cycles", 2, "cycles printed twice"),
         ("0.1,CPU0,1,,cycles\n0.1,CPU0,2,,cycles", 2, "twice for CPU0"),
-        ("0.1,1,,cycles:u\n0.1,1,,cycles:k", 2, "'cycles:k' and 'cycles:u' both count cycles"),
-        ("0.1,1,,cycles,100,150.00,,", 1, "not a running percentage"),
-        ("0.1,CPU0,1,,cycles\n0.1,2,,instructions", 2, "mixes per-CPU and aggregated lines"),
-        ("0.1,1,,42", 1, "'42' is not an event name"),
-        ("0.1,-5,,cycles", 1, "'-5' is not a count"),
-        ("# only a comment\n", 2, "no perf stat intervals"),
+        ("0.1,1,,cycles\n0.1,1,,cycles:u", 2, "'cycles:u' and 'cycles' both count cycles"),
+        ("0.1,1,,cycles,100,150.00,,", 1, "column 5: expected the counter's run time (ns) and running percentage (0 to 100) after the event name cycles, found '100'"),
+        ("0.1,CPU0,1,,cycles\n0.1,2,,instructions", 2, "mixes per-CPU (-A) lines and aggregated lines"),
+        ("0.1,1,,42", 1, "column 4: expected an event name, found '42'"),
+        ("0.1,-5,,cycles", 1, "column 2: expected a count"),
+        ("# only a comment\n", 2, "no perf stat data"),
     ])
     func refusesWhatItCannotReadNamingTheLine(text: String, line: Int, message: String) {
         #expect {
             _ = try PerfStatCSV.parse(text)
         } throws: { e in
             guard let e = e as? PerfStatCSV.ParseError else { return false }
-            return e.line == line && e.message.contains(message) && e.description.hasPrefix("line \(line): ")
+            return e.line == line && e.description.contains(message) && e.description.hasPrefix("line \(line)")
         }
     }
 
