@@ -12,6 +12,8 @@ public struct MetricTable: Sendable {
     public var seqs: [UInt64]
     public var timesMs: [Double]
     public var scope: FeatureScope
+    /// Why that scope, when the recording had to show it (perf stat).
+    public var scopeBasis: String?
 
     public struct ParseError: Error, Equatable { public let message: String }
 
@@ -50,8 +52,8 @@ public struct MetricTable: Sendable {
 
     // MARK: perf stat
 
-    /// perf stat interval output (read by PerfStatCSV) as per-interval counts under perfring's
-    /// keys. perf counts a command or a process unless it printed per-CPU (`-a -A`) lines.
+    /// perf stat output (read by PerfStatCSV) as per-interval counts under perfring's keys.
+    /// System-wide when the recording shows it (PerfStatScope), else a process.
     static func perfStat(_ recording: PerfStatCSV.Recording) -> MetricTable {
         // cpu-clock stands in for task-clock: both are the CPU time of what perf counts.
         var order: [String] = [], source: [Int] = []
@@ -66,12 +68,22 @@ public struct MetricTable: Sendable {
             rows.append([(iv.time - previous) * 1000] + source.map { iv.readings[$0]?.count ?? .nan })
             previous = iv.time
         }
+        // Totals without an elapsed time: one sample at 0 whose length is unknown.
+        let times = recording.intervals.map { $0.time.isFinite ? $0.time * 1000 : 0 }
         var t = MetricTable(columns: ["dt_ms"] + order, rows: rows, seqs: recording.intervals.indices.map { UInt64($0) },
-                            timesMs: recording.intervals.map { $0.time * 1000 },
-                            scope: FeatureScope.of(targetFigures: false, machineFigures: false, perCPU: recording.cpus > 0))
+                            timesMs: times,
+                            scope: FeatureScope.of(targetFigures: false, machineFigures: false, perCPU: recording.systemWide == true))
+        t.scopeBasis = recording.scopeEvidence
         t.deriveRatios()
         t.deriveRates(events: order)
         return t
+    }
+
+    /// --scope: what the caller knows of a perf stat recording's scope.
+    mutating func override(scope: FeatureScope?) {
+        guard let scope, scopeBasis != nil else { return }
+        self.scope = scope
+        scopeBasis = "--scope"
     }
 
     // MARK: derived columns
@@ -126,6 +138,9 @@ public struct MetricTable: Sendable {
     public func track(minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs) -> PhaseTracker {
         let tracker = PhaseTracker(extractor: FeatureExtractor(columns: columns, available: available, scope: scope),
                                    intervalNs: intervalNs, minPhaseNs: minPhaseNs)
+        if let dt = columns.firstIndex(of: "dt_ms"), let first = rows.first, first[dt].isFinite, let t0 = timesMs.first {
+            tracker.firstStartMs = t0 - first[dt]
+        }
         for i in rows.indices {
             let row = rows[i]
             tracker.observe(seq: seqs[i], timeMs: timesMs[i]) { row[$0] }
@@ -181,15 +196,20 @@ extension MetricTable {
 // MARK: command
 
 public let analyzeHelp = """
-usage: perfring-server analyze FILE [--json] [--min-phase DUR]
+usage: perfring-server analyze FILE [--json] [--min-phase DUR] [--scope system|process]
 
 Splits a recording into phases with the live detector, labels each phase's bottleneck and
 prints the phases as a table, or with --json as GET /api/phases does.
-FILE: `perf stat -I MS -x, -e EVENTS ...` output, a CSV with a header row and a time column
+FILE: `perf stat` output (any -x separator or the human layout, interval or totals, see
+README's Recordings), a CSV with a header row and a time column
 (time_ms in milliseconds, or time/time_s/timestamp in seconds), e.g. /api/export.csv, or a
 ring file.
   --json           JSON instead of the table
   --min-phase DUR  shortest phase (default 1s)
+  --scope system|process
+                   what a perf stat recording counted, where the file does not show it
+                   (without -a/-A/--per-* columns, a command line or perf's title, a
+                   recording is read as one process's)
 """
 
 /// What `analyze` and `compare` are given: recordings, --json, --min-phase.
@@ -197,6 +217,8 @@ struct RecordingArgs {
     var paths: [String] = []
     var json = false
     var minPhaseNs = PhaseTracker.defaultMinPhaseNs
+    /// --scope: what a perf stat recording counted, when the file does not show it.
+    var scope: FeatureScope?
 
     /// The parsed arguments, or nil after --help (printed).
     static func parse(_ args: [String], command: String, help: String) throws(UsageError) -> RecordingArgs? {
@@ -214,6 +236,10 @@ struct RecordingArgs {
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }
                 r.minPhaseNs = ns
+            case "--scope":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let sc = FeatureScope(rawValue: v) else { throw UsageError("--scope: '\(v)' is neither system nor process") }
+                r.scope = sc
             default:
                 guard !flag.hasPrefix("-") else { throw UsageError("unknown flag '\(flag)' (see \(command) --help)") }
                 r.paths.append(flag)
@@ -225,22 +251,23 @@ struct RecordingArgs {
 
 /// Returns the exit status: 0 ok, 1 unreadable file, 2 usage error or unparseable input.
 public func analyzeMain(_ args: [String]) -> Int32 {
-    let path: String, json: Bool, minPhaseNs: UInt64
+    let path: String, json: Bool, minPhaseNs: UInt64, scope: FeatureScope?
     do throws(UsageError) {
         guard let a = try RecordingArgs.parse(args, command: "analyze", help: analyzeHelp) else { return 0 }
         guard a.paths.count <= 1 else { throw UsageError("analyze: one FILE only (see analyze --help)") }
         guard let p = a.paths.first else { throw UsageError("analyze: which FILE? (see analyze --help)") }
-        (path, json, minPhaseNs) = (p, a.json, a.minPhaseNs)
+        (path, json, minPhaseNs, scope) = (p, a.json, a.minPhaseNs, a.scope)
     } catch {
         Log.error(error.message)
         return 2
     }
-    let table: MetricTable
+    var table: MetricTable
     do { table = try MetricTable.load(path).table } catch {
         Log.error(error.message)
         if case .unreadable = error { return 1 }
         return 2
     }
+    table.override(scope: scope)
     let tracker = table.track(minPhaseNs: minPhaseNs)
     let reports = tracker.reports()
     if json {
@@ -249,13 +276,14 @@ public func analyzeMain(_ args: [String]) -> Int32 {
         w.literal("\n")
         try? Sys.writeAll(1, String(decoding: w.bytes, as: UTF8.self))
     } else {
-        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: (table.timesMs.first ?? 0) - tracker.intervalMs))
+        let origin = tracker.firstStartMs ?? ((table.timesMs.first ?? 0) - tracker.intervalMs)
+        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: origin, scopeBasis: table.scopeBasis))
     }
     return 0
 }
 
 /// Phases as aligned text: one line each, then the notes that apply to all of them.
-func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Double) -> String {
+func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Double, scopeBasis: String? = nil) -> String {
     let f = Recommendations.fmt
     var rows = [["phase", "start_s", "end_s", "seconds", "class", "conf", "speedup_bound", "evidence"]]
     for r in reports {
@@ -270,7 +298,7 @@ func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Doubl
         for k in widths.indices { out += row[k] + String(repeating: " ", count: widths[k] - row[k].count + 2) }
         out += row[row.count - 1] + "\n"
     }
-    out += "\nscope: \(tracker.extractor.scope.rawValue); features: \(tracker.extractor.features.map(\.figure.key).joined(separator: ", "))\n"
+    out += "\nscope: \(tracker.extractor.scope.rawValue)\(scopeBasis.map { " (\($0))" } ?? ""); features: \(tracker.extractor.features.map(\.figure.key).joined(separator: ", "))\n"
     for note in Set(reports.compactMap(\.classification.note)).sorted() { out += "note: \(note)\n" }
     out += "speedup bounds are upper bounds: \(SpeedupBound.formula), f = phase share of the run, w = its removable share (see --json for each derivation)\n"
     return out

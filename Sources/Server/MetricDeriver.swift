@@ -13,9 +13,12 @@ public final class MetricDeriver {
     public private(set) var eventColumn: [String: Int] = [:]
     private var lastSeq: UInt64?
 
-    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`).
+    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`, and
+    /// any other character a CSV header or Prometheus name cannot hold, as in
+    /// `cha/event=0x34,umask=0x1fe001/`, -> `_`).
     public static func key(forEvent name: String) -> String {
-        name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+        if name == "branch-instructions" { return "branches" }
+        return String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
     }
 
     public init(header: RingHeader) {

@@ -97,6 +97,9 @@ public struct RingFlags: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let perCpu = RingFlags(rawValue: 1 << 0)
     public static let replay = RingFlags(rawValue: 1 << 1)
+    /// A replay of a recording that counted the whole machine (perf stat -a, -C, -A,
+    /// --per-*), whatever CPU count it shows: readers analyse it system-wide.
+    public static let systemRecording = RingFlags(rawValue: 1 << 2)
 }
 
 public struct RecordFlags: OptionSet, Sendable {

@@ -69,8 +69,8 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
     }
 
     @Test(arguments: [
-        ("0.100,worker-12,2.48,msec,task-clock,2478869,100.00,,\n", "only the plain and per-CPU (-A) layouts"),
-        ("0.1,5\n", "not perf stat"),
+        ("0.100000000,worker-12,2.48,msec,task-clock,2478869,100.00,,\n", "per-thread output"),
+        ("0.1,5\n", "too few for perf stat"),
         ("a,b\n1,2\n", "no time column"),
         ("time_ms,cpu_util\n1,2\n3\n", "line 3"),
         ("time_ms,cpu_util\n1,2\nx,3\n", "line 3: time_ms: 'x' is not a number"),
