@@ -136,6 +136,8 @@ public enum PerfStatCSV {
         if l.hasPrefix("Performance counter stats for ") { return .title(String(l.dropFirst(30).trimmingSuffix(":"))) }
         let words = l.split(whereSeparator: \.isWhitespace)
         if let s = words.firstIndex(of: "stat"), s > 0, words[s - 1].hasSuffix("perf") { return .commandLine(String(l)) }
+        // `-r`: `0.0025 +- 0.0001 seconds time elapsed  ( +-  0.40% )`
+        if words.count >= 6, words[1] == "+-", words[3] == "seconds", words[4] == "time" { return .elapsed(words[0]) }
         if words.count >= 3, words[1] == "seconds" {
             if words[2] == "time", words.count >= 4, words[3] == "elapsed" { return .elapsed(words[0]) }
             if words[2] == "user" || words[2] == "sys" { return .other }

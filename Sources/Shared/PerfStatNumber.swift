@@ -4,7 +4,7 @@
 // `1'234'567`) with a two-digit fraction after the locale's decimal mark (`1.101,01`). Digit
 // groups have three digits (the last) or two (Indian grouping), so a mark followed by other
 // than three digits is the decimal mark, and three digits after a lone mark are a group unless
-// the file already used that mark as its decimal mark.
+// the file already used that mark as its decimal mark; other group sizes are refused.
 
 /// The decimal mark a file has shown so far: one per file, so a line that contradicts it is
 /// reported rather than read a thousand times too large or small.
@@ -32,7 +32,8 @@ struct PerfStatLocale {
         var fraction: Substring = ""
         if let last = marks.last, last == "." || last == "," {
             let lastGroup = groups[groups.count - 1]
-            let isDecimal = lastGroup.count != 3 || decimalMark == last || (marks.count > 1 && marks[marks.count - 2] != last)
+            // perf's fractions have two digits (six before perf 3.x printed msec with %.6f).
+            let isDecimal = lastGroup.count == 2 || lastGroup.count == 6 || decimalMark == last || (marks.count > 1 && marks[marks.count - 2] != last)
                 || (groupMark != nil && groupMark != last)
             if isDecimal {
                 if let d = decimalMark, d != last { return .failure(.locale(expected: d)) }
