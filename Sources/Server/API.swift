@@ -245,9 +245,11 @@ public final class PerfringAPI: HTTPHandler {
     }
 
     /// The event table as /api/events (and `export --json`) shows it; only the events that
-    /// do not count, with why, for /api/health.
-    static func eventList(_ events: [EventEntry], into w: inout JSONWriter, unavailableOnly: Bool) {
-        for e in events where !unavailableOnly || e.status != .counting {
+    /// do not count, with why, for /api/health. A replay's events that do not count are ones
+    /// the recording has no figures for, whatever this machine could count.
+    static func eventList(_ header: RingHeader?, into w: inout JSONWriter, unavailableOnly: Bool) {
+        let replay = header?.mode == .replay
+        for e in header?.events ?? [] where !unavailableOnly || e.status != .counting {
             w.beginObject()
             w.key("name"); w.string(e.name)
             if !unavailableOnly {
@@ -257,7 +259,7 @@ public final class PerfringAPI: HTTPHandler {
                 w.key("group"); w.int(Int(e.group))
                 w.key("opened"); w.int(Int(e.opened))
             }
-            w.key("reason"); w.string(explainStatus(e.status, errno: e.errno, isHardware: e.type != 1))
+            w.key("reason"); w.string(replay && e.status != .counting ? "not in this recording" : explainStatus(e.status, errno: e.errno, isHardware: e.type != 1))
             w.endObject()
         }
     }
@@ -280,7 +282,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("per_cpu"); w.int(header.perCpuCount)
         w.key("capacity"); w.int(header.capacity)
         w.key("energy_domains"); w.beginArray(); for d in header.energyDomains { w.string(d) }; w.endArray()
-        w.key("events"); w.beginArray(); Self.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); Self.eventList(header, into: &w, unavailableOnly: false); w.endArray()
         w.endObject()
         return json(w)
     }
@@ -302,7 +304,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("samples"); w.int(samples)
         w.key("version"); w.string(perfringServerVersion)
         w.key("uptime_s"); w.number(Double(now - startedNs) / 1e9)
-        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.reader?.header.events ?? [], into: &w, unavailableOnly: true); w.endArray()
+        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.reader?.header, into: &w, unavailableOnly: true); w.endArray()
         w.endObject()
         return json(w)
     }

@@ -30,7 +30,12 @@ public struct MetricTable: Sendable {
     // MARK: CSV
 
     static func csv(_ table: NumericCSV) throws(ParseError) -> MetricTable {
-        let header = table.header, rows = table.rows
+        var header = table.header
+        let rows = table.rows
+        // As for perf stat: cpu-clock stands in for a missing task-clock (a replay's export).
+        if !header.contains("task_clock") {
+            header = header.map { $0 == "cpu_clock" ? "task_clock" : $0 == "cpu_clock_per_s" ? "task_clock_per_s" : $0 }
+        }
         let timeKeys: [(String, Double)] = [("time_ms", 1), ("time_s", 1000), ("time", 1000), ("timestamp", 1000)]
         guard let (tc, scale) = timeKeys.lazy.compactMap({ k in header.firstIndex(of: k.0).map { ($0, k.1) } }).first else {
             throw ParseError(message: "no time column: name one time_ms (milliseconds) or time, time_s, timestamp (seconds)")
@@ -44,7 +49,10 @@ public struct MetricTable: Sendable {
             seqs = rows.indices.map { UInt64($0) }
         }
         func has(_ key: String) -> Bool { header.firstIndex(of: key).map { c in rows.contains { $0[c].isFinite } } ?? false }
-        let scope = FeatureScope.of(targetFigures: FeatureScope.targetKeys.contains(where: has), machineFigures: has(FeatureScope.machineKey), perCPU: false)
+        // An export where the deriver left CPUs utilized empty beside a task clock counted the
+        // machine (it derives that figure only for a process): as a per-CPU perf recording.
+        let machineClock = has("task_clock") && header.contains("cpus_utilized") && !has("cpus_utilized")
+        let scope = FeatureScope.of(targetFigures: FeatureScope.targetKeys.contains(where: has), machineFigures: has(FeatureScope.machineKey), perCPU: machineClock)
         var t = MetricTable(columns: header, rows: rows, seqs: seqs, timesMs: times, scope: scope)
         t.deriveRatios()
         return t
@@ -53,13 +61,16 @@ public struct MetricTable: Sendable {
     // MARK: perf stat
 
     /// perf stat output (read by PerfStatCSV) as per-interval counts under perfring's keys.
-    /// System-wide when the recording shows it (PerfStatScope), else a process.
+    /// System-wide when the recording shows it (PerfStatScope), else one process: perf stat's
+    /// own default, and the scope whose phases a recording without OS signals can classify.
     static func perfStat(_ recording: PerfStatCSV.Recording) -> MetricTable {
-        // cpu-clock stands in for task-clock: both are the CPU time of what perf counts.
+        // cpu-clock stands in for task-clock where there is none: both are the CPU time of
+        // what perf counts.
         var order: [String] = [], source: [Int] = []
+        let hasTaskClock = recording.events.contains { $0.name == "task-clock" }
         for (i, e) in recording.events.enumerated() {
             var key = MetricDeriver.key(forEvent: e.name)
-            if key == "cpu_clock" { key = "task_clock" }
+            if key == "cpu_clock" { if hasTaskClock { continue }; key = "task_clock" }
             if !order.contains(key) { order.append(key); source.append(i) }
         }
         var rows: [[Double]] = []
@@ -84,6 +95,7 @@ public struct MetricTable: Sendable {
         guard let scope, scopeBasis != nil else { return }
         self.scope = scope
         scopeBasis = "--scope"
+        deriveRates(events: [])
     }
 
     // MARK: derived columns
@@ -102,6 +114,7 @@ public struct MetricTable: Sendable {
             guard let n = c[num], let d = c[den] else { return }
             addColumn(key) { r in r[d] > 0 ? scale * r[n] / r[d] : .nan }
         }
+        ratio("ipc", "instructions", "cycles", 1)
         ratio("cpi", "cycles", "instructions", 1)
         ratio("cache_miss_rate", "cache_misses", "cache_references", 100)
         ratio("branch_miss_rate", "branch_misses", "branches", 100)
@@ -114,7 +127,8 @@ public struct MetricTable: Sendable {
     mutating func deriveRates(events: [String]) {
         let c = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         guard let dt = c["dt_ms"] else { return }
-        if let tc = c["task_clock"] { addColumn("cpus_utilized") { r in r[dt] > 0 ? r[tc] / (r[dt] * 1e6) : .nan } }
+        // As the live deriver: system-wide, task-clock counts idle CPUs too.
+        if let tc = c["task_clock"], scope == .process { addColumn("cpus_utilized") { r in r[dt] > 0 ? r[tc] / (r[dt] * 1e6) : .nan } }
         for key in events {
             if let k = c[key] { addColumn(key + "_per_s") { r in r[dt] > 0 ? r[k] * 1000 / r[dt] : .nan } }
         }
@@ -208,8 +222,8 @@ ring file.
   --min-phase DUR  shortest phase (default 1s)
   --scope system|process
                    what a perf stat recording counted, where the file does not show it
-                   (without -a/-A/--per-* columns, a command line or perf's title, a
-                   recording is read as one process's)
+                   (without a command line, perf's title, -A/--per-* columns or a CPU
+                   clock that grows by whole CPUs, a recording is read as one process's)
 """
 
 /// What `analyze` and `compare` are given: recordings, --json, --min-phase.

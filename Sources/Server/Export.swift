@@ -49,7 +49,7 @@ public struct RingSnapshot {
         var w = JSONWriter(reserve: 4096 + positions.count * store.columns.count * 10)
         w.beginObject()
         w.key("generation"); w.string(hex(header.generation))
-        w.key("events"); w.beginArray(); PerfringAPI.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); PerfringAPI.eventList(header, into: &w, unavailableOnly: false); w.endArray()
         w.key("samples")
         SampleEncoder(store: store, columns: Array(store.columns.indices)).objects(positions, into: &w) { [store] p, w in
             PhaseJSON.sampleField(labels.phase(forSeq: store.seq(at: p)), into: &w)

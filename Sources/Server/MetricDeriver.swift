@@ -75,7 +75,8 @@ public final class MetricDeriver {
         ratio("branch_mpki", "branch misses per thousand instructions", "branch_misses", "instructions", countColumnOf, scale: 1000)
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
-        if let tc = slotOf["task_clock"], header.mode != .systemWide {
+        let processScope = header.mode == .pid || header.mode == .command || (header.mode == .replay && !header.flags.contains(.systemRecording))
+        if let tc = slotOf["task_clock"], processScope {
             add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "") { r in
                 r.dtNs > 0 ? Self.scaled(r.counter(tc)) / Double(r.dtNs) : .nan
             }

@@ -9,7 +9,8 @@
 //      same whole number of CPUs' time in every interval (within 2 %, the first interval left
 //      out as it includes perf's start-up). A busy multi-threaded process can show many CPUs
 //      too, but not the same whole number every interval.
-// None of these (a single interval, or jittery short intervals): unknown.
+// None of these (a single interval, or jittery short intervals): unknown, which readers take
+// as one process, perf stat's default (`analyze --scope system` says otherwise).
 
 enum PerfStatScope {
     static let systemFlags: Set<Substring> = ["-a", "--all-cpus", "-A", "--no-aggr", "--per-core", "--per-socket", "--per-die",

@@ -43,7 +43,10 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
 @Suite struct AnalyzeTests {
     @Test func readsPerfStatIntervals() throws {
         let t = try MetricTable.parse(perfStatNoPMU)
-        #expect(t.rows.count == 2 && t.scope == .process)
+        #expect(t.rows.count == 2 && t.scope == .process, "nothing in the file says it counted CPUs")
+        var system = t
+        system.override(scope: .system)   // --scope system
+        #expect(system.scope == .system && system.scopeBasis == "--scope")
         #expect(t.timesMs.map { ($0 * 1000).rounded() / 1000 } == [100.177, 200.501])
         let col = { (k: String) in t.columns.firstIndex(of: k)! }
         #expect(abs(t.rows[1][col("dt_ms")] - 100.323237) < 1e-6)
