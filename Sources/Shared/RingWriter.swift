@@ -38,7 +38,7 @@ public struct RingConfig: Sendable {
         self.path = path; self.capacity = capacity; self.eventCount = eventCount
     }
     public var recordSize: Int { RingLayout.recordSize(eventCount: eventCount, perCpuCount: perCpuCount) }
-    public var fileSize: Int { RingLayout.headerSize + capacity * recordSize }
+    public var fileSize: Int { RingLayout.headerSize(eventCount: eventCount) + capacity * recordSize }
 }
 
 public enum RingSetupError: Error, CustomStringConvertible, Equatable {
@@ -85,6 +85,8 @@ public final class RingWriter {
     private let base: UnsafeMutableRawPointer
     private let mapLength: Int
     private let recordSize: Int
+    /// The header's size: where record 0 starts.
+    private let recordsOffset: Int
     private var nextIndex: UInt64 = 0
     private var current: UnsafeMutableRawPointer?
     private var releaser: PageReleaser
@@ -150,7 +152,7 @@ public final class RingWriter {
     /// symlink at the exact temporary path and show that creation refuses it.
     init(config: RingConfig, generation: UInt64) throws(RingSetupError) {
         guard config.capacity >= 2, config.capacity <= Int(UInt32.max) else { throw .invalidConfig("capacity \(config.capacity) out of range") }
-        guard (0...RingLayout.maxEvents).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEvents))") }
+        guard (0...RingLayout.maxEventsExtended).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEventsExtended))") }
         guard config.energyDomains.count <= RingLayout.maxEnergyDomains else { throw .invalidConfig("too many energy domains") }
         let (dir, name) = splitPath(config.path)
         let dfd: Int32
@@ -185,7 +187,8 @@ public final class RingWriter {
         self.base = p
         self.mapLength = length
         self.recordSize = config.recordSize
-        self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: config.recordSize, capacity: config.capacity)
+        self.recordsOffset = RingLayout.headerSize(eventCount: config.eventCount)
+        self.releaser = PageReleaser(area: p + recordsOffset, recordSize: config.recordSize, capacity: config.capacity)
         writeHeader()
         cleanup = false
         ok = true
@@ -202,7 +205,7 @@ public final class RingWriter {
         let c = config
         base.setU64(RingLayout.hMagic, RingLayout.magic)
         base.setU32(RingLayout.hVersion, RingLayout.version)
-        base.setU32(RingLayout.hHeaderSize, UInt32(RingLayout.headerSize))
+        base.setU32(RingLayout.hHeaderSize, UInt32(recordsOffset))
         base.setU32(RingLayout.hRecordSize, UInt32(recordSize))
         base.setU32(RingLayout.hCapacity, UInt32(c.capacity))
         base.setU64(RingLayout.hGeneration, generation)
@@ -217,7 +220,7 @@ public final class RingWriter {
         base.setU64(RingLayout.hCreatedMonotonicNs, mono)
         base.setU32(RingLayout.hEventCount, UInt32(c.eventCount))
         base.setU32(RingLayout.hPerCpuCount, UInt32(c.perCpuCount))
-        base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.fixedRecordSize))
+        base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.perCpuOffset(eventCount: c.eventCount)))
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
         base.setU32(RingLayout.hFlags, c.flags.rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
@@ -232,7 +235,7 @@ public final class RingWriter {
     /// Fills one slot of the event table (before `publish()`).
     public func setEvent(_ slot: Int, _ e: EventEntry) {
         precondition(slot >= 0 && slot < config.eventCount, "event slot out of range")
-        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize
+        let p = base + RingLayout.eventEntryOffset(slot)
         p.setString(RingLayout.eName, size: RingLayout.eNameSize, e.name)
         p.setU32(RingLayout.eType, e.type)
         p.setU32(RingLayout.eStatus, e.status.rawValue)
@@ -255,7 +258,7 @@ public final class RingWriter {
     public func begin() -> UnsafeMutableRawPointer {
         precondition(current == nil, "begin() twice without commit()")
         let slot = Int(nextIndex % UInt64(config.capacity))
-        let rec = base + RingLayout.headerSize + slot * recordSize
+        let rec = base + recordsOffset + slot * recordSize
         cperf_seq_write_begin(rec.assumingMemoryBound(to: UInt64.self), nextIndex &* 2 &+ 1)
         (rec + 8).initializeMemory(as: UInt8.self, repeating: 0, count: recordSize - 8)
         current = rec
@@ -284,7 +287,7 @@ public final class RingWriter {
     /// Adds to an event's cumulative (scaled) total in the header.
     @inline(__always)
     public func addTotal(_ slot: Int, _ delta: UInt64) {
-        let p = (base + RingLayout.hEventTotals + slot * 8).assumingMemoryBound(to: UInt64.self)
+        let p = (base + RingLayout.eventTotalOffset(slot, eventCount: config.eventCount)).assumingMemoryBound(to: UInt64.self)
         cperf_store_release_u64(p, cperf_load_acquire_u64(p) &+ delta)
     }
 
