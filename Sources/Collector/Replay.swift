@@ -126,8 +126,8 @@ public struct ReplayRecording {
         for (e, event) in r.events.enumerated() {
             if event.name.utf8.count >= RingLayout.eNameSize {
                 notReplayed.append("\(event.name) (name longer than a ring's \(RingLayout.eNameSize - 1) bytes)")
-            } else if kept.count == RingLayout.maxEvents {
-                notReplayed.append("\(event.name) (a ring holds \(RingLayout.maxEvents) events)")
+            } else if kept.count == RingLayout.maxEventsExtended {
+                notReplayed.append("\(event.name) (a ring holds \(RingLayout.maxEventsExtended) events)")
             } else {
                 kept.append(e)
             }
@@ -205,8 +205,8 @@ public struct ReplayRecording {
             guard let name = Self.eventName(forKey: key), !eventColumns.contains(where: { $0.name == name }) else { continue }
             eventColumns.append((c, name))
         }
-        guard eventColumns.count <= RingLayout.maxEvents else {
-            throw UsageError("\(eventColumns.count) event columns; a ring holds at most \(RingLayout.maxEvents)")
+        guard eventColumns.count <= RingLayout.maxEventsExtended else {
+            throw UsageError("\(eventColumns.count) event columns; a ring holds at most \(RingLayout.maxEventsExtended)")
         }
         let eventKeys = Set(eventColumns.map { t.header[$0.column] })
         notReplayed = t.header.filter { k in
@@ -394,7 +394,7 @@ public enum Replay {
         p.setU32(RingLayout.rMissed, r.missed)
         p.setU32(RingLayout.rFlags, final ? RecordFlags.final.rawValue : 0)
         for (slot, c) in r.counters.enumerated() {
-            let o = RingLayout.rCounters + slot * RingLayout.counterSize
+            let o = RingLayout.counterOffset(slot)
             p.setU64(o, c.value)
             p.setU64(o + 8, c.enabled)
             p.setU64(o + 16, c.running)
