@@ -87,6 +87,24 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
         }
     }
 
+    /// `<not counted>` at 100 % (run = enabled = 0): the task did not run, so its counts and
+    /// rates are 0 in that interval, and count in averages; `<not supported>` stays no value.
+    @Test func aTaskThatDidNotRunCountsZero() throws {
+        let t = try MetricTable.parse("""
+                 0.100000000,50.00,msec,task-clock,50000000,100.00,,
+                 0.100000000,10,,context-switches,50000000,100.00,,
+                 0.100000000,<not supported>,,cycles,0,100.00,,
+                 0.200000000,<not counted>,msec,task-clock,0,100.00,,
+                 0.200000000,<not counted>,,context-switches,0,100.00,,
+                 0.200000000,<not supported>,,cycles,0,100.00,,
+            """)
+        let col = { (k: String) in t.columns.firstIndex(of: k)! }
+        #expect(t.rows[1][col("task_clock")] == 0 && t.rows[1][col("context_switches_per_s")] == 0)
+        #expect(t.rows.allSatisfy { $0[col("cycles")].isNaN })
+        let mean = Comparison.aggregate(t, "context_switches_per_s", .mean)
+        #expect(abs(mean - 50) < 1e-9, "the idle interval averages in as 0: (100/s + 0) / 2")
+    }
+
     @Test func readsPerfringExportsAndGenericCSVs() throws {
         let export = "seq,time_ms,dt_ms,cpu_util,proc_cpu_pct,cpus_utilized\n7,1000,100,50,,\n8,1100,100,60,,\n"
         let t = try MetricTable.parse(export)

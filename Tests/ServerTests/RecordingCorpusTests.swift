@@ -170,6 +170,10 @@ func relativelyClose(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool {
         #expect(table.scope == file.scope, "\(table.scopeBasis ?? "")")
         try #require(table.rows.count == want.count)
         let col = Dictionary(table.columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        // The first phase starts where the recording does (perf's time 0), never before it.
+        let first = try #require(table.track().reports().first)
+        #expect(first.startMs == (file.interval ? 0 : (elapsed ?? .nan) * 1000 - table.rows[0][0]))
+        #expect(first.startMs >= 0)
         for (i, w) in want.enumerated() {
             let row = table.rows[i]
             let time = file.interval ? w.time : elapsed ?? .nan
