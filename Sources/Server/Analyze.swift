@@ -172,7 +172,9 @@ extension MetricTable {
                   rows: positions.map { p in store.columns.indices.map { store.value($0, at: p) } },
                   seqs: positions.map { store.seq(at: $0) },
                   timesMs: positions.map { p in time.map { store.value($0, at: p) } ?? .nan },
-                  scope: FeatureScope.of(ring.header, store, in: positions) ?? .system)
+                  // A replay too short for its samples to tell: the header's rule alone.
+                  scope: FeatureScope.of(ring.header, store, in: positions)
+                      ?? .of(targetFigures: false, machineFigures: false, perCPU: ring.header.cpuCount > 1 || ring.header.flags.contains(.systemRecording)))
     }
 
     /// Why a recording could not be loaded: the file itself (exit 1) or what it holds (exit 2).

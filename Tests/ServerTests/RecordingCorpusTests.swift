@@ -271,11 +271,11 @@ func replayCorpusFile(_ path: String, into ring: String) throws -> String {
     /// `compare A B` of two perf recordings, and of the CSV exports of their replays: every
     /// figure the recordings have is the same on both (the exports add the ring's own, such as
     /// multiplex, and OS columns without values, which compare leaves out), and so are the
-    /// phases. An export keeps a process recording's scope through cpus_utilized, so these
-    /// recordings have a CPU clock (without one, `compare --scope process`).
+    /// phases. An export keeps a recording's scope through its CPU clock (cpus_utilized is
+    /// derived only for a process), so these recordings have one (without, `compare --scope`).
     @Test(arguments: [
         ("rlsched_interval_csv_cycles_50ms.csv", "sortnetsat_human_cache_u.txt"),
-        ("ape598_human_perf6_branches.txt", "ece585_human_hybrid_uk_mux.txt"),
+        ("ape598_human_perf6_branches.txt", "lkp_perf5.13_interval_csv_with_cmdline.csv"),
         ("hperf_arm_percpu_interval_csv.csv", "tiledmatmul_human_hybrid_delocale.txt"),
     ])
     func compareOfRecordingsAndOfTheirExportsAgree(a: String, b: String) throws {
