@@ -6,7 +6,7 @@ public enum PerfEventName {
     /// perf's aliases for the same events.
     public static let aliases: [String: String] = [
         "cpu-cycles": "cycles", "branches": "branch-instructions", "faults": "page-faults",
-        "cs": "context-switches", "migrations": "cpu-migrations",
+        "cs": "context-switches", "migrations": "cpu-migrations", "CPU-migrations": "cpu-migrations",
     ]
 
     /// The event a spelling names: the PMU prefix (`cpu/cycles/u`, `cycles [cpu_core]`) and the

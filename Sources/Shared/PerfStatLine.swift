@@ -313,6 +313,10 @@ struct PerfStatLineReader {
         }
         var valueUnit: Substring = ""
         if words.count >= 2, Self.units.contains(words[0]) { valueUnit = words.removeFirst() }
+        // perf 4.x: `task-clock (msec)`, the unit after the name.
+        if words.count >= 2, words[1].hasPrefix("("), words[1].hasSuffix(")"), Self.units.contains(words[1].dropFirst().dropLast()) {
+            valueUnit = words.remove(at: 1).dropFirst().dropLast()
+        }
         // Older perf printed task-clock in msec without the unit.
         if valueUnit.isEmpty, let w = words.first, w.hasPrefix("task-clock") || w.hasPrefix("cpu-clock") { valueUnit = "msec" }
         guard let name = words.first else {

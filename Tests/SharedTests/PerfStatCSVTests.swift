@@ -227,6 +227,16 @@ import Testing
             """, events: ["cycles", "instructions", "context-switches"], firstCounts: [.nan]),
         .init(name: "perf 2.6 human: task-clock in msec without the unit", text: "       1708.761321  task-clock                #   11.037 CPUs utilized\n",
               events: ["task-clock"], firstCounts: [1_708_761_321]),
+        .init(name: "perf 3.x/4.x -r human: `task-clock (msec)`, CPU-migrations, no grouping", text: """
+
+             Performance counter stats for './test1' (100 runs):
+
+                   141.503704      task-clock (msec)         #    1.690 CPUs utilized            ( +-  1.18% )
+                           34      CPU-migrations            #    0.241 K/sec                    ( +-  0.65% )
+                    683033312      cpu-cycles                                                    ( +-  0.03% )
+
+                  1.98093 +- 0.00586 seconds time elapsed  ( +-  0.30% )
+            """, events: ["task-clock", "cpu-migrations", "cycles"], firstCounts: [141_503_704], systemWide: false),
         .init(name: "a command line comment says -a", text: "# perf stat -a -I 1000 -x, -e cycles\n     1.000000000,5,,cycles,1,100.00,,\n",
               events: ["cycles"], firstCounts: [5], systemWide: true),
     ]
