@@ -183,6 +183,7 @@
   // ---- state ----
   const st = {
     windowMs: 300000, paused: false, frozen: null, zoom: null,
+    seen: new Set(), seenChanged: false,   // fields with a value so far (a replay's availability)
     interval: 100, generation: null, next: null, meta: null, fieldInfo: null, health: null,
     useFieldsParam: true, needMeta: true, needHistory: true,
     conn: 'connecting', failures: 0, skew: 0, skewKnown: false,
@@ -210,6 +211,7 @@
     store.base = 0;
     store.t.length = 0;
     for (const k of FIELDS) store.v[k].length = 0;
+    st.seen.clear();
   }
   function pushBreak(t) {
     store.t.push(t);
@@ -253,6 +255,7 @@
         const c = src[f];
         const x = c ? c[i] : null;
         dst[f].push(x == null ? NaN : +x);
+        if (x != null && !st.seen.has(FIELDS[f])) { st.seen.add(FIELDS[f]); st.seenChanged = true; }
       }
       added++;
     }
@@ -560,6 +563,7 @@
     if (!evs) return null;
     return evs.find((e) => (e.key || String(e.name).replace(/-/g, '_')) === key) || null;
   }
+  function isReplay() { return !!(st.meta && st.meta.mode === 'replay'); }
   function computeAvailability() {
     st.unavail.clear();
     reasonCache.clear();
@@ -576,7 +580,11 @@
         }
       }
       const f = fi.get(key);
-      if (f && f.available === false) {
+      if (isReplay()) {
+        // A replayed recording has the figures it has: one without any is not in it (perf
+        // stat has no OS signals), whatever this machine reports.
+        if ((f && f.available === false) || (store.t.length && !st.seen.has(key))) st.unavail.set(key, [[null, 'not in this recording']]);
+      } else if (f && f.available === false) {
         const pre = key.startsWith('psi_') ? 'psi' : key;
         st.unavail.set(key, [[null, OS_REASONS[pre] || ((f.help || key) + ' is not reported by this machine')]]);
       }
@@ -608,7 +616,7 @@
       if (item) {
         item.btn.classList.toggle('is-na', !!p);
         item.btn.disabled = !!p;
-        item.btn.title = p ? s.label + ' is not available on this machine: ' + reasonText(p) : 'show / hide ' + s.label;
+        item.btn.title = p ? s.label + (isReplay() ? ' is not in this recording: ' : ' is not available on this machine: ') + reasonText(p) : 'show / hide ' + s.label;
       }
       if (p) pairs.push(...p); else avail++;
     });
@@ -616,12 +624,15 @@
     card.el.classList.toggle('card-na', card.unavailable);
     card.na.hidden = !card.unavailable;
     card.naReason.textContent = card.unavailable ? reasonText(pairs) : '';
+    card.na.querySelector('strong').textContent = isReplay() ? 'Not in this recording' : 'Not available on this machine';
   }
 
   // ---- rendering ----
   function viewRange() {
     if (st.zoom) return st.zoom;
     if (st.frozen) return st.frozen;
+    // A replay shows its recording whole: from the start of its first interval to its end.
+    if (isReplay() && store.t.length && !BENCH) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
     let now;
     if (BENCH) now = store.t.length ? store.t[store.t.length - 1] : Date.now();
     else {
@@ -914,7 +925,7 @@
     $('host').textContent = (h.hostname || '?') + (h.cpus ? ' · ' + h.cpus + ' CPU' + (h.cpus === 1 ? '' : 's') : '');
     $('host').title = [h.cpu_model, h.kernel ? 'Linux ' + h.kernel : null].filter(Boolean).join(' · ');
     let target = m.target || m.mode || '?';
-    if (m.mode === 'replay') target = 'replay · ' + target;
+    if (m.mode === 'replay') target = target.startsWith('replay of ') ? target : 'replay · ' + target;
     else if (m.mode === 'command') target = '$ ' + target;
     else if (m.mode === 'pid') target = 'pid ' + target;
     $('target').textContent = target;
@@ -941,7 +952,8 @@
           continue;
         }
         names.push(e.name);
-        if (e.status === 'not-counted') head = 'Not counted: never scheduled on the PMU';
+        if (isReplay()) head = 'Not in this recording';
+        else if (e.status === 'not-counted') head = 'Not counted: never scheduled on the PMU';
         else if (e.status === 'not-permitted') head = 'Not permitted: set kernel.perf_event_paranoid or grant CAP_PERFMON';
         else if (e.status === 'unsupported' && e.hardware) head = 'Hardware counters unavailable';
         else if (e.status === 'unsupported') head = 'Not supported by this kernel';
@@ -1239,14 +1251,23 @@
     st.skew = st.skewKnown ? 0.7 * st.skew + 0.3 * est : est;
     st.skewKnown = true;
   }
+  /// A replay's figures arrive record by record: availability follows what has been seen.
+  function refreshReplayAvailability() {
+    if (!isReplay() || !st.seenChanged) return;
+    st.seenChanged = false;
+    computeAvailability();
+    for (const c of cards) applyAvailability(c);
+  }
   async function loadHistory() {
-    const limit = Math.min(MAX_POINTS, Math.ceil(st.windowMs / Math.max(1, st.interval)) + 2);
+    const limit = isReplay() ? MAX_POINTS : Math.min(MAX_POINTS, Math.ceil(st.windowMs / Math.max(1, st.interval)) + 2);
     const d = await getData({ limit });
     const health = await getJSON('/api/health');
     const t0 = performance.now();
     clearStore();
     appendColumns(toColumns(d), false);
     st.generation = d.generation; st.next = d.next; st.needHistory = false; st.health = health;
+    st.seenChanged = true;
+    refreshReplayAvailability();
     noteSkew(health);
     timedRender(performance.now() - t0, false);
   }
@@ -1261,6 +1282,7 @@
     if (d.generation != null) st.generation = d.generation;
     if (d.next != null) st.next = d.next;
     catchUp = (cols.time_ms || []).length >= POLL_LIMIT;
+    refreshReplayAvailability();
     noteSkew(health);
     applyColumns(cols, !!(d.gap || d.reset || genChanged));
   }

@@ -44,8 +44,13 @@ public struct ReplayRecording {
     /// Wall time (ns since the epoch) of the first interval's start, when the recording has it.
     public var wallStartNs: UInt64?
     public var energyDomains: [String] = []
-    /// Columns of a CSV that are neither replayed nor recomputed from what is.
+    /// Columns of a CSV, or events of perf stat output, that are neither replayed nor
+    /// recomputed from what is.
     public var notReplayed: [String] = []
+    /// What a reader of the ring should know about how the recording was turned into records.
+    public var notes: [String] = []
+    /// The recording counted the whole machine (the ring's flag bit 2).
+    public var systemScope = false
 
     /// Reads FILE, whichever of the two formats it is. A file that cannot be read is a runtime
     /// failure (exit 1, as for `perfring-server analyze`); one that does not parse is the
@@ -62,7 +67,12 @@ public struct ReplayRecording {
             throw CollectorError("--replay \(path): \(error)")
         }
         do {
-            if PerfStatCSV.isPerfStat(text) { return try ReplayRecording(perfStat: try PerfStatCSV.parse(text)) }
+            if PerfStatCSV.isPerfStat(text) {
+                let r = try PerfStatCSV.parse(text)
+                Log.info("\(path): perf stat \(r.layout.description) \(r.isInterval ? "interval" : "totals") output, \(r.events.count) events, "
+                         + "\(r.intervals.count) intervals; \(r.systemWide == true ? "system-wide" : "one process") (\(r.scopeEvidence))")
+                return try ReplayRecording(perfStat: r)
+            }
             return try ReplayRecording(perfringCSV: try NumericCSV.parse(text))
         } catch let e as UsageError {
             throw CollectorError("--replay \(path): \(e.message)", isUsage: true)
@@ -105,35 +115,48 @@ public struct ReplayRecording {
 
     // MARK: perf stat
 
-    /// perf's counts become counter deltas (`<not counted>` and a missing line: running 0;
-    /// an event never counted and `<not supported>` somewhere: unsupported). Times are perf's
-    /// seconds since it started; its wall clock is not in the output, so the ring is anchored now.
+    /// perf's counts become counter deltas (`<not counted>` of a counter that was enabled but
+    /// never ran, and a missing line: running 0; `<not counted>` of a task that did not run: 0;
+    /// an event that never had a value and `<not supported>` somewhere: unsupported). Times
+    /// are perf's seconds since it started (totals: the elapsed time, else 1 s); its wall clock
+    /// is not in the output, so the ring is anchored now. An event whose name does not fit a
+    /// ring's table is left out and named in `notReplayed`.
     public init(perfStat r: PerfStatCSV.Recording) throws(UsageError) {
-        guard r.events.count <= RingLayout.maxEvents else {
-            throw UsageError("\(r.events.count) events; a ring holds at most \(RingLayout.maxEvents)")
+        var kept: [Int] = []
+        for (e, event) in r.events.enumerated() {
+            if event.name.utf8.count >= RingLayout.eNameSize {
+                notReplayed.append("\(event.name) (name longer than a ring's \(RingLayout.eNameSize - 1) bytes)")
+            } else if !RingLayout.isValidEventName(event.name) {
+                notReplayed.append("\(Log.printable(event.name)) (a ring's names hold \(RingLayout.eventNameCharacters) only)")
+            } else if kept.count == RingLayout.maxEventsExtended {
+                notReplayed.append("\(event.name) (a ring holds \(RingLayout.maxEventsExtended) events)")
+            } else {
+                kept.append(e)
+            }
         }
-        if let long = r.events.first(where: { $0.name.utf8.count >= RingLayout.eNameSize }) {
-            throw UsageError("event name '\(long.name)' is longer than a ring's \(RingLayout.eNameSize - 1) bytes")
-        }
-        if let odd = r.events.first(where: { !RingLayout.isValidEventName($0.name) }) {
-            throw UsageError("event name '\(Log.printable(odd.name))' cannot go in a ring (letters, digits, '.', '_' and '-' only)")
-        }
-        let counted = r.events.indices.map { e in
-            r.intervals.contains { $0.readings[e]?.status == .counted } || !r.intervals.contains { $0.readings[e]?.status == .notSupported }
+        guard !kept.isEmpty else { throw UsageError("no event of the recording fits a ring's event table") }
+        let counted = kept.map { e in
+            r.intervals.contains { $0.readings[e]?.count.isFinite == true } || !r.intervals.contains { $0.readings[e]?.status == .notSupported }
         }
         source = .perfStat
         cpuCount = max(1, r.cpus)
-        events = Self.entries(r.events.map(\.name), counted: counted, opened: UInt32(cpuCount))
+        systemScope = r.systemWide == true
+        events = Self.entries(kept.map { r.events[$0].name }, counted: counted, opened: UInt32(cpuCount))
         records = []
         var previous: UInt64 = 0
         for iv in r.intervals {
-            let offset = UInt64((iv.time * 1e9).rounded())
+            var time = iv.time
+            if !time.isFinite {
+                time = 1
+                notes.append("the recording does not say how long it ran: replayed as 1 s (rates are per that second)")
+            }
+            let offset = UInt64((time * 1e9).rounded())
             let dt = offset - min(previous, offset)
             previous = offset
             var rec = Record(offsetNs: offset, dtNs: dt)
-            rec.counters = iv.readings.map { reading in
-                guard let reading, reading.status == .counted else { return (0, dt, 0) }
-                return Self.counter(count: reading.count, fraction: reading.runningPct / 100, dtNs: dt)
+            rec.counters = kept.map { e in
+                guard let reading = iv.readings[e], reading.count.isFinite else { return (0, dt, 0) }
+                return Self.counter(count: reading.count, fraction: reading.count == 0 ? 1 : reading.runningPct / 100, dtNs: dt)
             }
             records.append(rec)
         }
@@ -184,8 +207,8 @@ public struct ReplayRecording {
             guard let name = Self.eventName(forKey: key), !eventColumns.contains(where: { $0.name == name }) else { continue }
             eventColumns.append((c, name))
         }
-        guard eventColumns.count <= RingLayout.maxEvents else {
-            throw UsageError("\(eventColumns.count) event columns; a ring holds at most \(RingLayout.maxEvents)")
+        guard eventColumns.count <= RingLayout.maxEventsExtended else {
+            throw UsageError("\(eventColumns.count) event columns; a ring holds at most \(RingLayout.maxEventsExtended)")
         }
         let eventKeys = Set(eventColumns.map { t.header[$0.column] })
         notReplayed = t.header.filter { k in
@@ -281,8 +304,9 @@ public enum Replay {
             return 2
         }
         if !recording.notReplayed.isEmpty {
-            Log.info("not replayed (no raw field they can be turned back into): \(recording.notReplayed.joined(separator: ", "))")
+            Log.info("not replayed: \(recording.notReplayed.joined(separator: ", "))")
         }
+        for note in Set(recording.notes).sorted() { Log.info(note) }
         do {
             let (dir, name) = splitPath(options.ringPath)
             let directory = try RingDirectory(dir, create: options.ringPathIsDefault)
@@ -310,7 +334,7 @@ public enum Replay {
     public static func run(_ r: ReplayRecording, target: String, ring: String, directory: RingDirectory? = nil, capacity: Int, speed: Double) throws(RingSetupError) -> Int32 {
         var config = RingConfig(path: ring, capacity: capacity, eventCount: r.events.count)
         config.mode = .replay
-        config.flags = .replay
+        config.flags = r.systemScope ? [.replay, .systemRecording] : .replay
         config.target = target
         config.cpuCount = r.cpuCount
         config.intervalNs = r.intervalNs
@@ -378,7 +402,7 @@ public enum Replay {
         p.setU32(RingLayout.rMissed, r.missed)
         p.setU32(RingLayout.rFlags, final ? RecordFlags.final.rawValue : 0)
         for (slot, c) in r.counters.enumerated() {
-            let o = RingLayout.rCounters + slot * RingLayout.counterSize
+            let o = RingLayout.counterOffset(slot)
             p.setU64(o, c.value)
             p.setU64(o + 8, c.enabled)
             p.setU64(o + 16, c.running)

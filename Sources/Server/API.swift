@@ -335,8 +335,9 @@ public final class PerfringAPI: HTTPHandler {
     }
 
     /// The event table as /api/events (and `export --json`) shows it; only the events that
-    /// do not count, with why, for /api/health.
-    static func eventList(_ events: [EventEntry], into w: inout JSONWriter, unavailableOnly: Bool) {
+    /// do not count, with why, for /api/health. A replay's events that do not count are ones
+    /// the recording has no figures for, whatever this machine could count.
+    static func eventList(_ events: [EventEntry], replay: Bool, into w: inout JSONWriter, unavailableOnly: Bool) {
         for e in events {
             let status = e.effectiveStatus
             guard !unavailableOnly || status != .counting else { continue }
@@ -355,8 +356,8 @@ public final class PerfringAPI: HTTPHandler {
                     w.key("part_of"); w.string(MetricDeriver.key(forEvent: event))
                 }
             }
-            var reason = explainStatus(status, errno: e.errno, isHardware: e.type != 1)
-            if status == .counting || status == .notCounted, let more = explainFlags(e.flags, name: e.name) {
+            var reason = replay && status != .counting ? "not in this recording" : explainStatus(status, errno: e.errno, isHardware: e.type != 1)
+            if !replay, status == .counting || status == .notCounted, let more = explainFlags(e.flags, name: e.name) {
                 reason = status == .counting ? more : reason + "; " + more
             }
             w.key("reason"); w.string(reason)
@@ -382,7 +383,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("per_cpu"); w.int(header.perCpuCount)
         w.key("capacity"); w.int(header.capacity)
         w.key("energy_domains"); w.beginArray(); for d in header.energyDomains { w.string(d) }; w.endArray()
-        w.key("events"); w.beginArray(); Self.eventList(follower.events, into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); Self.eventList(follower.events, replay: header.mode == .replay, into: &w, unavailableOnly: false); w.endArray()
         w.endObject()
         return json(w)
     }
@@ -405,7 +406,7 @@ public final class PerfringAPI: HTTPHandler {
         w.key("samples"); w.int(samples)
         w.key("version"); w.string(perfringServerVersion)
         w.key("uptime_s"); w.number(Double(now - startedNs) / 1e9)
-        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.events, into: &w, unavailableOnly: true); w.endArray()
+        w.key("unavailable_events"); w.beginArray(); Self.eventList(follower.events, replay: follower.reader?.header.mode == .replay, into: &w, unavailableOnly: true); w.endArray()
         w.endObject()
         return json(w)
     }

@@ -12,6 +12,8 @@ public struct MetricTable: Sendable {
     public var seqs: [UInt64]
     public var timesMs: [Double]
     public var scope: FeatureScope
+    /// Why that scope, when the recording had to show it (perf stat).
+    public var scopeBasis: String?
 
     public struct ParseError: Error, Equatable { public let message: String }
 
@@ -28,7 +30,12 @@ public struct MetricTable: Sendable {
     // MARK: CSV
 
     static func csv(_ table: NumericCSV) throws(ParseError) -> MetricTable {
-        let header = table.header, rows = table.rows
+        var header = table.header
+        let rows = table.rows
+        // As for perf stat: cpu-clock stands in for a missing task-clock (a replay's export).
+        if !header.contains("task_clock") {
+            header = header.map { $0 == "cpu_clock" ? "task_clock" : $0 == "cpu_clock_per_s" ? "task_clock_per_s" : $0 }
+        }
         let timeKeys: [(String, Double)] = [("time_ms", 1), ("time_s", 1000), ("time", 1000), ("timestamp", 1000)]
         guard let (tc, scale) = timeKeys.lazy.compactMap({ k in header.firstIndex(of: k.0).map { ($0, k.1) } }).first else {
             throw ParseError(message: "no time column: name one time_ms (milliseconds) or time, time_s, timestamp (seconds)")
@@ -42,7 +49,10 @@ public struct MetricTable: Sendable {
             seqs = rows.indices.map { UInt64($0) }
         }
         func has(_ key: String) -> Bool { header.firstIndex(of: key).map { c in rows.contains { $0[c].isFinite } } ?? false }
-        let scope = FeatureScope.of(targetFigures: FeatureScope.targetKeys.contains(where: has), machineFigures: has(FeatureScope.machineKey), perCPU: false)
+        // An export where the deriver left CPUs utilized empty beside a task clock counted the
+        // machine (it derives that figure only for a process): as a per-CPU perf recording.
+        let machineClock = has("task_clock") && header.contains("cpus_utilized") && !has("cpus_utilized")
+        let scope = FeatureScope.of(targetFigures: FeatureScope.targetKeys.contains(where: has), machineFigures: has(FeatureScope.machineKey), perCPU: machineClock)
         var t = MetricTable(columns: header, rows: rows, seqs: seqs, timesMs: times, scope: scope)
         t.deriveRatios()
         return t
@@ -50,14 +60,17 @@ public struct MetricTable: Sendable {
 
     // MARK: perf stat
 
-    /// perf stat interval output (read by PerfStatCSV) as per-interval counts under perfring's
-    /// keys. perf counts a command or a process unless it printed per-CPU (`-a -A`) lines.
+    /// perf stat output (read by PerfStatCSV) as per-interval counts under perfring's keys.
+    /// System-wide when the recording shows it (PerfStatScope), else one process: perf stat's
+    /// own default, and the scope whose phases a recording without OS signals can classify.
     static func perfStat(_ recording: PerfStatCSV.Recording) -> MetricTable {
-        // cpu-clock stands in for task-clock: both are the CPU time of what perf counts.
+        // cpu-clock stands in for task-clock where there is none: both are the CPU time of
+        // what perf counts.
         var order: [String] = [], source: [Int] = []
+        let hasTaskClock = recording.events.contains { $0.name == "task-clock" }
         for (i, e) in recording.events.enumerated() {
             var key = MetricDeriver.key(forEvent: e.name)
-            if key == "cpu_clock" { key = "task_clock" }
+            if key == "cpu_clock" { if hasTaskClock { continue }; key = "task_clock" }
             if !order.contains(key) { order.append(key); source.append(i) }
         }
         var rows: [[Double]] = []
@@ -66,12 +79,23 @@ public struct MetricTable: Sendable {
             rows.append([(iv.time - previous) * 1000] + source.map { iv.readings[$0]?.count ?? .nan })
             previous = iv.time
         }
+        // Totals without an elapsed time: one sample at 0 whose length is unknown.
+        let times = recording.intervals.map { $0.time.isFinite ? $0.time * 1000 : 0 }
         var t = MetricTable(columns: ["dt_ms"] + order, rows: rows, seqs: recording.intervals.indices.map { UInt64($0) },
-                            timesMs: recording.intervals.map { $0.time * 1000 },
-                            scope: FeatureScope.of(targetFigures: false, machineFigures: false, perCPU: recording.cpus > 0))
+                            timesMs: times,
+                            scope: FeatureScope.of(targetFigures: false, machineFigures: false, perCPU: recording.systemWide == true))
+        t.scopeBasis = recording.scopeEvidence
         t.deriveRatios()
         t.deriveRates(events: order)
         return t
+    }
+
+    /// --scope: what the caller knows of a perf stat recording's scope.
+    mutating func override(scope: FeatureScope?) {
+        guard let scope, scopeBasis != nil else { return }
+        self.scope = scope
+        scopeBasis = "--scope"
+        deriveRates(events: [])
     }
 
     // MARK: derived columns
@@ -90,6 +114,7 @@ public struct MetricTable: Sendable {
             guard let n = c[num], let d = c[den] else { return }
             addColumn(key) { r in r[d] > 0 ? scale * r[n] / r[d] : .nan }
         }
+        ratio("ipc", "instructions", "cycles", 1)
         ratio("cpi", "cycles", "instructions", 1)
         ratio("cache_miss_rate", "cache_misses", "cache_references", 100)
         ratio("branch_miss_rate", "branch_misses", "branches", 100)
@@ -102,7 +127,8 @@ public struct MetricTable: Sendable {
     mutating func deriveRates(events: [String]) {
         let c = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         guard let dt = c["dt_ms"] else { return }
-        if let tc = c["task_clock"] { addColumn("cpus_utilized") { r in r[dt] > 0 ? r[tc] / (r[dt] * 1e6) : .nan } }
+        // As the live deriver: system-wide, task-clock counts idle CPUs too.
+        if let tc = c["task_clock"], scope == .process { addColumn("cpus_utilized") { r in r[dt] > 0 ? r[tc] / (r[dt] * 1e6) : .nan } }
         for key in events {
             if let k = c[key] { addColumn(key + "_per_s") { r in r[dt] > 0 ? r[k] * 1000 / r[dt] : .nan } }
         }
@@ -126,6 +152,9 @@ public struct MetricTable: Sendable {
     public func track(minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs) -> PhaseTracker {
         let tracker = PhaseTracker(extractor: FeatureExtractor(columns: columns, available: available, scope: scope),
                                    intervalNs: intervalNs, minPhaseNs: minPhaseNs)
+        if let dt = columns.firstIndex(of: "dt_ms"), let first = rows.first, first[dt].isFinite, let t0 = timesMs.first {
+            tracker.firstStartMs = t0 - first[dt]
+        }
         for i in rows.indices {
             let row = rows[i]
             tracker.observe(seq: seqs[i], timeMs: timesMs[i]) { row[$0] }
@@ -146,7 +175,9 @@ extension MetricTable {
             times.append(time.map(value) ?? .nan)
         }
         self.init(columns: columns.map(\.key), rows: rows, seqs: seqs, timesMs: times,
-                  scope: FeatureScope.of(ring.header, ring.samples, in: ring.indices) ?? .system)
+                  // A replay too short for its samples to tell: the header's rule alone.
+                  scope: FeatureScope.of(ring.header, ring.samples, in: ring.indices)
+                      ?? .of(targetFigures: false, machineFigures: false, perCPU: ring.header.cpuCount > 1 || ring.header.flags.contains(.systemRecording)))
     }
 
     /// Why a recording could not be loaded: the file itself (exit 1) or what it holds (exit 2).
@@ -184,15 +215,20 @@ extension MetricTable {
 // MARK: command
 
 public let analyzeHelp = """
-usage: perfring-server analyze FILE [--json] [--min-phase DUR]
+usage: perfring-server analyze FILE [--json] [--min-phase DUR] [--scope system|process]
 
 Splits a recording into phases with the live detector, labels each phase's bottleneck and
 prints the phases as a table, or with --json as GET /api/phases does.
-FILE: `perf stat -I MS -x, -e EVENTS ...` output, a CSV with a header row and a time column
+FILE: `perf stat` output (any -x separator or the human layout, interval or totals, see
+README's Recordings), a CSV with a header row and a time column
 (time_ms in milliseconds, or time/time_s/timestamp in seconds), e.g. /api/export.csv, or a
 ring file.
   --json           JSON instead of the table
   --min-phase DUR  shortest phase (default 1s)
+  --scope system|process
+                   what a perf stat recording counted, where the file does not show it
+                   (without a command line, perf's title, -A/--per-* columns or a CPU
+                   clock that grows by whole CPUs, a recording is read as one process's)
 """
 
 /// What `analyze` and `compare` are given: recordings, --json, --min-phase.
@@ -200,6 +236,8 @@ struct RecordingArgs {
     var paths: [String] = []
     var json = false
     var minPhaseNs = PhaseTracker.defaultMinPhaseNs
+    /// --scope: what a perf stat recording counted, when the file does not show it.
+    var scope: FeatureScope?
 
     /// The parsed arguments, or nil after --help (printed).
     static func parse(_ args: [String], command: String, help: String) throws(UsageError) -> RecordingArgs? {
@@ -217,6 +255,10 @@ struct RecordingArgs {
                 let v = try cursor.value(for: flag, inline: inline)
                 guard let ns = parseDuration(v), ns >= 1_000_000 else { throw UsageError("--min-phase: '\(v)' is not a duration of 1ms or more") }
                 r.minPhaseNs = ns
+            case "--scope":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let sc = FeatureScope(rawValue: v) else { throw UsageError("--scope: '\(v)' is neither system nor process") }
+                r.scope = sc
             default:
                 guard !flag.hasPrefix("-") else { throw UsageError("unknown flag '\(flag)' (see \(command) --help)") }
                 r.paths.append(flag)
@@ -228,22 +270,23 @@ struct RecordingArgs {
 
 /// Returns the exit status: 0 ok, 1 unreadable file, 2 usage error or unparseable input.
 public func analyzeMain(_ args: [String]) -> Int32 {
-    let path: String, json: Bool, minPhaseNs: UInt64
+    let path: String, json: Bool, minPhaseNs: UInt64, scope: FeatureScope?
     do throws(UsageError) {
         guard let a = try RecordingArgs.parse(args, command: "analyze", help: analyzeHelp) else { return 0 }
         guard a.paths.count <= 1 else { throw UsageError("analyze: one FILE only (see analyze --help)") }
         guard let p = a.paths.first else { throw UsageError("analyze: which FILE? (see analyze --help)") }
-        (path, json, minPhaseNs) = (p, a.json, a.minPhaseNs)
+        (path, json, minPhaseNs, scope) = (p, a.json, a.minPhaseNs, a.scope)
     } catch {
         Log.error(error.message)
         return 2
     }
-    let table: MetricTable
+    var table: MetricTable
     do { table = try MetricTable.load(path).table } catch {
         Log.error(error.message)
         if case .unreadable = error { return 1 }
         return 2
     }
+    table.override(scope: scope)
     let tracker = table.track(minPhaseNs: minPhaseNs)
     let reports = tracker.reports()
     if json {
@@ -252,13 +295,14 @@ public func analyzeMain(_ args: [String]) -> Int32 {
         w.literal("\n")
         try? Sys.writeAll(1, String(decoding: w.bytes, as: UTF8.self))
     } else {
-        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: (table.timesMs.first ?? 0) - tracker.intervalMs))
+        let origin = tracker.firstStartMs ?? ((table.timesMs.first ?? 0) - tracker.intervalMs)
+        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: origin, scopeBasis: table.scopeBasis))
     }
     return 0
 }
 
 /// Phases as aligned text: one line each, then the notes that apply to all of them.
-func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Double) -> String {
+func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Double, scopeBasis: String? = nil) -> String {
     let f = Recommendations.fmt
     var rows = [["phase", "start_s", "end_s", "seconds", "class", "conf", "speedup_bound", "evidence"]]
     for r in reports {
@@ -273,7 +317,7 @@ func phaseTable(_ reports: [PhaseReport], tracker: PhaseTracker, originMs: Doubl
         for k in widths.indices { out += row[k] + String(repeating: " ", count: widths[k] - row[k].count + 2) }
         out += row[row.count - 1] + "\n"
     }
-    out += "\nscope: \(tracker.extractor.scope.rawValue); features: \(tracker.extractor.features.map(\.figure.key).joined(separator: ", "))\n"
+    out += "\nscope: \(tracker.extractor.scope.rawValue)\(scopeBasis.map { " (\($0))" } ?? ""); features: \(tracker.extractor.features.map(\.figure.key).joined(separator: ", "))\n"
     for note in Set(reports.compactMap(\.classification.note)).sorted() { out += "note: \(note)\n" }
     out += "speedup bounds are upper bounds: \(SpeedupBound.formula), f = phase share of the run, w = its removable share (see --json for each derivation)\n"
     return out

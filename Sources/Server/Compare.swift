@@ -144,7 +144,7 @@ public struct Comparison {
 }
 
 public let compareHelp = """
-usage: perfring-server compare A B [--json] [--min-phase DUR]
+usage: perfring-server compare A B [--json] [--min-phase DUR] [--scope system|process]
 
 Compares two recordings, e.g. a `perfring-collector -- CMD` run before and after a change:
 A and B are ring files, CSV exports (/api/export.csv, `export --csv`) or `perf stat -I MS -x,`
@@ -153,15 +153,17 @@ counts summed, rates and ratios averaged over time; a metric only one run has is
 other side. Then each run's phases (as `analyze` finds them) as shares of its time.
   --json           JSON instead of the table (the same as GET /api/compare)
   --min-phase DUR  shortest phase (default 1s)
+  --scope system|process
+                   what perf stat recordings counted, where a file does not show it
 """
 
 /// Returns the exit status: 0 ok, 1 a file cannot be read, 2 usage error or unparseable input.
 public func compareMain(_ args: [String]) -> Int32 {
-    let paths: [String], json: Bool, minPhaseNs: UInt64
+    let paths: [String], json: Bool, minPhaseNs: UInt64, scope: FeatureScope?
     do throws(UsageError) {
         guard let a = try RecordingArgs.parse(args, command: "compare", help: compareHelp) else { return 0 }
         guard a.paths.count == 2 else { throw UsageError("compare: two recordings, A and B (got \(a.paths.count); see compare --help)") }
-        (paths, json, minPhaseNs) = (a.paths, a.json, a.minPhaseNs)
+        (paths, json, minPhaseNs, scope) = (a.paths, a.json, a.minPhaseNs, a.scope)
     } catch {
         Log.error(error.message)
         return 2
@@ -169,7 +171,8 @@ public func compareMain(_ args: [String]) -> Int32 {
     var loaded: [(name: String, table: MetricTable, source: String)] = []
     for path in paths {
         do {
-            let (table, source) = try MetricTable.load(path)
+            var (table, source) = try MetricTable.load(path)
+            table.override(scope: scope)
             loaded.append((path, table, source))
         } catch {
             Log.error(error.message)

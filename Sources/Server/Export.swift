@@ -51,7 +51,7 @@ public struct RingSnapshot {
         var w = JSONWriter(reserve: 4096)
         w.beginObject()
         w.key("generation"); w.string(hex(header.generation))
-        w.key("events"); w.beginArray(); PerfringAPI.eventList(header.events, into: &w, unavailableOnly: false); w.endArray()
+        w.key("events"); w.beginArray(); PerfringAPI.eventList(header.events, replay: header.mode == .replay, into: &w, unavailableOnly: false); w.endArray()
         w.key("samples")
         try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .objects, labels: labels, opening: w.bytes, before: nil), to: fd)
         try Sys.writeAll(fd, "\n")

@@ -41,18 +41,26 @@ public final class MetricDeriver {
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
 
-    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`); a
-    /// hybrid part `cpu_core/cycles/` is `cycles_cpu_core`.
+    /// The API key of a perf event name (`branch-instructions` -> `branches`, `-` -> `_`, and
+    /// any other character a CSV header or Prometheus name cannot hold, as in
+    /// `cha/event=0x34,umask=0x1fe001/`, -> `_`); a hybrid part `cpu_core/cycles/` is
+    /// `cycles_cpu_core`.
     public static func key(forEvent name: String) -> String {
-        let parts = name.split(separator: "/")
-        if parts.count == 2 { return key(forEvent: String(parts[1])) + "_" + String(parts[0].map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
-        return name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
+        if let (pmu, event) = pmuPart(name) { return key(forEvent: event) + "_" + sanitized(pmu) }
+        return name == "branch-instructions" ? "branches" : sanitized(name)
     }
 
-    /// The PMU of a hybrid part's name (`cpu_core/cycles/` -> `cpu_core`), and its event.
+    private static func sanitized<S: StringProtocol>(_ s: S) -> String {
+        String(s.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
+    }
+
+    /// The PMU of a hybrid part's name (`cpu_core/cycles/` -> `cpu_core`), and its event; nil
+    /// for a name that is not `PMU/EVENT/` with a plain event (not `cha/event=0x34,umask=1/`).
     static func pmuPart(_ name: String) -> (pmu: String, event: String)? {
-        let parts = name.split(separator: "/")
-        return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2].isEmpty, !parts[0].isEmpty, !parts[1].isEmpty,
+              !parts[1].contains(where: { $0 == "=" || $0 == "," }) else { return nil }
+        return (String(parts[0]), String(parts[1]))
     }
 
     public init(header: RingHeader) {
@@ -149,7 +157,8 @@ public final class MetricDeriver {
         }
         // System-wide, task-clock is counted per CPU whether it is busy or idle (it equals wall
         // time times CPUs), so "CPUs utilized" only means something for a process or command.
-        if let tc = slotOf["task_clock"], header.mode != .systemWide {
+        let processScope = header.mode == .pid || header.mode == .command || (header.mode == .replay && !header.flags.contains(.systemRecording))
+        if let tc = slotOf["task_clock"], processScope {
             let flags = header.events[tc].flags
             add("cpus_utilized", "task-clock over wall time: CPUs kept busy", "", reads: Self.counter(tc) + Self.dt) { r in
                 r.dtNs > 0 ? counterEstimate(r.counter(tc), flags: flags, record: r.flags) / Double(r.dtNs) : .nan

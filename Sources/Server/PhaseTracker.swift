@@ -62,6 +62,10 @@ public final class PhaseTracker {
     private var recent: RecentWindow<Sample>
     private var phases: [Phase] = []
     private var nextID = 0
+    /// Where the first sample's interval began (its time less its own dt), when the caller
+    /// knows: the first phase starts there rather than one median interval before the first
+    /// sample, which for a recording can be before it began.
+    public var firstStartMs: Double?
 
     /// `intervalNs`: the sampling interval; `minPhaseNs`: the shortest phase reported stable.
     public init(extractor: FeatureExtractor, intervalNs: UInt64, minPhaseNs: UInt64 = PhaseTracker.defaultMinPhaseNs) {
@@ -178,7 +182,7 @@ public final class PhaseTracker {
         return phases.indices.map { k in
             let p = phases[k], (s, c) = classified[k]
             // A sample stands for the interval before its time stamp.
-            return PhaseReport(id: p.id, startSeq: p.startSeq, endSeq: p.endSeq, startMs: p.startMs - intervalMs, endMs: p.endMs,
+            return PhaseReport(id: p.id, startSeq: p.startSeq, endSeq: p.endSeq, startMs: start(p), endMs: p.endMs,
                                seconds: seconds(p), samples: p.end - p.start + 1, open: k == phases.count - 1, stable: p.stable,
                                detectedSeq: p.detectedSeq, summary: s, classification: c,
                                recommendation: Recommendations.recommend(c, summary: s, phaseSeconds: seconds(p), runSeconds: runSeconds, baselineCPI: baseline))
@@ -209,7 +213,11 @@ public final class PhaseTracker {
         return PhaseSummary(figures: sums.indices.map { counts[$0] > 0 ? max(0, sums[$0] / Double(counts[$0])) : .nan }, scope: extractor.scope)
     }
 
-    private func seconds(_ p: Phase) -> Double { (p.endMs - p.startMs + intervalMs) / 1000 }
+    private func start(_ p: Phase) -> Double {
+        if p.id == 0, let f = firstStartMs, f.isFinite, f <= p.startMs { return f }
+        return p.startMs - intervalMs
+    }
+    private func seconds(_ p: Phase) -> Double { (p.endMs - start(p)) / 1000 }
 }
 
 extension FeatureScope {
@@ -218,7 +226,8 @@ extension FeatureScope {
     static let replayProbe = 5
 
     /// A ring's scope: the collector's mode, or for a replay what its first samples hold (the
-    /// rule `analyze` applies to the replayed file, so both find the same phases); nil while
+    /// rule `analyze` applies to the replayed file, so both find the same phases; "per CPU"
+    /// is several CPUs, or a perf stat recording that counted the machine: flag bit 2); nil while
     /// `indices` (the first samples) cannot tell yet.
     static func of(_ header: RingHeader, _ samples: RingSamples, in indices: Range<UInt64>) -> FeatureScope? {
         switch header.mode {
@@ -229,10 +238,10 @@ extension FeatureScope {
             func has(_ key: String) -> Bool { samples.column(key).map { samples.value($0, in: buffer, previous: nil).isFinite } ?? false }
             for i in indices.prefix(replayProbe) where samples.read(i, into: buffer) {
                 let target = targetKeys.contains(where: has), machine = has(machineKey)
-                if target || machine { return .of(targetFigures: target, machineFigures: machine, perCPU: header.cpuCount > 1) }
+                if target || machine { return .of(targetFigures: target, machineFigures: machine, perCPU: header.cpuCount > 1 || header.flags.contains(.systemRecording)) }
             }
             guard indices.count >= replayProbe else { return nil }
-            return .of(targetFigures: false, machineFigures: false, perCPU: header.cpuCount > 1)
+            return .of(targetFigures: false, machineFigures: false, perCPU: header.cpuCount > 1 || header.flags.contains(.systemRecording))
         }
     }
 }
@@ -270,6 +279,9 @@ extension PhaseTracker {
             }
         }
         let time = samples.column("time_ms").map(value) ?? .nan
+        if phases.isEmpty, firstStartMs == nil, let dt = samples.column("dt_ms").map(value), dt.isFinite {
+            firstStartMs = time - dt
+        }
         observe(seq: index, timeMs: time, value: value)
     }
 }

@@ -5,8 +5,13 @@
 public enum RingLayout {
     public static let magic: UInt64 = 0x474E_4952_4652_4550  // "PERFRING" as bytes
     public static let version: UInt32 = 1
+    /// The base header; a ring of more than `maxEvents` events has a longer one (below).
     public static let headerSize = 4096
+    /// Event slots of the base header and of a record's counter array.
     public static let maxEvents = 16
+    /// Event slots a ring can have at all: slots from `maxEvents` on (replays of recordings
+    /// with more events) live in a header extension and after a record's OS fields.
+    public static let maxEventsExtended = 128
     public static let maxEnergyDomains = 4
 
     // Header fields (offsets from the start of the file).
@@ -75,31 +80,61 @@ public enum RingLayout {
 
     public static func perCpuStride(eventCount: Int) -> Int { cpuCounters + eventCount * counterSize }
 
-    /// Record size for a layout: fixed part plus per-CPU section, rounded up to 64 bytes.
+    // Slots from `maxEvents` on (E > 16; RING-FORMAT.md "More than 16 events"). With 16 events
+    // or fewer every offset below is the base layout's.
+
+    /// The header's size (its field at offset 12): 4096, plus for E > 16 the extension of
+    /// (E - 16) event entries then their (E - 16) totals, rounded up to 4096 bytes.
+    public static func headerSize(eventCount: Int) -> Int {
+        let extra = max(0, eventCount - maxEvents) * (eventEntrySize + 8)
+        return headerSize + ((extra + 4095) & ~4095)
+    }
+    /// Where event `slot`'s table entry is in the header.
+    public static func eventEntryOffset(_ slot: Int) -> Int {
+        slot < maxEvents ? hEventTable + slot * eventEntrySize : headerSize + (slot - maxEvents) * eventEntrySize
+    }
+    /// Where event `slot`'s cumulative total is in the header.
+    public static func eventTotalOffset(_ slot: Int, eventCount: Int) -> Int {
+        slot < maxEvents ? hEventTotals + slot * 8 : headerSize + max(0, eventCount - maxEvents) * eventEntrySize + (slot - maxEvents) * 8
+    }
+    /// Where event `slot`'s counter triple is in a record: after the OS fields from slot 16 on.
+    @inline(__always) public static func counterOffset(_ slot: Int) -> Int {
+        slot < maxEvents ? rCounters + slot * counterSize : fixedRecordSize + (slot - maxEvents) * counterSize
+    }
+    /// The per-CPU section's offset in a record (the header's field at 80): after the extra
+    /// counter triples when there are any.
+    public static func perCpuOffset(eventCount: Int) -> Int { fixedRecordSize + max(0, eventCount - maxEvents) * counterSize }
+
+    /// Record size for a layout: fixed part, extra counters, per-CPU section, rounded up to 64.
     public static func recordSize(eventCount: Int, perCpuCount: Int) -> Int {
-        let raw = fixedRecordSize + perCpuCount * perCpuStride(eventCount: eventCount)
+        let raw = perCpuOffset(eventCount: eventCount) + perCpuCount * perCpuStride(eventCount: eventCount)
         return (raw + 63) & ~63
     }
     /// Above this no write index is believed: the seqlock word of record i, 2i+2, must not wrap
     /// (to the 0 of a never-written slot), and 2^62 records is 146 million years at 1 ms.
     public static let maxWriteIndex: UInt64 = 1 << 62
 
-    /// Whether `name` may be an event's name in a ring: 1 to 31 bytes of letters, digits, `.`,
-    /// `_` and `-` (perf's spellings). Names become JSON keys, CSV columns and Prometheus
-    /// metric names, so a reader refuses a ring with any other (a quote, a comma, a newline).
+    /// Whether `name` may be an event's name in a ring: 1 to 31 bytes of letters, digits and
+    /// perf's event syntax (`.`, `_`, `-`, `/`, `:`, `=`, `,`, `@`, `+`: `cpu_core/cycles/`,
+    /// `cha/event=0x34,umask=0x1/`, `cycles:u`). Names reach JSON, CSV and Prometheus (keys are
+    /// sanitized, texts escaped) and the page, so a reader refuses a ring with anything else: a
+    /// quote, a space, a backslash, markup, a control character.
     public static func isValidEventName(_ name: String) -> Bool {
         let bytes = name.utf8
         guard !bytes.isEmpty, bytes.count < eNameSize else { return false }
         return bytes.allSatisfy { b in
             switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 true
             default:
-                false
+                eventNameSyntax.utf8.contains(b)
             }
         }
     }
+    /// The characters an event name may hold besides letters and digits.
+    public static let eventNameSyntax = "._-/:=,@+"
+    /// As messages say it.
+    public static let eventNameCharacters = "letters, digits and ._-/:=,@+"
 
     /// The seqlock word of a complete record at `index`.
     @inline(__always) public static func completeSeq(_ index: UInt64) -> UInt64 { index &* 2 &+ 2 }
@@ -122,6 +157,9 @@ public struct RingFlags: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let perCpu = RingFlags(rawValue: 1 << 0)
     public static let replay = RingFlags(rawValue: 1 << 1)
+    /// A replay of a recording that counted the whole machine (perf stat -a, -C, -A,
+    /// --per-*), whatever CPU count it shows: readers analyse it system-wide.
+    public static let systemRecording = RingFlags(rawValue: 1 << 2)
 }
 
 public struct RecordFlags: OptionSet, Sendable {

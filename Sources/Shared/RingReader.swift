@@ -34,13 +34,13 @@ public enum RingError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unsupportedVersion(let v): "ring format version \(v) is not supported (this build reads version \(RingLayout.version))"
         case .badHeaderSize(let h): "bad header size \(h) (expected \(RingLayout.headerSize))"
         case .badRecordSize(let f, let e): "bad record size \(f) (expected \(e) for this layout)"
-        case .badEventCount(let n): "bad event count \(n) (at most \(RingLayout.maxEvents))"
+        case .badEventCount(let n): "bad event count \(n) (at most \(RingLayout.maxEvents) in a \(RingLayout.headerSize)-byte header, \(RingLayout.maxEventsExtended) with its extension)"
         case .badCapacity(let c): "bad capacity \(c)"
         case .truncated(let e, let a): "ring file truncated: header describes \(e) bytes, file has \(a)"
         case .badPerCpuLayout: "bad per-CPU section layout"
         case .badMode(let m): "unknown ring mode \(m)"
         case .badEnergyDomainCount(let n): "bad energy domain count \(n) (at most \(RingLayout.maxEnergyDomains))"
-        case .badEventName(let slot, let name): "event \(slot) has an invalid name \(quotedName(name)) (letters, digits, '.', '_' and '-' only)"
+        case .badEventName(let slot, let name): "event \(slot) has an invalid name \(quotedName(name)) (\(RingLayout.eventNameCharacters) only)"
         case .duplicateEvent(let name): "event \(quotedName(name)) appears twice"
         case .fault: "ring file changed size under the reader (truncated while mapped)"
         }
@@ -73,10 +73,13 @@ public struct RingHeader: Sendable, Equatable {
     public var target: String
     public var energyDomains: [String]
     public var events: [EventEntry]
-    /// OS fields read only every `slowPeriodNs`: in other records they are invalid, and a
-    /// delta among them covers the record's `slowSpanNs`, not its dt.
+    /// OS fields read from /proc only every `slowPeriodNs` (the records in between repeat the
+    /// last reading, a delta prorated to their dt).
     public var slowFieldMask: UInt64 = 0
     public var slowPeriodNs: UInt64 = 0
+
+    /// The header's size: where record 0 starts (4096 unless there are more than 16 events).
+    public var headerSize: Int { RingLayout.headerSize(eventCount: eventCount) }
 
     /// Unix time in ms of a monotonic timestamp from this ring.
     public func unixMillis(monotonic t: UInt64) -> Double {
@@ -84,20 +87,26 @@ public struct RingHeader: Sendable, Equatable {
     }
 }
 
-/// Validates and decodes a header image (`bytes` is a copy of at least the header).
-public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingError) -> RingHeader {
+/// Validates and decodes a header image (`bytes` is a copy of `imageSize` bytes: the base
+/// header, or the whole header of a ring with more than 16 events).
+public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int, imageSize: Int = RingLayout.headerSize) throws(RingError) -> RingHeader {
     guard fileSize >= RingLayout.headerSize else { throw .tooSmall(size: fileSize) }
     let magic = p.u64(RingLayout.hMagic)
     guard magic == RingLayout.magic else { throw .badMagic(magic) }
     let version = p.u32(RingLayout.hVersion)
     guard version == RingLayout.version else { throw .unsupportedVersion(version) }
     let hs = p.u32(RingLayout.hHeaderSize)
-    guard hs == UInt32(RingLayout.headerSize) else { throw .badHeaderSize(hs) }
     let eventCount = p.u32(RingLayout.hEventCount)
-    guard eventCount <= UInt32(RingLayout.maxEvents) else { throw .badEventCount(eventCount) }
+    guard eventCount <= UInt32(RingLayout.maxEventsExtended) else { throw .badEventCount(eventCount) }
+    let headerSize = RingLayout.headerSize(eventCount: Int(eventCount))
+    guard hs == UInt32(headerSize) else {
+        // A base header holds 16 events: more means the count is what is wrong.
+        throw hs == UInt32(RingLayout.headerSize) && eventCount > UInt32(RingLayout.maxEvents) ? .badEventCount(eventCount) : .badHeaderSize(hs)
+    }
+    guard headerSize <= imageSize else { throw .badHeaderSize(hs) }
     let perCpu = p.u32(RingLayout.hPerCpuCount)
     guard perCpu <= 65536,
-          p.u32(RingLayout.hPerCpuOffset) == UInt32(RingLayout.fixedRecordSize),
+          p.u32(RingLayout.hPerCpuOffset) == UInt32(RingLayout.perCpuOffset(eventCount: Int(eventCount))),
           p.u32(RingLayout.hPerCpuStride) == UInt32(RingLayout.perCpuStride(eventCount: Int(eventCount)))
     else { throw .badPerCpuLayout }
     let expectedRecord = RingLayout.recordSize(eventCount: Int(eventCount), perCpuCount: Int(perCpu))
@@ -106,8 +115,8 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
     let capacity = p.u32(RingLayout.hCapacity)
     guard capacity >= 1 else { throw .badCapacity(capacity) }
     let (bytes, overflow) = Int(capacity).multipliedReportingOverflow(by: Int(recordSize))
-    guard !overflow, RingLayout.headerSize + bytes <= fileSize else {
-        throw .truncated(expected: overflow ? Int.max : RingLayout.headerSize + bytes, actual: fileSize)
+    guard !overflow, headerSize + bytes <= fileSize else {
+        throw .truncated(expected: overflow ? Int.max : headerSize + bytes, actual: fileSize)
     }
     let rawMode = p.u32(RingLayout.hMode)
     guard let mode = RingMode(rawValue: rawMode) else { throw .badMode(rawMode) }
@@ -116,7 +125,7 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
     let energyCount = Int(rawEnergyCount)
     var events: [EventEntry] = []
     for i in 0..<Int(eventCount) {
-        let e = p + RingLayout.hEventTable + i * RingLayout.eventEntrySize
+        let e = p + RingLayout.eventEntryOffset(i)
         let name = e.string(RingLayout.eName, size: RingLayout.eNameSize)
         guard RingLayout.isValidEventName(name) else { throw .badEventName(slot: i, name) }
         guard !events.contains(where: { $0.name == name }) else { throw .duplicateEvent(name) }
@@ -135,7 +144,7 @@ public func parseRingHeader(_ p: UnsafeRawPointer, fileSize: Int) throws(RingErr
         cpuCount: Int(p.u32(RingLayout.hCpuCount)), intervalNs: p.u64(RingLayout.hIntervalNs),
         createdRealtimeNs: p.u64(RingLayout.hCreatedRealtimeNs), createdMonotonicNs: p.u64(RingLayout.hCreatedMonotonicNs),
         eventCount: Int(eventCount), perCpuCount: Int(perCpu),
-        perCpuOffset: RingLayout.fixedRecordSize, perCpuStride: RingLayout.perCpuStride(eventCount: Int(eventCount)),
+        perCpuOffset: RingLayout.perCpuOffset(eventCount: Int(eventCount)), perCpuStride: RingLayout.perCpuStride(eventCount: Int(eventCount)),
         flags: RingFlags(rawValue: p.u32(RingLayout.hFlags)),
         hostname: p.string(RingLayout.hHostname, size: RingLayout.hostnameSize),
         target: p.string(RingLayout.hTarget, size: RingLayout.targetSize),
@@ -155,11 +164,11 @@ public struct RecordView {
     @inline(__always) public var missed: UInt32 { bytes.u32(RingLayout.rMissed) }
     @inline(__always) public var flags: RecordFlags { RecordFlags(rawValue: bytes.u32(RingLayout.rFlags)) }
     @inline(__always) public var osValid: UInt64 { bytes.u64(RingLayout.rOSValid) }
-    /// The time the slow fields' deltas in this record cover (0 when they were not read).
+    /// In a record that read the slow fields, the time since their previous reading (else 0).
     @inline(__always) public var slowSpanNs: UInt64 { bytes.u64(RingLayout.rSlowSpanNs) }
     /// A counter slot's deltas: raw value, time enabled and time running (ns).
     @inline(__always) public func counter(_ slot: Int) -> (value: UInt64, enabled: UInt64, running: UInt64) {
-        let o = RingLayout.rCounters + slot * RingLayout.counterSize
+        let o = RingLayout.counterOffset(slot)
         return (bytes.u64(o), bytes.u64(o + 8), bytes.u64(o + 16))
     }
     /// An OS value, or nil when the collector had no source for it.
@@ -230,10 +239,17 @@ public final class RingReader {
         do { p = try Sys.mmap(length: size, prot: PROT_READ, flags: MAP_SHARED, fd: fd) } catch { throw .open(path, error) }
         var mapped = true
         defer { if !ok && mapped { Sys.munmap(p, length: size) } }
-        var image = [UInt8](repeating: 0, count: RingLayout.headerSize)
-        let copied = image.withUnsafeMutableBytes { cperf_guarded_copy($0.baseAddress, p, RingLayout.headerSize) }
-        guard copied == 0 else { throw .fault }
-        let parsed = image.withUnsafeBytes { b in Result { () throws(RingError) in try parseRingHeader(b.baseAddress!, fileSize: size) } }
+        // The base header, then all of a longer one (more than 16 events) that fits the file.
+        var imageSize = RingLayout.headerSize
+        var image = [UInt8](repeating: 0, count: imageSize)
+        guard image.withUnsafeMutableBytes({ cperf_guarded_copy($0.baseAddress, p, imageSize) }) == 0 else { throw .fault }
+        let declared = Int(image.withUnsafeBytes { $0.baseAddress!.u32(RingLayout.hHeaderSize) })
+        if declared > imageSize, declared <= size, declared <= RingLayout.headerSize(eventCount: RingLayout.maxEventsExtended) {
+            imageSize = declared
+            image = [UInt8](repeating: 0, count: imageSize)
+            guard image.withUnsafeMutableBytes({ cperf_guarded_copy($0.baseAddress, p, imageSize) }) == 0 else { throw .fault }
+        }
+        let parsed = image.withUnsafeBytes { b in Result { () throws(RingError) in try parseRingHeader(b.baseAddress!, fileSize: size, imageSize: imageSize) } }
         let header = try parsed.get()
         self.path = path
         self.header = header
@@ -242,7 +258,7 @@ public final class RingReader {
         self.mapLength = size
         self.device = UInt64(st.st_dev)
         self.inode = UInt64(st.st_ino)
-        self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: header.recordSize, capacity: header.capacity)
+        self.releaser = PageReleaser(area: p + header.headerSize, recordSize: header.recordSize, capacity: header.capacity)
         mapped = false
         ok = true
     }
@@ -275,15 +291,15 @@ public final class RingReader {
     }
     /// An event's cumulative scaled count since the collector started; nil on a fault.
     public func total(_ slot: Int) -> UInt64? {
-        precondition(slot >= 0 && slot < RingLayout.maxEvents)
-        return loadAcquire(RingLayout.hEventTotals + slot * 8)
+        precondition(slot >= 0 && slot < max(header.eventCount, RingLayout.maxEvents))
+        return loadAcquire(RingLayout.eventTotalOffset(slot, eventCount: header.eventCount))
     }
 
     /// An event's flags as the collector keeps them now (never-scheduled is live); nil on a fault.
     public func eventFlags(_ slot: Int) -> EventFlags? {
-        precondition(slot >= 0 && slot < RingLayout.maxEvents)
+        precondition(slot >= 0 && slot < max(header.eventCount, RingLayout.maxEvents))
         var v: UInt32 = 0
-        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize + RingLayout.eFlags
+        let p = base + RingLayout.eventEntryOffset(slot) + RingLayout.eFlags
         guard cperf_guarded_load_acquire_u32(p.assumingMemoryBound(to: UInt32.self), &v) == 0 else { return nil }
         return EventFlags(rawValue: v)
     }
@@ -299,7 +315,7 @@ public final class RingReader {
     public func read(_ index: UInt64, into buffer: UnsafeMutableRawPointer, byteCount: Int? = nil) -> RecordRead {
         guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap
         let slot = Int(index % UInt64(header.capacity))
-        let rec = base + RingLayout.headerSize + slot * header.recordSize
+        let rec = base + header.headerSize + slot * header.recordSize
         switch cperf_seq_read(rec, buffer, min(byteCount ?? header.recordSize, header.recordSize), RingLayout.completeSeq(index)) {
         case 0: return .ok
         case 1: return .unavailable
@@ -312,7 +328,7 @@ public final class RingReader {
     public func gather(_ index: UInt64, into buffer: UnsafeMutableRawPointer, offsets: UnsafeBufferPointer<UInt32>) -> RecordRead {
         guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap
         let slot = Int(index % UInt64(header.capacity))
-        let rec = base + RingLayout.headerSize + slot * header.recordSize
+        let rec = base + header.headerSize + slot * header.recordSize
         switch cperf_seq_gather(rec, buffer, offsets.baseAddress, offsets.count, RingLayout.completeSeq(index)) {
         case 0: return .ok
         case 1: return .unavailable
@@ -329,7 +345,7 @@ public final class RingReader {
     public func release(_ range: Range<UInt64>) {
         guard !range.isEmpty else { return }
         let capacity = UInt64(header.capacity)
-        let area = UnsafeMutableRawPointer(mutating: base + RingLayout.headerSize)
+        let area = UnsafeMutableRawPointer(mutating: base + header.headerSize)
         var from = range.lowerBound
         while from < range.upperBound {
             let slot = Int(from % capacity)

@@ -48,7 +48,7 @@ public struct RingConfig: Sendable {
         self.path = path; self.capacity = capacity; self.eventCount = eventCount
     }
     public var recordSize: Int { RingLayout.recordSize(eventCount: eventCount, perCpuCount: perCpuCount) }
-    public var fileSize: Int { RingLayout.headerSize + capacity * recordSize }
+    public var fileSize: Int { RingLayout.headerSize(eventCount: eventCount) + capacity * recordSize }
 }
 
 public enum RingSetupError: Error, CustomStringConvertible, Equatable {
@@ -108,6 +108,8 @@ public final class RingWriter {
     private let mapLength: Int
     private let recordSize: Int
     private let inode: UInt64
+    /// The header's size: where record 0 starts.
+    private let recordsOffset: Int
     private var nextIndex: UInt64 = 0
     /// The record being composed: private memory, copied into the ring by `commit()`.
     private let staging: UnsafeMutableRawPointer
@@ -127,7 +129,7 @@ public final class RingWriter {
     /// symlink at the exact temporary path and show that creation refuses it.
     init(config: RingConfig, directory: RingDirectory? = nil, generation: UInt64) throws(RingSetupError) {
         guard config.capacity >= 2, config.capacity <= Int(UInt32.max) else { throw .invalidConfig("capacity \(config.capacity) out of range") }
-        guard (0...RingLayout.maxEvents).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEvents))") }
+        guard (0...RingLayout.maxEventsExtended).contains(config.eventCount) else { throw .invalidConfig("\(config.eventCount) events (at most \(RingLayout.maxEventsExtended))") }
         guard config.energyDomains.count <= RingLayout.maxEnergyDomains else { throw .invalidConfig("too many energy domains") }
         let (dir, name) = splitPath(config.path)
         guard !name.isEmpty, name != ".", name != ".." else { throw .badTarget(config.path, "not a file name") }
@@ -166,9 +168,10 @@ public final class RingWriter {
         self.recordSize = config.recordSize
         self.inode = UInt64(st.st_ino)
         self.staging = .allocate(byteCount: config.recordSize, alignment: 64)
-        self.totals = .allocate(capacity: RingLayout.maxEvents)
+        self.totals = .allocate(capacity: max(1, config.eventCount))
         totals.initialize(repeating: 0)
-        self.releaser = PageReleaser(area: p + RingLayout.headerSize, recordSize: config.recordSize, capacity: config.capacity)
+        self.recordsOffset = RingLayout.headerSize(eventCount: config.eventCount)
+        self.releaser = PageReleaser(area: p + recordsOffset, recordSize: config.recordSize, capacity: config.capacity)
         writeHeader()
         cleanup = false
     }
@@ -185,7 +188,7 @@ public final class RingWriter {
         let c = config
         base.setU64(RingLayout.hMagic, RingLayout.magic)
         base.setU32(RingLayout.hVersion, RingLayout.version)
-        base.setU32(RingLayout.hHeaderSize, UInt32(RingLayout.headerSize))
+        base.setU32(RingLayout.hHeaderSize, UInt32(recordsOffset))
         base.setU32(RingLayout.hRecordSize, UInt32(recordSize))
         base.setU32(RingLayout.hCapacity, UInt32(c.capacity))
         base.setU64(RingLayout.hGeneration, generation)
@@ -200,7 +203,7 @@ public final class RingWriter {
         base.setU64(RingLayout.hCreatedMonotonicNs, mono)
         base.setU32(RingLayout.hEventCount, UInt32(c.eventCount))
         base.setU32(RingLayout.hPerCpuCount, UInt32(c.perCpuCount))
-        base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.fixedRecordSize))
+        base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.perCpuOffset(eventCount: c.eventCount)))
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
         base.setU32(RingLayout.hFlags, c.flags.rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
@@ -217,7 +220,7 @@ public final class RingWriter {
     /// Fills one slot of the event table (before `publish()`).
     public func setEvent(_ slot: Int, _ e: EventEntry) {
         precondition(slot >= 0 && slot < config.eventCount, "event slot out of range")
-        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize
+        let p = base + RingLayout.eventEntryOffset(slot)
         p.setString(RingLayout.eName, size: RingLayout.eNameSize, e.name)
         p.setU32(RingLayout.eType, e.type)
         p.setU32(RingLayout.eStatus, e.status.rawValue)
@@ -232,7 +235,7 @@ public final class RingWriter {
     /// truncated under the writer faults here harmlessly: the next commit finds the damage.
     public func updateEventFlags(_ slot: Int, _ flags: EventFlags) {
         precondition(slot >= 0 && slot < config.eventCount, "event slot out of range")
-        let p = base + RingLayout.hEventTable + slot * RingLayout.eventEntrySize + RingLayout.eFlags
+        let p = base + RingLayout.eventEntryOffset(slot) + RingLayout.eFlags
         _ = cperf_guarded_store_release_u32(p.assumingMemoryBound(to: UInt32.self), flags.rawValue)
     }
 
@@ -270,7 +273,7 @@ public final class RingWriter {
         precondition(composing, "commit() without begin()")
         composing = false
         let slot = Int(nextIndex % UInt64(config.capacity))
-        let rec = base + RingLayout.headerSize + slot * recordSize
+        let rec = base + recordsOffset + slot * recordSize
         guard cperf_guarded_seq_write(rec.assumingMemoryBound(to: UInt64.self), staging + 8, recordSize - 8,
                                       nextIndex &* 2 &+ 1, RingLayout.completeSeq(nextIndex)) == 0 else { return false }
         releaser.finished(through: nextIndex)
@@ -281,7 +284,7 @@ public final class RingWriter {
     /// Stores the events' totals into the header (each commit does); false on a fault.
     @discardableResult
     public func publishTotals() -> Bool {
-        for slot in 0..<config.eventCount where !store(RingLayout.hEventTotals + slot * 8, totals[slot]) { return false }
+        for slot in 0..<config.eventCount where !store(RingLayout.eventTotalOffset(slot, eventCount: config.eventCount), totals[slot]) { return false }
         return true
     }
 
@@ -305,7 +308,7 @@ public final class RingWriter {
     public func setTotals(_ values: [UInt64]) {
         for (slot, v) in values.prefix(config.eventCount).enumerated() {
             totals[slot] = v
-            base.setU64(RingLayout.hEventTotals + slot * 8, v)
+            base.setU64(RingLayout.eventTotalOffset(slot, eventCount: config.eventCount), v)
         }
     }
 

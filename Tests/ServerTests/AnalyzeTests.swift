@@ -43,7 +43,10 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
 @Suite struct AnalyzeTests {
     @Test func readsPerfStatIntervals() throws {
         let t = try MetricTable.parse(perfStatNoPMU)
-        #expect(t.rows.count == 2 && t.scope == .process)
+        #expect(t.rows.count == 2 && t.scope == .process, "nothing in the file says it counted CPUs")
+        var system = t
+        system.override(scope: .system)   // --scope system
+        #expect(system.scope == .system && system.scopeBasis == "--scope")
         #expect(t.timesMs.map { ($0 * 1000).rounded() / 1000 } == [100.177, 200.501])
         let col = { (k: String) in t.columns.firstIndex(of: k)! }
         #expect(abs(t.rows[1][col("dt_ms")] - 100.323237) < 1e-6)
@@ -69,8 +72,8 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
     }
 
     @Test(arguments: [
-        ("0.100,worker-12,2.48,msec,task-clock,2478869,100.00,,\n", "only the plain and per-CPU (-A) layouts"),
-        ("0.1,5\n", "not perf stat"),
+        ("0.100000000,worker-12,2.48,msec,task-clock,2478869,100.00,,\n", "per-thread output"),
+        ("0.1,5\n", "too few for perf stat"),
         ("a,b\n1,2\n", "no time column"),
         ("time_ms,cpu_util\n1,2\n3\n", "line 3"),
         ("time_ms,cpu_util\n1,2\nx,3\n", "line 3: time_ms: 'x' is not a number"),
@@ -82,6 +85,24 @@ func perfStatWithPMU(memory: Int, compute: Int) -> String {
         } throws: { e in
             (e as? MetricTable.ParseError)?.message.contains(message) == true
         }
+    }
+
+    /// `<not counted>` at 100 % (run = enabled = 0): the task did not run, so its counts and
+    /// rates are 0 in that interval, and count in averages; `<not supported>` stays no value.
+    @Test func aTaskThatDidNotRunCountsZero() throws {
+        let t = try MetricTable.parse("""
+                 0.100000000,50.00,msec,task-clock,50000000,100.00,,
+                 0.100000000,10,,context-switches,50000000,100.00,,
+                 0.100000000,<not supported>,,cycles,0,100.00,,
+                 0.200000000,<not counted>,msec,task-clock,0,100.00,,
+                 0.200000000,<not counted>,,context-switches,0,100.00,,
+                 0.200000000,<not supported>,,cycles,0,100.00,,
+            """)
+        let col = { (k: String) in t.columns.firstIndex(of: k)! }
+        #expect(t.rows[1][col("task_clock")] == 0 && t.rows[1][col("context_switches_per_s")] == 0)
+        #expect(t.rows.allSatisfy { $0[col("cycles")].isNaN })
+        let mean = Comparison.aggregate(t, "context_switches_per_s", .mean)
+        #expect(abs(mean - 50) < 1e-9, "the idle interval averages in as 0: (100/s + 0) / 2")
     }
 
     @Test func readsPerfringExportsAndGenericCSVs() throws {

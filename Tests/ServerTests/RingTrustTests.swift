@@ -31,7 +31,7 @@ func exposition(_ text: String) -> [String] {
 @Suite(.serialized) struct RingTrustTests {
     /// Event names that would break a JSON key, a CSV header or a Prometheus line are refused
     /// with a clear ring_error; the reply formats stay well-formed.
-    @Test(arguments: ["evil\nperfring_up 0", "ev\"il", "a,b", "a b", "x{y=\"1\"}", "caf\u{E9}", "back\\slash"])
+    @Test(arguments: ["evil\nperfring_up 0", "ev\"il", "a;b", "a b", "<b>x</b>", "x{y=\"1\"}", "caf\u{E9}", "back\\slash"])
     func aHostileEventNameIsRefused(_ name: String) throws {
         let dir = APITempDir()
         var events = Slot.events

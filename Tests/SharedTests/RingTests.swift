@@ -317,3 +317,54 @@ private func checkLocation(_ path: String) throws(RingSetupError) {
         #expect(try Sys.listDirectory(dir.path).isEmpty, "the temporary file is removed")
     }
 }
+
+/// Rings of more than 16 events (replays of recordings with more): the extension's entries,
+/// totals and counter triples read back per slot, beside a per-CPU section; 16 or fewer keep
+/// the base layout's offsets; a reader that knows only the base layout is refused by the
+/// header size, not misled.
+@Suite struct ExtendedEventTableTests {
+    @Test(arguments: [(16, 0), (17, 0), (23, 2), (128, 1)])
+    func everySlotReadsBack(events: Int, perCpu: Int) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path, capacity: 4, events: events, perCpu: perCpu)
+        for slot in 0..<events { w.addTotal(slot, UInt64(1000 + slot)) }
+        let r = w.begin()
+        r.setU64(RingLayout.rTimeNs, 5)
+        for slot in 0..<events {
+            let o = RingLayout.counterOffset(slot)
+            r.setU64(o, UInt64(slot)); r.setU64(o + 8, 100); r.setU64(o + 16, 50)
+        }
+        let p = RingLayout.perCpuOffset(eventCount: events)
+        for cpu in 0..<perCpu {
+            let o = p + cpu * RingLayout.perCpuStride(eventCount: events) + RingLayout.cpuCounters + (events - 1) * RingLayout.counterSize
+            r.setU64(o, UInt64(7 + cpu))
+        }
+        w.commit(heartbeat: 5)
+
+        let reader = try RingReader(path: path)
+        #expect(reader.header.events.map(\.name) == (0..<events).map { "ev\($0)" })
+        #expect(reader.header.headerSize == (events <= 16 ? 4096 : 4096 + ((events - 16) * 72 + 4095) / 4096 * 4096))
+        #expect((0..<events).map { reader.total($0) } == (0..<events).map { UInt64(1000 + $0) })
+        var buf = [UInt8](repeating: 0, count: reader.header.recordSize)
+        #expect(buf.withUnsafeMutableBytes { reader.read(0, into: $0.baseAddress!) } == .ok)
+        buf.withUnsafeBytes { b in
+            let v = RecordView(b.baseAddress!)
+            #expect((0..<events).map { v.counter($0).value } == (0..<events).map(UInt64.init))
+            #expect((0..<events).allSatisfy { v.counter($0).enabled == 100 && v.counter($0).running == 50 })
+            #expect((0..<perCpu).map { v.cpuCounter(cpu: $0, events - 1, header: reader.header).value } == (0..<perCpu).map { UInt64(7 + $0) })
+        }
+        if events <= 16 {
+            #expect(RingLayout.counterOffset(events - 1) == RingLayout.rCounters + (events - 1) * 24 && RingLayout.perCpuOffset(eventCount: events) == 792)
+        }
+    }
+
+    @Test func aBaseHeaderWithMoreThan16EventsIsRefused() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        _ = try makeRing(at: path, capacity: 4, events: 20)
+        patch(path, at: RingLayout.hHeaderSize, le32(4096))
+        #expect(throws: RingError.badEventCount(20)) { _ = try RingReader(path: path) }
+        #expect(throws: RingSetupError.self) { _ = try RingWriter(config: RingConfig(path: dir.path + "/big", capacity: 4, eventCount: 129)) }
+    }
+}
