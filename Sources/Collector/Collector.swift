@@ -30,6 +30,9 @@ public final class Collector {
     private let cpuNow: UnsafeMutableBufferPointer<UInt64>
     private let cpuPrev: UnsafeMutableBufferPointer<UInt64>
     private var prevValid: UInt64 = 0
+    /// Each delta field's last reading added to its header running total, and which have one.
+    private let totalBase: UnsafeMutableBufferPointer<UInt64>
+    private var totalBaseValid: UInt64 = 0
     private let perCpu: (offset: Int, stride: Int)?
     private var stopping = false
     private var killDeadline: UInt64?
@@ -123,6 +126,11 @@ public final class Collector {
         cpuNow = .allocate(capacity: cpuSlots); cpuNow.initialize(repeating: 0)
         cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
         prevValid = options.osSignals ? proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil) : 0
+        totalBase = .allocate(capacity: fields); _ = totalBase.initialize(fromContentsOf: osPrev)
+        for f in OSField.allCases where f.kind == .delta && prevValid & f.bit != 0 {
+            writer.addOSTotal(f, 0)  // the running total starts at this first reading
+            totalBaseValid |= f.bit
+        }
         lastRead = Sys.monotonicNanos()
         release = pendingRelease
         child = childPid
@@ -130,7 +138,7 @@ public final class Collector {
     }
 
     deinit {
-        osNow.deallocate(); osPrev.deallocate(); cpuNow.deallocate(); cpuPrev.deallocate()
+        osNow.deallocate(); osPrev.deallocate(); cpuNow.deallocate(); cpuPrev.deallocate(); totalBase.deallocate()
     }
 
     static func commandName(_ pid: Int32) -> String {
@@ -309,6 +317,14 @@ public final class Collector {
     /// `OSField.allCases` builds a new array on each call; the tick uses this one.
     private static let osFields = OSField.allCases
 
+    /// How much a cumulative OS value grew between two readings: RAPL energy wraps at its
+    /// range; any other value that went backwards (a device removed) has no delta (nil).
+    @inline(__always)
+    private func growth(_ f: OSField, from a: UInt64, to b: UInt64) -> UInt64? {
+        if let domain = OSField.energies.firstIndex(of: f) { return proc.energyDelta(domain: domain, from: a, to: b) }
+        return b >= a ? b - a : nil
+    }
+
     /// Reads every source into the next record. Allocates nothing.
     private func writeRecord(missed: UInt32, flags: RecordFlags) {
         let rec = writer.begin()
@@ -324,16 +340,17 @@ public final class Collector {
                 rec.setU64(f.offset, osNow[i])
                 present |= f.bit
             case .delta:
-                // A delta needs two readings; a counter that went backwards (device removed)
-                // is not a delta.
-                guard prevValid & f.bit != 0 else { continue }
-                let d: UInt64
-                if let domain = OSField.energies.firstIndex(of: f) {
-                    d = proc.energyDelta(domain: domain, from: osPrev[i], to: osNow[i])
-                } else {
-                    guard osNow[i] >= osPrev[i] else { continue }
-                    d = osNow[i] - osPrev[i]
+                // The header's running total grows from its own baseline, so it misses nothing
+                // even where this record's delta is invalid.
+                if totalBaseValid & f.bit == 0 {
+                    writer.addOSTotal(f, 0)
+                } else if let d = growth(f, from: totalBase[i], to: osNow[i]) {
+                    writer.addOSTotal(f, d)
                 }
+                totalBase[i] = osNow[i]
+                totalBaseValid |= f.bit
+                // A delta needs two readings.
+                guard prevValid & f.bit != 0, let d = growth(f, from: osPrev[i], to: osNow[i]) else { continue }
                 rec.setU64(f.offset, d)
                 present |= f.bit
             }

@@ -344,7 +344,7 @@ public final class PerfringAPI: HTTPHandler {
 
     private func metrics() -> HTTPResponse {
         HTTPResponse(status: .ok, headers: [HTTPField("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                     body: PrometheusExposition.render(follower: follower, now: Sys.monotonicNanos()))
+                     body: PrometheusExposition.render(ExpositionInput(follower: follower, now: Sys.monotonicNanos())))
     }
 }
 

@@ -153,6 +153,12 @@ public final class AlertEvaluator {
         }
     }
 
+    /// Whether rule `k` is firing now.
+    public func isFiring(_ k: Int) -> Bool {
+        if case .firing = states[k] { return true }
+        return false
+    }
+
     /// Evaluates every rule on the sample at `position`.
     public func observe(_ store: SampleStore, at position: UInt64) {
         guard let tc = timeColumn else { return }

@@ -18,6 +18,9 @@ public final class MetricDeriver {
         name == "branch-instructions" ? "branches" : String(name.map { $0 == "-" ? "_" : $0 })
     }
 
+    /// Events perf counts in nanoseconds.
+    public static let nanosecondEvents: Set<String> = ["task-clock", "cpu-clock", "duration_time"]
+
     public init(header: RingHeader) {
         self.header = header
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
@@ -44,7 +47,7 @@ public final class MetricDeriver {
             eventColumn[key] = slot
             let countColumn = columns.count
             countColumnOf[key] = countColumn
-            add(key, "\(e.name) in the interval, scaled for multiplexing", e.name == "task-clock" || e.name == "cpu-clock" ? "ns" : "") { Self.scaled($0.counter(slot)) }
+            add(key, "\(e.name) in the interval, scaled for multiplexing", Self.nanosecondEvents.contains(e.name) ? "ns" : "") { Self.scaled($0.counter(slot)) }
             columns.append(ColumnSpec(key: key + "_per_s", kind: .rate(of: countColumn), help: "\(e.name) per second", unit: "1/s"))
         }
         let hardwareSlots = header.events.indices.filter { header.events[$0].status == .counting && header.events[$0].type != 1 }

@@ -26,8 +26,6 @@ public final class RingFollower {
     public private(set) var recordsLost: UInt64 = 0
     /// Monotonic time (ns) of the newest sample's record.
     public private(set) var newestTimeNs: UInt64?
-    /// Last-known per-event cumulative totals (kept when the file goes away).
-    public private(set) var totals: [UInt64] = []
     /// Last-known stop flag and heartbeat of the current ring.
     public private(set) var stopped = false
     public private(set) var heartbeatNs: UInt64 = 0
@@ -77,7 +75,6 @@ public final class RingFollower {
         }
         heartbeatNs = hb
         stopped = st
-        for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
         if w <= nextIndex { return 0 }
         let oldest = reader.oldestIndex(writeIndex: w)
         if nextIndex < oldest {
@@ -147,7 +144,6 @@ public final class RingFollower {
         store = SampleStore(columns: deriver!.columns, capacity: header.capacity)
         phases = PhaseTracker(store: store!, header: header, minPhaseNs: minPhaseNs)
         alerts.bind(store!)
-        totals = [UInt64](repeating: 0, count: header.eventCount)
         epoch += 1
         newestTimeNs = nil
         stopped = false
@@ -157,6 +153,16 @@ public final class RingFollower {
             bufferSize = header.recordSize
         }
         nextIndex = fresh.writeIndex().map(fresh.oldestIndex(writeIndex:)) ?? 0
+    }
+
+    /// The newest sample's available values by API key: all /metrics reads from the history.
+    public func newestValues() -> [(key: String, value: Double)] {
+        guard let store, store.count > store.oldest else { return [] }
+        let newest = store.count - 1
+        return store.columns.indices.compactMap { c in
+            let v = store.value(c, at: newest)
+            return v.isFinite ? (store.columns[c].key, v) : nil
+        }
     }
 
     /// The collector's state at monotonic time `now`.

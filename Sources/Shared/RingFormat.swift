@@ -39,6 +39,8 @@ public enum RingLayout {
     public static let hEventTable = 1024     // maxEvents x eventEntrySize
     public static let eventEntrySize = 64
     public static let hEventTotals = 2048    // maxEvents x u64 atomic: cumulative scaled counts
+    public static let hOSTotalsMask = 2304   // u64 atomic: bit k set once OS field k has a running total
+    public static let hOSTotals = 2312       // OSField.count x u64 atomic: running total of each delta field
     public static let hostnameSize = 64
     public static let targetSize = 256
     public static let energyNameSize = 32
@@ -97,6 +99,8 @@ public struct RingFlags: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let perCpu = RingFlags(rawValue: 1 << 0)
     public static let replay = RingFlags(rawValue: 1 << 1)
+    /// The header keeps running totals of the OS delta fields (hOSTotalsMask, hOSTotals).
+    public static let osTotals = RingFlags(rawValue: 1 << 2)
 }
 
 public struct RecordFlags: OptionSet, Sendable {

@@ -89,6 +89,8 @@ public final class RingWriter {
     private var current: UnsafeMutableRawPointer?
     private var releaser: PageReleaser
     private var published = false
+    /// The OS totals mask as last stored.
+    private var osTotalsKept: UInt64 = 0
 
     /// Checks the directory and the final path without creating anything, so the collector can
     /// report a bad location before it opens a single counter.
@@ -219,7 +221,8 @@ public final class RingWriter {
         base.setU32(RingLayout.hPerCpuCount, UInt32(c.perCpuCount))
         base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.fixedRecordSize))
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
-        base.setU32(RingLayout.hFlags, c.flags.rawValue)
+        // Every ring this build writes keeps the OS running totals (zero until a field starts).
+        base.setU32(RingLayout.hFlags, c.flags.union(.osTotals).rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
         base.setU64(RingLayout.hHeartbeatNs, mono)
         base.setString(RingLayout.hHostname, size: RingLayout.hostnameSize, c.hostname)
@@ -286,6 +289,17 @@ public final class RingWriter {
     public func addTotal(_ slot: Int, _ delta: UInt64) {
         let p = (base + RingLayout.hEventTotals + slot * 8).assumingMemoryBound(to: UInt64.self)
         cperf_store_release_u64(p, cperf_load_acquire_u64(p) &+ delta)
+    }
+
+    /// Adds to an OS delta field's running total in the header; the first call for a field (with
+    /// 0 from its first reading) also sets its bit in the totals mask, after the total.
+    @inline(__always)
+    public func addOSTotal(_ f: OSField, _ delta: UInt64) {
+        let p = (base + RingLayout.hOSTotals + f.rawValue * 8).assumingMemoryBound(to: UInt64.self)
+        cperf_store_release_u64(p, cperf_load_acquire_u64(p) &+ delta)
+        guard osTotalsKept & f.bit == 0 else { return }
+        osTotalsKept |= f.bit
+        cperf_store_release_u64((base + RingLayout.hOSTotalsMask).assumingMemoryBound(to: UInt64.self), osTotalsKept)
     }
 
     /// Marks a clean stop (and the command's exit status, if any).
