@@ -160,6 +160,10 @@ public struct RingTotals: Sendable, Equatable {
     public var os: [UInt64]
     /// Records written by this collector run (the write index).
     public var records: UInt64
+    public init(events: [UInt64], osMask: UInt64, os: [UInt64], records: UInt64) {
+        precondition(os.count == OSField.allCases.count, "one OS total per field")
+        self.events = events; self.osMask = osMask; self.os = os; self.records = records
+    }
     public func os(_ f: OSField) -> UInt64? { osMask & f.bit != 0 ? os[f.rawValue] : nil }
 }
 
