@@ -343,6 +343,17 @@ def main():
                        return p && !p.hidden ? p.querySelectorAll('#phase-band .phase-seg').length : -1; })()""")
         c.check(ok and segs >= 1, "phase band drawn from /api/phases (data-phases >= 1)",
                 "data-phases=%s, segments=%s" % (ph.get("phases"), segs))
+        # browser-test starts the server with --alert 'procs_running >= 1', true whenever /proc/stat
+        # is read (the reader itself runs): the strip shows it firing.
+        strip, deadline = None, time.time() + 10
+        while time.time() < deadline:
+            strip = json.loads(b.eval("""JSON.stringify((() => { const s = document.getElementById('alerts');
+                       return s && { hidden: s.hidden, firing: +(s.dataset.firing || 0), text: s.textContent }; })())"""))
+            if strip and not strip["hidden"] and strip["firing"] >= 1:
+                break
+            time.sleep(0.25)
+        c.check(bool(strip) and not strip["hidden"] and strip["firing"] >= 1 and "procs_running >= 1" in strip["text"],
+                "alerts strip shows the firing --alert rule", (strip or {}).get("text", "no #alerts element")[:90])
         zero = b.eval("""JSON.stringify([...document.querySelectorAll('.tile')].map(t =>
                        [t.querySelector('.tile-label').textContent, t.querySelector('.tile-val').textContent, t.title]))""")
         tiles = json.loads(zero)

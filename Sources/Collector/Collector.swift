@@ -49,6 +49,9 @@ public final class Collector {
     private var slowHeldValid: UInt64 = 0
     /// OS fields taken from a counting software event instead of /proc (system-wide, all CPUs).
     private let counterSourced: [(OSField, Int)]
+    /// The delta fields whose header running total has started (from their first reading;
+    /// `osPrev` holds the reading it grows from).
+    private var totalBaseValid: UInt64 = 0
     private let perCpu: (offset: Int, stride: Int)?
     private var stopping = false
     private var killDeadline: UInt64?
@@ -180,6 +183,10 @@ public final class Collector {
         cpuNow = .allocate(capacity: cpuSlots); cpuNow.initialize(repeating: 0)
         cpuPrev = .allocate(capacity: cpuSlots); cpuPrev.initialize(repeating: 0)
         prevValid = options.osSignals ? proc.sample(into: osPrev, perCpu: options.perCpu ? cpuPrev : nil) : 0
+        for f in OSField.allCases where f.kind == .delta && prevValid & f.bit != 0 {
+            writer.addOSTotal(f, 0)  // the running total starts at this first reading
+            totalBaseValid |= f.bit
+        }
         lastRead = Sys.monotonicNanos()
         lastSlowNs = lastRead
         release = pendingRelease
@@ -389,7 +396,7 @@ public final class Collector {
         do {
             let fresh = try RingWriter(config: old.config, directory: old.directory)
             for (i, e) in counters.entries.enumerated() { fresh.setEvent(i, e) }
-            fresh.setTotals(old.eventTotals)
+            fresh.setTotals(old.runningTotals)
             try fresh.publish()
             writer = fresh
             Log.warning("ring \(path) \(damage); wrote a new ring there (generation \(String(fresh.generation, radix: 16)))")
@@ -407,6 +414,14 @@ public final class Collector {
 
     /// `OSField.allCases` builds a new array on each call; the tick uses this one.
     private static let osFields = OSField.allCases
+
+    /// How much a cumulative OS value grew between two readings: RAPL energy wraps at its
+    /// range; any other value that went backwards (a device removed) has no delta (nil).
+    @inline(__always)
+    private func growth(_ f: OSField, from a: UInt64, to b: UInt64) -> UInt64? {
+        if let domain = OSField.energies.firstIndex(of: f) { return proc.energyDelta(domain: domain, from: a, to: b) }
+        return b >= a ? b - a : nil
+    }
 
     /// Reads every source into the next record. Allocates nothing. Returns an exit status when
     /// the ring is damaged beyond repair.
@@ -430,16 +445,19 @@ public final class Collector {
                 slowHeld[i] = Double(osNow[i])
                 present |= f.bit
             case .delta:
-                // A delta needs two readings; a counter that went backwards (device removed)
-                // is not a delta.
-                guard prevValid & f.bit != 0 else { continue }
-                let d: UInt64
-                if let domain = OSField.energies.firstIndex(of: f) {
-                    d = proc.energyDelta(domain: domain, from: osPrev[i], to: osNow[i])
-                } else {
-                    guard osNow[i] >= osPrev[i] else { continue }
-                    d = osNow[i] - osPrev[i]
+                // Growth since the last good reading: the header's running total takes it, so
+                // it misses nothing even where this record's delta is invalid; the record's
+                // delta also needs the previous attempt to have read the field.
+                let g = totalBaseValid & f.bit != 0 ? growth(f, from: osPrev[i], to: osNow[i]) : nil
+                if totalBaseValid & f.bit == 0 {
+                    writer.addOSTotal(f, 0)
+                    totalBaseValid |= f.bit
+                } else if let g {
+                    writer.addOSTotal(f, g)
                 }
+                let d = prevValid & f.bit != 0 ? g : nil
+                osPrev[i] = osNow[i]
+                guard let d else { continue }
                 if slowMask & f.bit != 0, span > 0 {
                     slowHeld[i] = Double(d) / Double(span)
                     rec.setU64(f.offset, Self.prorated(slowHeld[i], dt))
@@ -448,7 +466,6 @@ public final class Collector {
                 }
                 present |= f.bit
             }
-            osPrev[i] = osNow[i]
         }
         prevValid = (prevValid & ~attempted) | (valid & attempted)
         if slow && options.osSignals {

@@ -414,6 +414,7 @@ public enum Replay {
         for (f, v) in r.os {
             p.setU64(f.offset, v)
             valid |= f.bit
+            if f.kind == .delta { writer.addOSTotal(f, v) }
         }
         p.setU64(RingLayout.rOSValid, valid)
         return writer.commit(heartbeat: Sys.monotonicNanos())

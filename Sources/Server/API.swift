@@ -458,7 +458,7 @@ public final class PerfringAPI: HTTPHandler {
         if let cached = metricsBody, cached.version == follower.version, cached.tick == ticks {
             body = cached.body
         } else {
-            body = PrometheusExposition.render(follower: follower, now: Sys.monotonicNanos())
+            body = PrometheusExposition.render(ExpositionInput(follower: follower, now: Sys.monotonicNanos()))
             metricsBody = (follower.version, ticks, body)
         }
         return HTTPResponse(status: .ok, headers: Self.metricsHeaders, body: body)

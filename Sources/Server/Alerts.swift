@@ -206,6 +206,12 @@ public final class AlertEvaluator {
         }
     }
 
+    /// Whether rule `k` is firing now.
+    public func isFiring(_ k: Int) -> Bool {
+        if case .firing = states[k] { return true }
+        return false
+    }
+
     /// Evaluates every rule on one sample: its sequence number and its columns' values.
     public func observe(seq: UInt64, value: (Int) -> Double) {
         guard let tc = timeColumn, !rules.isEmpty else { return }

@@ -63,6 +63,9 @@ public final class MetricDeriver {
         return (String(parts[0]), String(parts[1]))
     }
 
+    /// Events perf counts in nanoseconds.
+    public static let nanosecondEvents: Set<String> = ["task-clock", "cpu-clock", "duration_time"]
+
     public init(header: RingHeader) {
         self.header = header
         columns.append(ColumnSpec(key: "seq", kind: .sequence, help: "record index in this collector run", unit: ""))
@@ -88,7 +91,7 @@ public final class MetricDeriver {
             }
             let key = Self.key(forEvent: e.name)
             // The clocks count nanoseconds of CPU time: their rate is ns per second, 1e9 per busy CPU.
-            let isClock = e.name == "task-clock" || e.name == "cpu-clock"
+            let isClock = Self.nanosecondEvents.contains(e.name)
             guard e.status == .counting else {
                 columns.append(ColumnSpec(key: key, kind: .unavailable, help: "\(e.name) (unavailable: \(e.status.name))", unit: isClock ? "ns" : ""))
                 columns.append(ColumnSpec(key: key + "_per_s", kind: .unavailable, help: "\(e.name) per second (unavailable)", unit: isClock ? "ns/s" : "1/s"))

@@ -251,6 +251,16 @@ public final class RingFollower {
         if warning { Log.warning(line) } else { Log.info(line) }
     }
 
+    /// The newest sample's available values by API key: all /metrics reads from the history.
+    public func newestValues() -> [(key: String, value: Double)] {
+        let newest = SampleBuffer()
+        guard let samples, samples.count > 0, samples.read(samples.end - 1, into: newest) else { return [] }
+        return samples.columns.indices.compactMap { c in
+            let v = samples.value(c, in: newest, previous: nil)
+            return v.isFinite ? (samples.columns[c].key, v) : nil
+        }
+    }
+
     /// The collector's state at monotonic time `now`.
     public func state(now: UInt64) -> CollectorState {
         guard let reader else { return .absent }

@@ -46,6 +46,8 @@ public enum RingLayout {
     public static let hEventTotals = 2048    // maxEvents x u64 atomic: cumulative scaled counts
     public static let hSlowFieldMask = 2176  // u64 OS fields read at the slow period (bit k: OSField k)
     public static let hSlowPeriodNs = 2184   // u64 the slow period (0: every field every tick)
+    public static let hOSTotalsMask = 2304   // u64 atomic: bit k set once OS field k has a running total
+    public static let hOSTotals = 2312       // OSField.count x u64 atomic: running total of each delta field
     public static let hostnameSize = 64
     public static let targetSize = 256
     public static let energyNameSize = 32
@@ -160,6 +162,8 @@ public struct RingFlags: OptionSet, Sendable {
     /// A replay of a recording that counted the whole machine (perf stat -a, -C, -A,
     /// --per-*), whatever CPU count it shows: readers analyse it system-wide.
     public static let systemRecording = RingFlags(rawValue: 1 << 2)
+    /// The header keeps running totals of the OS delta fields (hOSTotalsMask, hOSTotals).
+    public static let osTotals = RingFlags(rawValue: 1 << 3)
 }
 
 public struct RecordFlags: OptionSet, Sendable {

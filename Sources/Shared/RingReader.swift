@@ -198,6 +198,23 @@ public func counterEstimate(_ c: (value: UInt64, enabled: UInt64, running: UInt6
     return c.enabled == 0 && record.contains(.targetOffCPU) ? 0 : .nan
 }
 
+/// The header's running totals, read together: what Prometheus counters are made of.
+public struct RingTotals: Sendable, Equatable {
+    /// Per event slot: the cumulative scaled count since the collector started.
+    public var events: [UInt64]
+    /// Bit k set when OS field k has a running total (0 for a ring without OS totals).
+    public var osMask: UInt64
+    /// By OS field index: the running total in the field's unit (0 where the mask bit is clear).
+    public var os: [UInt64]
+    /// Records written by this collector run (the write index).
+    public var records: UInt64
+    public init(events: [UInt64], osMask: UInt64, os: [UInt64], records: UInt64) {
+        precondition(os.count == OSField.allCases.count, "one OS total per field")
+        self.events = events; self.osMask = osMask; self.os = os; self.records = records
+    }
+    public func os(_ f: OSField) -> UInt64? { osMask & f.bit != 0 ? os[f.rawValue] : nil }
+}
+
 /// Outcome of reading one record by index.
 public enum RecordRead: Equatable, Sendable {
     case ok
@@ -302,6 +319,27 @@ public final class RingReader {
         let p = base + RingLayout.eventEntryOffset(slot) + RingLayout.eFlags
         guard cperf_guarded_load_acquire_u32(p.assumingMemoryBound(to: UInt32.self), &v) == 0 else { return nil }
         return EventFlags(rawValue: v)
+    }
+
+    /// Every running total in the header at once (see `RingTotals`); nil on a fault.
+    public func totals() -> RingTotals? {
+        var t = RingTotals(events: [], osMask: 0, os: [UInt64](repeating: 0, count: OSField.allCases.count), records: 0)
+        for slot in 0..<header.eventCount {
+            guard let v = total(slot) else { return nil }
+            t.events.append(v)
+        }
+        if header.flags.contains(.osTotals) {
+            guard let mask = loadAcquire(RingLayout.hOSTotalsMask) else { return nil }
+            t.osMask = mask
+            for f in OSField.allCases where mask & f.bit != 0 {
+                guard let v = loadAcquire(RingLayout.hOSTotals + f.rawValue * 8) else { return nil }
+                t.os[f.rawValue] = v
+            }
+        }
+        // Loaded last: the totals above cover (almost exactly) the records before this index.
+        guard let w = writeIndex() else { return nil }
+        t.records = w
+        return t
     }
 
     /// The oldest index that can still be in the ring given the current write index.

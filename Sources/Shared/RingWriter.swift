@@ -118,6 +118,9 @@ public final class RingWriter {
     private let totals: UnsafeMutableBufferPointer<UInt64>
     private var releaser: PageReleaser
     private var published = false
+    /// The OS fields' running totals, and the mask of those kept, as last stored.
+    private let osTotals: UnsafeMutableBufferPointer<UInt64>
+    private var osTotalsKept: UInt64 = 0
 
     /// Creates and maps the ring under a temporary name in `directory` (walked and checked from
     /// the config's path when not given). Call `setEvent`, then `publish()`.
@@ -170,6 +173,8 @@ public final class RingWriter {
         self.staging = .allocate(byteCount: config.recordSize, alignment: 64)
         self.totals = .allocate(capacity: max(1, config.eventCount))
         totals.initialize(repeating: 0)
+        self.osTotals = .allocate(capacity: OSField.allCases.count)
+        osTotals.initialize(repeating: 0)
         self.recordsOffset = RingLayout.headerSize(eventCount: config.eventCount)
         self.releaser = PageReleaser(area: p + recordsOffset, recordSize: config.recordSize, capacity: config.capacity)
         writeHeader()
@@ -182,6 +187,7 @@ public final class RingWriter {
         Sys.close(fd)
         staging.deallocate()
         totals.deallocate()
+        osTotals.deallocate()
     }
 
     private func writeHeader() {
@@ -205,7 +211,8 @@ public final class RingWriter {
         base.setU32(RingLayout.hPerCpuCount, UInt32(c.perCpuCount))
         base.setU32(RingLayout.hPerCpuOffset, UInt32(RingLayout.perCpuOffset(eventCount: c.eventCount)))
         base.setU32(RingLayout.hPerCpuStride, UInt32(RingLayout.perCpuStride(eventCount: c.eventCount)))
-        base.setU32(RingLayout.hFlags, c.flags.rawValue)
+        // Every ring this build writes keeps the OS running totals (zero until a field starts).
+        base.setU32(RingLayout.hFlags, c.flags.union(.osTotals).rawValue)
         base.setU32(RingLayout.hEnergyDomainCount, UInt32(c.energyDomains.count))
         base.setU64(RingLayout.hSlowFieldMask, c.slowFieldMask)
         base.setU64(RingLayout.hSlowPeriodNs, c.slowPeriodNs)
@@ -301,15 +308,35 @@ public final class RingWriter {
     @inline(__always)
     public func addTotal(_ slot: Int, _ delta: UInt64) { totals[slot] &+= delta }
 
-    /// Every event's total so far, to carry over into a ring that replaces this one.
-    public var eventTotals: [UInt64] { Array(totals.prefix(config.eventCount)) }
+    /// Adds to an OS delta field's running total in the header at once; the first call for a
+    /// field (with 0 from its first reading) also sets its bit in the totals mask, after the
+    /// total. A truncated file is left as it is (the next commit finds it).
+    @inline(__always)
+    public func addOSTotal(_ f: OSField, _ delta: UInt64) {
+        osTotals[f.rawValue] &+= delta
+        guard store(RingLayout.hOSTotals + f.rawValue * 8, osTotals[f.rawValue]), osTotalsKept & f.bit == 0 else { return }
+        osTotalsKept |= f.bit
+        _ = store(RingLayout.hOSTotalsMask, osTotalsKept)
+    }
+
+    /// Every total so far (events, then the OS fields and their mask), to carry over into a
+    /// ring that replaces this one.
+    public var runningTotals: (events: [UInt64], os: [UInt64], osMask: UInt64) {
+        (Array(totals.prefix(config.eventCount)), Array(osTotals), osTotalsKept)
+    }
 
     /// Starts from totals carried over from a previous ring of the same run (before `publish()`).
-    public func setTotals(_ values: [UInt64]) {
-        for (slot, v) in values.prefix(config.eventCount).enumerated() {
+    public func setTotals(_ t: (events: [UInt64], os: [UInt64], osMask: UInt64)) {
+        for (slot, v) in t.events.prefix(config.eventCount).enumerated() {
             totals[slot] = v
             base.setU64(RingLayout.eventTotalOffset(slot, eventCount: config.eventCount), v)
         }
+        for (k, v) in t.os.prefix(osTotals.count).enumerated() {
+            osTotals[k] = v
+            base.setU64(RingLayout.hOSTotals + k * 8, v)
+        }
+        osTotalsKept = t.osMask
+        base.setU64(RingLayout.hOSTotalsMask, t.osMask)
     }
 
     /// Marks a clean stop (and the command's exit status, if any). A truncated file is left as

@@ -89,7 +89,42 @@ import Testing
         #expect(records.count >= 3)
         #expect(reader.header.energyDomains.isEmpty)
         for rec in records { view(rec) { #expect($0.osValid == 0) } }
+        #expect(reader.totals()?.osMask == 0, "no OS reads, no OS totals")
         #expect(records.contains { rec in view(rec) { $0.counter(taskClock).running > 0 } })
+    }
+
+    /// The header's OS running totals are what the records add up to: this collector reads
+    /// every field every tick, so each delta field's total is exactly the sum of its record
+    /// deltas, and a total exists for every delta field a record had.
+    @Test func osTotalsAreTheSumOfTheRecordDeltas() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let ring = dir.path + "/ring"
+        let busy = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; head -c 3000000 /dev/zero > \(dir.path)/f; sync"
+        let r = try runProduct("perfring-collector", ["--ring", ring, "--interval", "10ms", "--", "/bin/sh", "-c", busy])
+        #expect(r.status == 0, "\(r.stderr)")
+        let (reader, records) = try readAll(ring)
+        let totals = try #require(reader.totals())
+        #expect(totals.records == UInt64(records.count))
+        var sums = [UInt64](repeating: 0, count: OSField.allCases.count)
+        var seen: UInt64 = 0
+        for rec in records {
+            view(rec) { v in
+                for f in OSField.allCases where f.kind == .delta {
+                    guard let d = v.os(f) else { continue }
+                    sums[f.rawValue] += d
+                    seen |= f.bit
+                }
+            }
+        }
+        #expect(seen & OSField.cpuUser.bit != 0 && seen & OSField.procUtime.bit != 0, "system and process fields were read")
+        for f in OSField.allCases {
+            if f.kind == .level { #expect(totals.os(f) == nil, "\(f): a level has no total"); continue }
+            if seen & f.bit == 0 { continue }
+            #expect(totals.os(f) == sums[f.rawValue], "\(f): total \(String(describing: totals.os(f))), records add up to \(sums[f.rawValue])")
+        }
+        var cpu: UInt64 = 0
+        for f in OSField.cpuTimes { cpu += totals.os(f) ?? 0 }
+        #expect(cpu > 0)
     }
 
     @Test func pidModeStopsCleanlyWhenTheTargetExits() throws {

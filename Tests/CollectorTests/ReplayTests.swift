@@ -194,7 +194,13 @@ func exportJSON(_ ring: String) throws -> [String: Any] {
         #expect(compared > 12 * 40, "most columns carry values")
         #expect(a["ref_cycles"]!.allSatisfy(\.isEmpty) && a["multiplex"]![0] == "0.75")
         #expect(a["swap_used_bytes"]![0] != "" && b["swap_used_bytes"]!.allSatisfy(\.isEmpty), "swap's size is unknown: left invalid, never zero")
-        let header = try RingReader(path: dir.path + "/replayed").header
+        let replayed = try RingReader(path: dir.path + "/replayed")
+        let header = replayed.header
+        // The replay keeps the OS running totals too: the sum of what it wrote.
+        let totals = try #require(replayed.totals())
+        let diskRead = a["disk_read_bps"]!.indices.reduce(0.0) { $0 + (Double(a["disk_read_bps"]![$1]) ?? 0) * (Double(a["dt_ms"]![$1]) ?? 0) / 1000 }
+        #expect(close(totals.os(.diskReadBytes).map { Double($0) }, diskRead, 1e-6))
+        #expect(totals.os(.cpuUser) != nil && totals.os(.memTotal) == nil)
         #expect(header.events.map(\.name) == ["cycles", "instructions", "task-clock", "ref-cycles"])
         #expect(header.events[3].status == .unsupported && header.target.hasSuffix("(perfring csv)"))
     }

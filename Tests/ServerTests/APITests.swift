@@ -464,6 +464,10 @@ extension TestClient {
         let metrics = try server.get("/metrics").text
         #expect(metrics.contains("perfring_collector_state{state=\"\(t.collector)\"} 1\n"))
         #expect(metrics.contains("perfring_up \(t.collector == "running" ? 1 : 0)\n"))
+        // Value series only while the collector runs; the sample age always.
+        #expect(metrics.contains("\nperfring_cycles_total ") == (t.collector == "running"))
+        #expect(metrics.contains("\nperfring_load1 ") == (t.collector == "running"))
+        #expect(metrics.contains("\nperfring_sample_age_seconds "))
     }
 
     @Test func healthFollowsAStopWhileServing() throws {
@@ -638,50 +642,65 @@ extension TestClient {
             c.writer.addTotal(slot, t - t / 2)
         }
         c.writer.publishTotals()  // the collector's next commit would
+        // OS running totals, in the ring's units; the ones never started stay out.
+        let os: [(OSField, UInt64)] = [(.cpuUser, 4_270_000_000), (.cpuIdle, 0), (.diskReadBytes, 1_093_632), (.psiIoSome, 39_149),
+                                       (.contextSwitches, 293_405), (.majorFaults, 4)]
+        for (f, v) in os { c.writer.addOSTotal(f, 0); c.writer.addOSTotal(f, v) }
         let server = APIServer(ring: dir.ring)
         let r = try server.get("/metrics")
         #expect(r.status == 200)
         #expect(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         let text = r.text
         let samples = try parseExposition(text)
+        func value(_ name: String, _ labels: String = "") -> Double? { samples.first { $0.name == name && $0.labels == labels }?.value }
 
-        /// Prometheus spells the unit out: `cycles_per_s` is `perfring_cycles_per_second`.
-        func promName(_ key: String) -> String {
-            "perfring_" + (key.hasSuffix("_per_s") ? key.dropLast(2) + "_second" : key)
-        }
-        for (slot, t) in totals {
-            let name = promName(MetricDeriver.key(forEvent: Slot.events[slot].name)) + "_total"
-            #expect(samples.first { $0.name == name }?.value == Double(t), "\(name)")
+        for (slot, t) in totals where slot != Slot.taskClock {
+            let name = "perfring_" + MetricDeriver.key(forEvent: Slot.events[slot].name) + "_total"
+            #expect(value(name) == Double(t), "\(name)")
             #expect(text.contains("# TYPE \(name) counter\n"))
         }
+        #expect(value("perfring_task_clock_seconds_total") == 5, "nanoseconds as seconds")
+        #expect(value("perfring_cpu_seconds_total", "mode=\"user\"") == 4.27)
+        #expect(value("perfring_cpu_seconds_total", "mode=\"idle\"") == 0, "started and still zero: 0")
+        #expect(value("perfring_cpu_seconds_total", "mode=\"nice\"") == nil, "never started: absent")
+        #expect(value("perfring_disk_read_bytes_total") == 1_093_632)
+        #expect(value("perfring_pressure_stall_seconds_total", "resource=\"io\",kind=\"some\"") == 0.039149)
+        #expect(value("perfring_system_context_switches_total") == 293_405)
+        #expect(value("perfring_system_major_page_faults_total") == 4)
+        #expect(value("perfring_network_receive_bytes_total") == nil)
+        #expect(value("perfring_samples_total") == 3)
         #expect(!text.contains("perfring_ref_cycles"))  // no counter, no gauges for an event that does not count
         #expect(samples.contains { $0.name == "perfring_event_available" && $0.labels == "event=\"ref-cycles\",status=\"unsupported\"" && $0.value == 0 })
         #expect(samples.contains { $0.name == "perfring_event_available" && $0.labels == "event=\"cycles\",status=\"counting\"" && $0.value == 1 })
+        #expect(value("perfring_events_available", "kind=\"hardware\"") == 6)
+        #expect(value("perfring_events_available", "kind=\"software\"") == 1)
 
-        // Gauges: the newest sample's available values, and nothing for unavailable ones.
-        let gauges = Dictionary(samples.filter { $0.labels.isEmpty }.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        // Gauges: the newest sample's levels and ratios in base units, nothing for unavailable
+        // ones, and no per-interval counts or rates (the counters give those over any window).
         var want = RecordKind.notRunning.expected
         for (k, v) in RecordKind.osPartial.expected where v != plainExpected[k]! { want[k] = .some(v) }
-        for (key, value) in want {
-            let name = promName(key)
-            if ["dt_ms", "missed", "gap"].contains(key) { continue }
-            if let value {
-                let got = gauges[name]
-                #expect(got.map { near($0, value) } == true, "\(name): \(String(describing: got)), want \(value)")
-                #expect(text.contains("# TYPE \(name) gauge\n"), "\(name)")
+        for g in PrometheusExposition.gaugeTable {
+            let expected = try #require(want[g.key], "\(g.key) is an API key")
+            if let expected {
+                #expect(value(g.name).map { near($0, expected / g.divisor) } == true, "\(g.name): \(String(describing: value(g.name))), want \(expected / g.divisor)")
+                #expect(text.contains("# TYPE \(g.name) gauge\n"), "\(g.name)")
             } else {
-                #expect(gauges[name] == nil, "\(name) must be absent")
-                #expect(!text.contains("# HELP \(name) "), "\(name)")
+                #expect(value(g.name) == nil, "\(g.name) must be absent")
+                #expect(!text.contains("# HELP \(g.name) "), "\(g.name)")
             }
         }
-        #expect(gauges["perfring_cycles_per_second"] == 4_000_000)
-        #expect(gauges["perfring_up"] == 1)
+        #expect(value("perfring_cache_miss_ratio") == 0.05 && value("perfring_cpu_busy_ratio") == nil && value("perfring_load1") == 1.5)
+        for gone in ["perfring_cycles", "perfring_cycles_per_second", "perfring_disk_read_bps", "perfring_psi_io_some", "perfring_ctxt_per_s"] {
+            #expect(!samples.contains { $0.name == gone }, "\(gone)")
+        }
+        #expect(value("perfring_up") == 1)
+        #expect(value("perfring_build_info", "version=\"\(perfringServerVersion)\",ring_format=\"1\"") == 1)
         let info = samples.first { $0.name == "perfring_info" }
         #expect(info?.labels == "mode=\"system-wide\",target=\"all CPUs\",host=\"fakehost\",generation=\"\(c.generationHex)\"")
-        #expect(gauges["perfring_interval_seconds"] == 10)
+        #expect(value("perfring_interval_seconds") == 10)
+        #expect(value("perfring_sample_age_seconds") != nil)
 
-        let candidates = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
-        if let promtool = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+        if let promtool = promtoolPath {
             let (status, output) = try runWithInput(promtool, ["check", "metrics"], input: r.body)
             #expect(status == 0, "promtool check metrics: \(output)")
         }
@@ -711,20 +730,20 @@ extension TestClient {
         let samples = try parseExposition(text)
         for (slot, name) in names.enumerated() {
             let family = "perfring_" + name.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: "branch_instructions", with: "branches")
-            #expect(samples.first { $0.name == family + "_total" }?.value == Double(5000 + slot), "\(family)_total")
-            #expect(samples.first { $0.name == family }?.value == Double(1000 + slot), "\(family)")
-            #expect(samples.first { $0.name == family + "_per_second" }?.value == Double(2 * (1000 + slot)), "\(family)_per_second")
+            let clock = name.hasSuffix("-clock")
+            #expect(samples.first { $0.name == family + (clock ? "_seconds_total" : "_total") }?.value == Double(5000 + slot) / (clock ? 1e9 : 1), "\(family)")
+            #expect(!samples.contains { $0.name == family || $0.name == family + "_per_second" }, "\(family): no per-interval gauge")
         }
-        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+        #expect(samples.first { $0.name == "perfring_events_available" && $0.labels == "kind=\"hardware\"" }?.value == Double(names.count - names.filter(software.contains).count))
+        if let promtool = promtoolPath {
             let (status, output) = try runWithInput(promtool, ["check", "metrics"], input: Array(text.utf8))
             #expect(status == 0, "promtool check metrics: \(output)")
         }
     }
 
-    @Test(arguments: [("ipc", "perfring_ipc"), ("cycles_per_s", "perfring_cycles_per_second"), ("ctxt_per_s", "perfring_ctxt_per_second"),
-                      ("dTLB_load_misses", "perfring_dtlb_load_misses"), ("L1_dcache_loads_per_s", "perfring_l1_dcache_loads_per_second"),
-                      ("disk_read_bps", "perfring_disk_read_bps"), ("per_s_total", "perfring_per_s_total")])
-    func prometheusNamesAreSnakeCaseWithUnitsSpelledOut(_ key: String, _ name: String) {
+    @Test(arguments: [("ipc", "perfring_ipc"), ("dTLB_load_misses", "perfring_dtlb_load_misses"), ("L1_dcache_loads", "perfring_l1_dcache_loads"),
+                      ("cycles:u", "perfring_cycles_u"), ("cpu_core/cycles/", "perfring_cpu_core_cycles_"), ("r2a", "perfring_r2a"), ("", "perfring_")])
+    func prometheusNamesAreLowerSnakeCase(_ key: String, _ name: String) {
         #expect(PrometheusExposition.metricName(key) == name)
     }
 
@@ -972,6 +991,9 @@ func parseExposition(_ text: String, sourceLocation: SourceLocation = #_sourceLo
     }
     return out
 }
+
+/// promtool from Debian's prometheus package, when installed (scripts/test installs it).
+let promtoolPath = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
 /// Runs a program with `input` on its stdin; returns its exit status and combined output.
 func runWithInput(_ path: String, _ args: [String], input: [UInt8]) throws -> (Int32, String) {

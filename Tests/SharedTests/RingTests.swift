@@ -64,6 +64,47 @@ import Testing
         #expect(r.total(0) == 0)
     }
 
+    /// The OS running totals: flagged in every ring this build writes, a field's bit set from
+    /// its first reading (total 0), growing with each add; read together with the event
+    /// totals and the write index.
+    @Test(arguments: [OSField.cpuUser, .diskReadBytes, .psiIoFull, .energy3, .procMajorFaults])
+    func osTotalsAccumulateInTheHeader(_ field: OSField) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let w = try makeRing(at: dir.path + "/ring")
+        let r = try RingReader(path: dir.path + "/ring")
+        #expect(r.header.flags.contains(.osTotals))
+        #expect(r.totals()?.osMask == 0)
+        #expect(r.totals()?.os(field) == nil, "no reading yet: no total, not zero")
+        w.addOSTotal(field, 0)
+        #expect(r.totals()?.os(field) == 0)
+        w.addOSTotal(field, 40); w.addOSTotal(field, 2)
+        w.addTotal(0, 9)
+        writeRecord(w, value: 1, time: 1)
+        let t = try #require(r.totals())
+        #expect(t.osMask == field.bit)
+        #expect(t.os(field) == 42)
+        #expect(t.events.first == 9)
+        #expect(t.records == 1)
+        for other in OSField.allCases where other != field { #expect(t.os(other) == nil) }
+    }
+
+    /// A ring without flag bit 3 (an older writer) has no OS totals, whatever the bytes say.
+    @Test func aRingWithoutTheFlagHasNoOSTotals() throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let w = try makeRing(at: path)
+        w.addOSTotal(.cpuIdle, 5)
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        var flags = UInt32(0)
+        #expect(pread(fd, &flags, 4, off_t(RingLayout.hFlags)) == 4)
+        flags &= ~RingFlags.osTotals.rawValue
+        #expect(pwrite(fd, &flags, 4, off_t(RingLayout.hFlags)) == 4)
+        let r = try RingReader(path: path)
+        #expect(r.totals()?.osMask == 0)
+        #expect(r.totals()?.os(.cpuIdle) == nil)
+    }
+
     @Test func restartIsDetectedByANewFileAtThePath() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let path = dir.path + "/ring"
@@ -261,6 +302,7 @@ private func checkLocation(_ path: String) throws(RingSetupError) {
         defer { _ = chdir(saved) }
         #expect(chdir(dir.path) == 0)
         let w = try RingWriter(config: RingConfig(path: "ring", capacity: 4, eventCount: 1))
+        w.setEvent(0, EventEntry(name: "task-clock", type: 1, config: 1, status: .counting))
         try w.publish()
         #expect(try RingReader(path: dir.path + "/ring").header.generation == w.generation)
         chmod(dir.path, 0o777)
