@@ -7,6 +7,8 @@ public final class PerfringAPI: HTTPHandler {
     let files: StaticFiles?
     /// `--recordings DIR`: the runs /api/recordings lists and /api/compare compares.
     let recordings: RecordingsDirectory?
+    /// POST /api/analyze and /api/compare; nil: uploads are off (UploadAnalysis.swift).
+    public var uploads: UploadService?
     let startedNs = Sys.monotonicNanos()
     /// Set once the server exists (the server owns this handler; this reference is weak).
     public weak var server: HTTPServer?
@@ -32,6 +34,7 @@ public final class PerfringAPI: HTTPHandler {
 
     public func tick(now: UInt64) {
         follower.poll()
+        deliverAnalyses()
         // Every stream behind the store catches up: samples that arrived on this poll, a request's
         // poll, a new generation, or the backlog of a stream resumed with Last-Event-ID.
         pushToStreams()
@@ -73,6 +76,7 @@ public final class PerfringAPI: HTTPHandler {
         let method = request.method
         guard let path = request.normalizedPath() else { return .response(.error(.notFound, "not found")) }
         let isAPI = path.hasPrefix("/api/") || path == "/metrics"
+        if path == "/api/analyze" || (path == "/api/compare" && method == "POST") { return upload(request, path: path) }
         if method != "GET" && method != "HEAD" {
             var r = HTTPResponse.error(.methodNotAllowed, "method \(method) not allowed; use GET or HEAD")
             r.headers.append(HTTPField("Allow", "GET, HEAD"))

@@ -12,6 +12,12 @@
 // - Errors found before a response starts are answered `{"error":"..."}` with their status and
 //   Connection: close; the server then closes after flushing (lingering to read what the client
 //   still sends, so the reply is not destroyed by a reset).
+// - A handler may answer later (`.deferred`, then `complete` from the loop's thread): the
+//   connection reads nothing more until then, so work done on another thread (an upload's
+//   analysis) never holds up the loop. Request content may be large (`limits.maxBody`), so a
+//   request whose head is complete gets `bodyTimeout` rather than `headerTimeout`, at most
+//   `maxLargeRequests` connections at a time may hold more than `largeRequestBytes` (503
+//   beyond), and a client that half-closes before its content is complete gets a 400.
 import CPerf
 import Glibc
 import Shared
@@ -25,9 +31,20 @@ public final class StreamToken: Hashable, Sendable {
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
+/// Names a reply the handler will give later, with `HTTPServer.complete(_:with:)`.
+public final class DeferredReply: Hashable, Sendable {
+    public init() {}
+    public static func == (a: DeferredReply, b: DeferredReply) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
 public enum HTTPHandlerResult: Sendable {
     /// A complete response.
     case response(HTTPResponse)
+    /// The response comes later, through `HTTPServer.complete(token, with:)`; until then the
+    /// connection waits (nothing more is read from it). If the client leaves first, the later
+    /// completion is dropped.
+    case deferred(DeferredReply)
     /// Opens a stream: the response's status and headers are sent without Content-Length and
     /// with Connection: close (the stream ends when the connection does), its body as the first
     /// bytes; the connection then carries only what the application pushes. Use a new token
@@ -66,6 +83,13 @@ public struct HTTPServerConfig: Sendable {
     public var tickInterval: Duration = .milliseconds(250)
     /// A request must be complete this long after its first byte, or 408.
     public var headerTimeout: Duration = .seconds(10)
+    /// The same for a request whose head is complete and whose content is still arriving
+    /// (known once more bytes are buffered than the largest head the limits allow).
+    public var bodyTimeout: Duration = .seconds(60)
+    /// Connections that may buffer more than `largeRequestBytes` of one request at a time; one
+    /// more is answered 503 (bounds the memory large uploads can hold).
+    public var maxLargeRequests = 4
+    public var largeRequestBytes = 1 << 20
     /// A connection with nothing in flight, or whose writes make no progress, is closed after this.
     public var idleTimeout: Duration = .seconds(60)
     /// How long `run` keeps flushing queued replies after a stop request.
@@ -119,6 +143,9 @@ public final class HTTPServer {
     private var openCount = 0
     private var servingCount = 0
     private var streams: [StreamToken: Connection] = [:]
+    private var deferredReplies: [DeferredReply: Connection] = [:]
+    /// Connections now holding more than `largeRequestBytes` of a request.
+    private var largeRequests = 0
     private var endedStreams: [StreamToken] = []
     private var dirty: [Connection] = []
     private var now: UInt64 = Sys.monotonicNanos()
@@ -128,6 +155,7 @@ public final class HTTPServer {
     private var stopping = false
     private var drainDeadline: UInt64 = 0
     private let headerTimeout: UInt64, idleTimeout: UInt64, drainTimeout: UInt64, lingerTimeout: UInt64
+    private let bodyTimeout: UInt64
 
     /// Binds every listen address now (so ports are known before `run`).
     public init(config: HTTPServerConfig, handler: any HTTPHandler) throws(Errno) {
@@ -151,6 +179,7 @@ public final class HTTPServer {
         idleTimeout = nanos(config.idleTimeout)
         drainTimeout = nanos(config.drainTimeout)
         lingerTimeout = nanos(config.lingerTimeout)
+        bodyTimeout = nanos(config.bodyTimeout)
     }
 
     deinit {
@@ -213,6 +242,18 @@ public final class HTTPServer {
         endStream(c, stream)
         c.phase = .closing(linger: false)
         markDirty(c)
+    }
+
+    // MARK: deferred replies
+
+    /// Sends the reply a handler deferred. False when its client has gone (the reply is dropped).
+    @discardableResult
+    public func complete(_ reply: DeferredReply, with response: HTTPResponse) -> Bool {
+        guard let c = deferredReplies.removeValue(forKey: reply), let pending = c.pending, !c.closed else { return false }
+        c.pending = nil
+        queue(response, on: c, keepAlive: pending.keepAlive, versionMinor: pending.versionMinor, isHEAD: pending.isHEAD)
+        markDirty(c)
+        return true
     }
 
     // MARK: loop events
@@ -288,6 +329,14 @@ public final class HTTPServer {
                     if c.input.count == 0 { c.requestStarted = now }
                     c.input.commit(n)
                     c.lastActivity = now
+                    if !c.large && c.input.count > config.largeRequestBytes {
+                        guard largeRequests < config.maxLargeRequests else {
+                            reject(c, .serviceUnavailable, "too many large requests in progress; try again later")
+                            return true
+                        }
+                        c.large = true
+                        largeRequests += 1
+                    }
                 }
             } catch {
                 close(c)
@@ -315,7 +364,7 @@ public final class HTTPServer {
     /// Parses, answers and writes as far as the connection allows, then sets its interest.
     private func service(_ c: Connection) {
         while true {
-            if case .open = c.phase { answerBufferedRequests(c) }
+            if case .open = c.phase, c.pending == nil { answerBufferedRequests(c) }
             guard flush(c) else {
                 close(c)
                 return
@@ -323,7 +372,12 @@ public final class HTTPServer {
             guard c.output.count == 0 else { break }
             switch c.phase {
             case .open:
+                if c.pending != nil { break }  // a deferred reply is awaited
                 if c.input.count > 0 && !c.awaitingBytes { continue }  // parsing had stopped at the output cap
+                if c.readEOF && c.awaitingBytes && c.input.count > 0 {
+                    reject(c, .badRequest, "the connection was closed before the request was complete (\(c.input.count) bytes received)")
+                    continue
+                }
                 if c.readEOF {
                     close(c)  // half-closed and everything answered
                     return
@@ -357,6 +411,7 @@ public final class HTTPServer {
             case .complete(let request, let consumed):
                 c.input.consume(consumed)
                 c.input.shrinkIfLarge()
+                releaseLarge(c)
                 c.requestStarted = now
                 respond(c, to: request)
             }
@@ -367,10 +422,10 @@ public final class HTTPServer {
         let keepAlive = request.keepAlive
         switch handler.handle(request) {
         case .response(let response):
-            c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count,
-                                close: !keepAlive, keepAliveHeader: keepAlive && request.versionMinor == 0)
-            if !request.isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
-            if !keepAlive { c.phase = .closing(linger: true) }
+            queue(response, on: c, keepAlive: keepAlive, versionMinor: request.versionMinor, isHEAD: request.isHEAD)
+        case .deferred(let reply):
+            c.pending = Connection.Pending(keepAlive: keepAlive, versionMinor: request.versionMinor, isHEAD: request.isHEAD)
+            deferredReplies[reply] = c
         case .stream(let head, let token):
             c.output.appendHead(head, date: currentDateLine(), contentLength: nil, close: true, keepAliveHeader: false)
             c.input.removeAll()
@@ -386,12 +441,28 @@ public final class HTTPServer {
         }
     }
 
+    /// Queues a complete response (closing after it when the connection is not kept alive).
+    private func queue(_ response: HTTPResponse, on c: Connection, keepAlive: Bool, versionMinor: Int, isHEAD: Bool) {
+        c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count,
+                            close: !keepAlive, keepAliveHeader: keepAlive && versionMinor == 0)
+        if !isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
+        if !keepAlive { c.phase = .closing(linger: true) }
+    }
+
+    /// The connection no longer holds a large request.
+    private func releaseLarge(_ c: Connection) {
+        guard c.large, c.input.count <= config.largeRequestBytes else { return }
+        c.large = false
+        largeRequests -= 1
+    }
+
     /// Queues an error reply and closes after it.
     private func reject(_ c: Connection, _ status: HTTPStatus, _ reason: String) {
         let response = HTTPResponse.error(status, reason)
         c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count, close: true, keepAliveHeader: false)
         c.output.append(response.body)
         c.input.removeAll()
+        releaseLarge(c)
         c.awaitingBytes = false
         c.phase = .closing(linger: true)
     }
@@ -412,7 +483,7 @@ public final class HTTPServer {
         var want: UInt32 = 0
         switch c.phase {
         case .open:
-            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes)
+            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes) || c.pending != nil
             if !c.readEOF && !blocked { want |= UInt32(EPOLLIN.rawValue) }
         case .stream, .lingering:
             want |= UInt32(EPOLLIN.rawValue)
@@ -433,6 +504,9 @@ public final class HTTPServer {
         guard !c.closed else { return }
         c.closed = true
         if case .stream(let token) = c.phase { endStream(c, token) }
+        c.input.removeAll()
+        releaseLarge(c)
+        c.pending = nil
         loop.remove(c.fd)
         Sys.close(c.fd)
         slots[Int(c.fd)] = nil
@@ -477,10 +551,11 @@ public final class HTTPServer {
             let idle = now &- c.lastActivity >= idleTimeout
             switch c.phase {
             case .open:
-                if c.awaitingBytes && now &- c.requestStarted >= headerTimeout {
-                    reject(c, .requestTimeout, "request not received in time")
+                let inContent = c.input.count > config.limits.maxRequestBytes - config.limits.maxBody
+                if c.awaitingBytes && now &- c.requestStarted >= (inContent ? bodyTimeout : headerTimeout) {
+                    reject(c, .requestTimeout, inContent ? "request content not received in time" : "request not received in time")
                     service(c)
-                } else if idle {
+                } else if idle && c.pending == nil {
                     close(c)
                 }
             case .closing, .stream:
@@ -574,6 +649,11 @@ private final class Connection {
     var counted = false
     var dirty = false
     var closed = false
+    /// Counted in `largeRequests`.
+    var large = false
+    /// How to send the reply a handler deferred, while it is awaited.
+    struct Pending { let keepAlive: Bool; let versionMinor: Int; let isHEAD: Bool }
+    var pending: Pending?
 
     init(fd: Int32, key: UInt64, now: UInt64) {
         self.fd = fd

@@ -66,6 +66,11 @@ public func serverMain(_ args: [String]) -> Int32 {
     let api = PerfringAPI(ringPath: options.ringPath, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
                           minPhaseNs: options.minPhaseNs, alertRules: rules, recordingsDir: options.recordingsDir)
     var config = HTTPServerConfig(listen: options.listen)
+    if options.uploadsEnabled {
+        api.uploads = UploadService(settings: options.uploadSettings, recordingsDir: options.recordingsDir, minPhaseNs: options.minPhaseNs)
+        config.limits.maxBody = max(config.limits.maxBody, options.uploadSettings.maxBytes)
+        config.bodyTimeout = .nanoseconds(Int64(options.uploadTimeoutNs))
+    }
     config.maxConnections = options.maxConnections
     config.tickInterval = .nanoseconds(Int64(options.pollNs))
     config.stopSignals = [SIGINT, SIGTERM]
