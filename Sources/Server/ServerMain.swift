@@ -70,6 +70,9 @@ public func serverMain(_ args: [String]) -> Int32 {
         api.uploads = UploadService(settings: options.uploadSettings, recordingsDir: options.recordingsDir, minPhaseNs: options.minPhaseNs)
         config.limits.maxBody = max(config.limits.maxBody, options.uploadSettings.maxBytes)
         config.bodyTimeout = .nanoseconds(Int64(options.uploadTimeoutNs))
+        if !options.listen.allSatisfy(\.isLoopback) {
+            Log.warning("--upload beyond loopback: whoever reaches the port can have recordings analysed" + (options.recordingsDir == nil ? "" : " and saved into --recordings"))
+        }
     }
     config.maxConnections = options.maxConnections
     config.tickInterval = .nanoseconds(Int64(options.pollNs))
