@@ -14,10 +14,11 @@
 //   still sends, so the reply is not destroyed by a reset).
 // - A handler may answer later (`.deferred`, then `complete` from the loop's thread): the
 //   connection reads nothing more until then, so work done on another thread (an upload's
-//   analysis) never holds up the loop. Request content may be large (`limits.maxBody`), so a
+//   analysis) never holds up the loop. Request content may be large (`limits.maxUploadBody` on upload paths), so a
 //   request whose head is complete gets `bodyTimeout` rather than `headerTimeout`, at most
 //   `maxLargeRequests` connections at a time may hold more than `largeRequestBytes` (503
-//   beyond), and a client that half-closes before its content is complete gets a 400.
+//   beyond), and a client that half-closes after a head, before its content is complete, gets
+//   a 400.
 import CPerf
 import Glibc
 import Shared
@@ -374,7 +375,7 @@ public final class HTTPServer {
             case .open:
                 if c.pending != nil { break }  // a deferred reply is awaited
                 if c.input.count > 0 && !c.awaitingBytes { continue }  // parsing had stopped at the output cap
-                if c.readEOF && c.awaitingBytes && c.input.count > 0 {
+                if c.readEOF && c.awaitingBytes && c.hasCompleteHead {
                     reject(c, .badRequest, "the connection was closed before the request was complete (\(c.input.count) bytes received)")
                     continue
                 }
@@ -551,7 +552,7 @@ public final class HTTPServer {
             let idle = now &- c.lastActivity >= idleTimeout
             switch c.phase {
             case .open:
-                let inContent = c.input.count > config.limits.maxRequestBytes - config.limits.maxBody
+                let inContent = c.input.count > config.limits.maxHeadBytes
                 if c.awaitingBytes && now &- c.requestStarted >= (inContent ? bodyTimeout : headerTimeout) {
                     reject(c, .requestTimeout, inContent ? "request content not received in time" : "request not received in time")
                     service(c)
@@ -651,6 +652,14 @@ private final class Connection {
     var closed = false
     /// Counted in `largeRequests`.
     var large = false
+    /// `input` holds a complete head (its content is what is missing): a client that half-closes
+    /// now has cut its content short and is told so; one that stops inside a head is just closed.
+    var hasCompleteHead: Bool {
+        let b = input.bytes
+        guard b.count >= 4 else { return false }
+        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return true }
+        return false
+    }
     /// How to send the reply a handler deferred, while it is awaited.
     struct Pending { let keepAlive: Bool; let versionMinor: Int; let isHEAD: Bool }
     var pending: Pending?

@@ -68,7 +68,8 @@ public func serverMain(_ args: [String]) -> Int32 {
     var config = HTTPServerConfig(listen: options.listen)
     if options.uploadsEnabled {
         api.uploads = UploadService(settings: options.uploadSettings, recordingsDir: options.recordingsDir, minPhaseNs: options.minPhaseNs)
-        config.limits.maxBody = max(config.limits.maxBody, options.uploadSettings.maxBytes)
+        config.limits.uploadPaths = UploadService.paths
+        config.limits.maxUploadBody = options.uploadSettings.maxBytes
         config.bodyTimeout = .nanoseconds(Int64(options.uploadTimeoutNs))
         if !options.listen.allSatisfy(\.isLoopback) {
             Log.warning("--upload beyond loopback: whoever reaches the port can have recordings analysed" + (options.recordingsDir == nil ? "" : " and saved into --recordings"))

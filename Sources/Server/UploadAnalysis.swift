@@ -7,8 +7,8 @@
 //   every --listen address is loopback. Off, both endpoints answer 403.
 // - The body is limited (`--upload-limit`, default 16 MiB: 413 beyond, before a byte of it is
 //   read), arrives within the server's body timeout (408) and Content-Length framed (chunked:
-//   411). Nothing is parsed on the event loop: the job goes to `AnalysisWorker`, whose queue has
-//   a fixed depth (503 with Retry-After beyond).
+//   411). Nothing of the body is read on the event loop (only the query and Content-Type): the
+//   job goes to `AnalysisWorker`, whose queue has a fixed depth (503 with Retry-After beyond).
 // - Nothing is written to disk unless the request asks (`?save=1`) and the server has
 //   --recordings DIR: then the bytes are written to DIR under a name the server makes
 //   (`upload-YYYYMMDD-HHMMSS-XXXXXXXX.csv|.txt`, created exclusively), never one from the client.
@@ -47,6 +47,9 @@ public final class UploadService {
     let worker: AnalysisWorker
     let recordings: RecordingsDirectory?
     let defaultMinPhaseNs: UInt64
+
+    /// The paths whose POSTs carry uploads (HTTPLimits.uploadPaths).
+    public static let paths = ["/api/analyze", "/api/compare"]
 
     public init(settings: UploadSettings, recordingsDir: String?, minPhaseNs: UInt64) {
         self.settings = settings
@@ -119,68 +122,60 @@ public final class UploadService {
     /// Replies of finished analyses, to send on the loop's thread.
     func finished() -> [(DeferredReply, HTTPResponse)] { worker.drain() }
 
+    /// The job for POST /api/analyze. Only the Content-Type is looked at here, on the loop;
+    /// the body (form parts included) is read on the worker.
     private func analyzeJob(_ request: HTTPRequest, _ o: Options) throws(UploadError) -> AnalysisWorker.Job {
-        var body = request.body
-        if let boundary = try Multipart.boundary(request.header("Content-Type")) {
-            let parts = try Multipart.parts(body, boundary: boundary)
-            guard parts.count == 1, let part = parts.first else {
-                throw UploadError(.badRequest, "a form for /api/analyze has one file part (got \(parts.count))")
-            }
-            body = part.content
-        }
-        try Self.checkRecording(body, what: "the body")
+        let boundary = try Multipart.boundary(request.header("Content-Type"))
         let save = o.save ? recordings : nil
-        let minPhaseNs = o.minPhaseNs
-        return { [body] in
-            let table: MetricTable
-            do throws(UploadError) { table = try Self.table(body) } catch { return error.response }
-            var response = HTTPResponse(status: .ok, headers: jsonHeaders, body: analysisJSON(table, minPhaseNs: minPhaseNs))
-            if let save {
-                do throws(UploadError) {
-                    let name = try Self.save(body, into: save, perfStat: PerfStatCSV.isPerfStat(String(decoding: body.prefix(64 << 10), as: UTF8.self)))
-                    response.headers.append(HTTPField("X-Saved-As", name))
-                } catch {
-                    return error.response
+        let minPhaseNs = o.minPhaseNs, sent = request.body
+        return {
+            Self.answer { () throws(UploadError) -> HTTPResponse in
+                var body = sent
+                if let boundary {
+                    let parts = try Multipart.parts(body, boundary: boundary)
+                    guard parts.count == 1, let part = parts.first else {
+                        throw UploadError(.badRequest, "a form for /api/analyze has one file part (got \(parts.count))")
+                    }
+                    body = part.content
                 }
+                try Self.checkRecording(body, what: "the body")
+                let table = try Self.table(body)
+                var response = HTTPResponse(status: .ok, headers: jsonHeaders, body: analysisJSON(table, minPhaseNs: minPhaseNs))
+                if let save {
+                    let name = try Self.save(body, into: save, perfStat: Self.isPerfStat(body))
+                    response.headers.append(HTTPField("X-Saved-As", name))
+                }
+                return response
             }
-            return response
         }
     }
 
+    /// The job for POST /api/compare: each side a form part or a saved recording named in the query.
     private func compareJob(_ request: HTTPRequest, _ o: Options) throws(UploadError) -> AnalysisWorker.Job {
-        var uploads: [String: (name: String, bytes: [UInt8])] = [:]
-        if let boundary = try Multipart.boundary(request.header("Content-Type")) {
-            for part in try Multipart.parts(request.body, boundary: boundary) {
-                guard part.name == "a" || part.name == "b" else {
-                    throw UploadError(.badRequest, "form part '\(part.name)': the parts are named a and b")
-                }
-                guard uploads[part.name] == nil else { throw UploadError(.badRequest, "two form parts named '\(part.name)'") }
-                try Self.checkRecording(part.content, what: "part \(part.name)")
-                uploads[part.name] = (part.filename ?? part.name, part.content)
-            }
-        } else if !request.body.isEmpty {
+        let boundary = try Multipart.boundary(request.header("Content-Type"))
+        if boundary == nil && !request.body.isEmpty {
             throw UploadError(.unsupportedMediaType, "send the two runs as multipart/form-data parts a and b (curl -F a=@before.csv -F b=@after.csv)")
         }
-        var saved: [String: String] = [:]
-        for key in ["a", "b"] {
-            if let name = o.named[key] {
-                guard uploads[key] == nil else { throw UploadError(.badRequest, "\(key): both a form part and a recording name") }
-                guard let recordings else { throw UploadError(.notFound, "\(key): no recordings directory (start the server with --recordings DIR)") }
-                guard let file = recordings.file(name) else { throw UploadError(.notFound, "\(key): no recording named '\(name)'") }
-                saved[key] = file
-            } else if uploads[key] == nil {
-                throw UploadError(.badRequest, "\(key): missing: a form part named \(key), or ?\(key)=NAME of a saved recording")
-            }
-        }
-        let minPhaseNs = o.minPhaseNs, names = o.named
-        return { [uploads, saved] in
-            var sides: [(name: String, table: MetricTable, source: String)] = []
-            for key in ["a", "b"] {
-                do throws(UploadError) {
-                    if let upload = uploads[key] {
-                        let table = try Self.table(upload.bytes, side: key)
-                        sides.append((upload.name, table, PerfStatCSV.isPerfStat(String(decoding: upload.bytes.prefix(64 << 10), as: UTF8.self)) ? "perf stat" : "csv"))
-                    } else if let file = saved[key], let name = names[key] {
+        let minPhaseNs = o.minPhaseNs, names = o.named, recordings = recordings, sent = request.body
+        return {
+            Self.answer { () throws(UploadError) -> HTTPResponse in
+                var uploads: [String: (name: String, bytes: [UInt8])] = [:]
+                if let boundary {
+                    for part in try Multipart.parts(sent, boundary: boundary) {
+                        guard part.name == "a" || part.name == "b" else {
+                            throw UploadError(.badRequest, "form part '\(part.name)': the parts are named a and b")
+                        }
+                        guard uploads[part.name] == nil else { throw UploadError(.badRequest, "two form parts named '\(part.name)'") }
+                        try Self.checkRecording(part.content, what: "part \(part.name)")
+                        uploads[part.name] = (part.filename ?? part.name, part.content)
+                    }
+                }
+                var sides: [(name: String, table: MetricTable, source: String)] = []
+                for key in ["a", "b"] {
+                    if let name = names[key] {
+                        guard uploads[key] == nil else { throw UploadError(.badRequest, "\(key): both a form part and a recording name") }
+                        guard let recordings else { throw UploadError(.notFound, "\(key): no recordings directory (start the server with --recordings DIR)") }
+                        guard let file = recordings.file(name) else { throw UploadError(.notFound, "\(key): no recording named '\(name)'") }
                         do throws(MetricTable.LoadError) {
                             let (table, source) = try MetricTable.load(file)
                             sides.append((name, table, source))
@@ -188,20 +183,30 @@ public final class UploadService {
                             let m = error.message  // name the recording, not where the server keeps it
                             throw UploadError(.unprocessableContent, "\(key): \(name)" + (m.hasPrefix(file) ? String(m.dropFirst(file.count)) : ": " + m))
                         }
+                    } else if let upload = uploads[key] {
+                        sides.append((upload.name, try Self.table(upload.bytes, side: key), Self.isPerfStat(upload.bytes) ? "perf stat" : "csv"))
+                    } else {
+                        throw UploadError(.badRequest, "\(key): missing: a form part named \(key), or ?\(key)=NAME of a saved recording")
                     }
-                } catch {
-                    return error.response
                 }
+                let comparison = Comparison(a: sides[0], b: sides[1], minPhaseNs: minPhaseNs)
+                return HTTPResponse(status: .ok, headers: jsonHeaders, body: comparison.json())
             }
-            let comparison = Comparison(a: sides[0], b: sides[1], minPhaseNs: minPhaseNs)
-            return HTTPResponse(status: .ok, headers: jsonHeaders, body: comparison.json())
         }
     }
 
+    /// A job's reply: its response, or its refusal as `{"error"}`.
+    static func answer(_ body: () throws(UploadError) -> HTTPResponse) -> HTTPResponse {
+        do { return try body() } catch { return error.response }
+    }
+
+    /// What MetricTable.load calls the source: perf stat output or a CSV.
+    static func isPerfStat(_ bytes: [UInt8]) -> Bool { PerfStatCSV.isPerfStat(String(decoding: bytes, as: UTF8.self)) }
+
     // MARK: the recording
 
-    /// What can be refused on the loop at once, without parsing: nothing sent, or a ring file
-    /// (binary; upload its export instead).
+    /// What is refused before parsing: nothing sent, or a ring file (binary; upload its export
+    /// instead).
     static func checkRecording(_ bytes: [UInt8], what: String) throws(UploadError) {
         guard !bytes.isEmpty else {
             throw UploadError(.badRequest, "\(what) is empty: send the recording itself (curl --data-binary @run.csv ...)")

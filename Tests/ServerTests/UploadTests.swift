@@ -50,7 +50,10 @@ final class UploadServer: Sendable {
         settings.queueDepth = queueDepth
         let frozen = settings
         base = ServerThread({ config in
-            if uploads { config.limits.maxBody = frozen.maxBytes }
+            if uploads {
+                config.limits.uploadPaths = UploadService.paths
+                config.limits.maxUploadBody = frozen.maxBytes
+            }
             configure(&config)
         }) { () -> (handler: HTTPHandler, attach: (HTTPServer) -> Void) in
             let api = PerfringAPI(ringPath: ring, files: nil, recordingsDir: recordings)
@@ -216,6 +219,24 @@ func corpusBytes(_ name: String) throws -> [UInt8] {
         let r = try #require(c.readResponse())
         #expect(r.status == 413)
         #expect(try server.post("/api/analyze", Array("time_ms,x\n1,2\n".utf8)).status == 200)
+    }
+
+    @Test func otherRequestsKeepTheSmallBodyLimit() throws {
+        let server = UploadServer(maxBytes: 8 << 20)
+        for target in ["/api/latest", "/api/analyze/../latest", "/api//analyze"] {
+            let c = try TestClient(port: server.port)
+            c.send("POST \(target) HTTP/1.1\r\nHost: t\r\nContent-Length: \(2 << 20)\r\n\r\n")
+            let r = try #require(c.readResponse(), "\(target): no reply before the body")
+            #expect(r.status == 413 && r.text.contains("\(1 << 20) bytes"), "\(target): \(r.status) \(r.text)")
+        }
+    }
+
+    @Test func aHeadCutShortIsClosedWithoutAReply() throws {
+        let c = try TestClient(port: Self.server.port)
+        c.send("POST /api/analyze HTTP/1.1\r\nHost: t\r\nContent-Le")
+        c.shutdownWrite()
+        #expect(c.closesConnection())
+        #expect(c.buffer.isEmpty, "\(String(decoding: c.buffer, as: UTF8.self))")
     }
 
     @Test func contentArrivingTooSlowlyIs408() throws {
