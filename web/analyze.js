@@ -29,7 +29,7 @@
     ['cache_mpki', 'cache MPKI', ''], ['branch_mpki', 'branch MPKI', ''], ['cache_miss_rate', 'cache miss', '%'],
     ['branch_miss_rate', 'branch miss', '%'], ['cpu_iowait', 'iowait', '%'], ['context_switches_per_s', 'switches', '/s'],
   ];
-  const state = { file: null, result: null, charts: [] };
+  const state = { file: null, result: null, charts: [], maxBytes: 0 };
 
   function setStatus(s, text, dot) {
     body.dataset.state = s;
@@ -70,6 +70,11 @@
 
   async function analyze(file) {
     clearBanners();
+    if (state.maxBytes && file.size > state.maxBytes) {
+      showError(file.name + ' is ' + file.size + ' bytes; this server takes up to ' + state.maxBytes + ' (--upload-limit)');
+      setStatus('error', 'file too large', 'bad');
+      return;
+    }
     state.file = file;
     $('fact-file').textContent = file.name;
     setStatus('analyzing', 'analysing ' + file.name + '…', 'warn');
@@ -258,14 +263,34 @@
     }
   }
 
-  /// Saved recordings (GET /api/recordings; 404 when the server has none): the "compare with"
-  /// choices, and whether "save" is offered.
+  /// What the server accepts (GET /api/analyze): uploads on or off, the size limit, whether it
+  /// keeps recordings (then "save" is offered and its recordings are "compare with" choices).
+  async function loadAbout() {
+    try {
+      const about = await (await fetch('/api/analyze', { cache: 'no-store' })).json();
+      state.maxBytes = about.max_bytes;
+      if (!about.uploads) {
+        showError('Uploads are off on this server (it listens beyond loopback, or was started with --no-upload; start it with --upload).');
+        $('file').disabled = true;
+        $('drop-sub').textContent = 'uploads are off on this server';
+        return;
+      }
+      $('drop-sub').textContent = 'up to ' + Math.round(about.max_bytes / 1048576 * 10) / 10 + ' MiB; nothing is kept on the server' + (about.save ? ' unless you tick “save”' : '');
+      if (about.recordings) {
+        $('save-label').hidden = !about.save;
+        loadSaved();
+      }
+    } catch (e) {
+      recordError(e.message);
+    }
+  }
+
+  /// Saved recordings (GET /api/recordings): the "compare with" choices.
   async function loadSaved() {
     try {
       const res = await fetch('/api/recordings', { cache: 'no-store' });
       if (!res.ok) return;
       const data = await res.json();
-      $('save-label').hidden = false;
       const sel = $('compare-saved');
       const keep = sel.value;
       sel.replaceChildren(el('option', '', '–'));
@@ -298,5 +323,5 @@
     if (f) analyze(f);
   });
   $('compare-form').addEventListener('submit', compare);
-  loadSaved();
+  loadAbout();
 })();

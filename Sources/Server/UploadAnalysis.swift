@@ -95,11 +95,11 @@ public final class UploadService {
 
     // MARK: requests
 
-    /// Answers POST /api/analyze and /api/compare (and other methods there with 405).
+    /// Answers POST /api/analyze and /api/compare (and other methods but GET there with 405).
     func handle(_ request: HTTPRequest, path: String) -> HTTPHandlerResult {
         guard request.method == "POST" else {
             var r = HTTPResponse.error(.methodNotAllowed, "\(path) takes POST with the recording as the body")
-            r.headers.append(HTTPField("Allow", "POST"))
+            r.headers.append(HTTPField("Allow", "GET, HEAD, POST"))
             return .response(r)
         }
         do throws(UploadError) {
@@ -368,8 +368,19 @@ extension StringProtocol {
 }
 
 extension PerfringAPI {
-    /// POST /api/analyze, POST /api/compare (GET /api/compare compares saved recordings).
+    /// POST /api/analyze, POST /api/compare (GET /api/compare compares saved recordings), and
+    /// GET /api/analyze: what this server accepts, so a page can say so before anything is sent.
     func upload(_ request: HTTPRequest, path: String) -> HTTPHandlerResult {
+        if path == "/api/analyze" && (request.method == "GET" || request.method == "HEAD") {
+            var w = JSONWriter(reserve: 256)
+            w.beginObject()
+            w.key("uploads"); w.bool(uploads != nil)
+            w.key("max_bytes"); if let uploads { w.int(uploads.settings.maxBytes) } else { w.null() }
+            w.key("recordings"); w.bool(recordings != nil)
+            w.key("save"); w.bool(uploads?.recordings != nil)
+            w.endObject()
+            return .response(json(w))
+        }
         guard let uploads else {
             return .response(.error(.forbidden, "uploads are off on this server (it listens beyond loopback, or was started with --no-upload; start it with --upload)"))
         }

@@ -199,7 +199,7 @@ func corpusBytes(_ name: String) throws -> [UInt8] {
         Hostile("multipart without its closing boundary", "POST /api/compare HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b0\r\nContent-Length: 52\r\n\r\n--b0\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n12", 400, "truncated"),
         Hostile("multipart without a boundary", "POST /api/compare HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data\r\nContent-Length: 2\r\n\r\nab", 400, "boundary"),
         Hostile("compare with a plain body", "POST /api/compare HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab", 415, "multipart"),
-        Hostile("GET /api/analyze", "GET /api/analyze HTTP/1.1\r\nHost: t\r\n\r\n", 405, "POST"),
+        Hostile("PUT /api/analyze", "PUT /api/analyze HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab", 405, "POST"),
     ]
 
     @Test(arguments: hostile)
@@ -276,6 +276,20 @@ func corpusBytes(_ name: String) throws -> [UInt8] {
         let r = try server.post("/api/analyze", Array("time_ms,x\n1,2\n".utf8))
         #expect(r.status == 403)
         #expect(r.text.contains("--upload"))
+        let c = try TestClient(port: server.port)
+        c.send("GET /api/analyze HTTP/1.1\r\nHost: t\r\n\r\n")
+        let about = try jsonObject(try #require(c.readResponse()).body)
+        #expect(about["uploads"] as? Bool == false && isNull(about["max_bytes"]))
+    }
+
+    @Test func getAnalyzeSaysWhatTheServerAccepts() throws {
+        let dir = APITempDir()
+        let server = UploadServer(recordings: dir.path, maxBytes: 4 << 20)
+        let c = try TestClient(port: server.port)
+        c.send("GET /api/analyze HTTP/1.1\r\nHost: t\r\n\r\n")
+        let about = try jsonObject(try #require(c.readResponse()).body)
+        #expect(about["uploads"] as? Bool == true && number(about["max_bytes"]) == Double(4 << 20))
+        #expect(about["recordings"] as? Bool == true && about["save"] as? Bool == true)
     }
 
     @Test(arguments: [
