@@ -1099,6 +1099,76 @@ http {
 
     # -- driver -----------------------------------------------------------------------------
 
+    # -- 9. an upload analysed beside the live endpoints (issue 20) -------------------------
+
+    def upload_beside_latest(self):
+        """/api/latest's p99 while POST /api/analyze analyses a 16 MB recording beside it (on the
+        server's worker thread), against its p99 in the same run with no upload."""
+        ring = SyntheticRing(os.path.join(self.tmp, "ring-upload"), 600)
+        srv, port = self.start_server(ring.path, extra=["--upload"])
+        if not wait_for(lambda: latest_seq(port) is not None, 30, 0.1):
+            raise RuntimeError("server has no latest sample")
+        # A perfring CSV of plausible 100 ms samples, just under the 16 MiB default limit.
+        cols = "time_ms,dt_ms,cycles,instructions,cache_references,cache_misses,branches,branch_misses,task_clock,cpu_util"
+        lines, size, i = [cols + "\n"], len(cols) + 1, 0
+        limit = (16 << 20) - 4096
+        while True:
+            phase = (i // 3000) % 3
+            line = "%d,100,%d,%d,%d,%d,%d,%d,%d,%.2f\n" % (
+                100 * (i + 1), 2_000_000_000 + 7919 * (i % 97), (3, 1, 2)[phase] * 1_000_000_000 + 104729 * (i % 89),
+                50_000_000 + i % 1000, (1, 20, 4)[phase] * 1_000_000 + i % 777, 400_000_000 + i % 555, 8_000_000 + i % 333,
+                99_000_000 + i % 999, 95.0 + (i % 50) / 10)
+            if size + len(line) > limit:
+                break
+            lines.append(line)
+            size += len(line)
+            i += 1
+        body = "".join(lines).encode()
+
+        def latencies(until):
+            out = []
+            while not until():
+                t0 = time.monotonic()
+                status, _, _, _ = http_get(port, "/api/latest", timeout=10)
+                if status == 200:
+                    out.append((time.monotonic() - t0) * 1000)
+                ring.append()
+            return out
+
+        base_end = time.monotonic() + self.seconds(10, 4)
+        base = latencies(lambda: time.monotonic() >= base_end)
+        during, upload_s, status = [], [], []
+        for _ in range(self.seconds(5, 2)):
+            result = {}
+
+            def post():
+                t0 = time.monotonic()
+                s = socket.create_connection(("127.0.0.1", port), timeout=300)
+                s.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+                          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                raw = b""
+                while True:
+                    b = s.recv(1 << 16)
+                    if not b:
+                        break
+                    raw += b
+                s.close()
+                result["status"] = int(raw.split(b" ", 2)[1]) if raw else 0
+                result["s"] = time.monotonic() - t0
+            t = threading.Thread(target=post)
+            t.start()
+            during += latencies(lambda: not t.is_alive())
+            t.join()
+            status.append(result.get("status"))
+            upload_s.append(result.get("s", float("nan")))
+        if any(st != 200 for st in status):
+            raise RuntimeError("POST /api/analyze answered %s" % status)
+        p99, p99_base = pct(during, 99), pct(base, 99)
+        return [Row("9 upload", "/api/latest p99 while a %.1f MB upload is analysed beside it" % (len(body) / 1e6),
+                    "p99 %.2f ms (max %.2f, %d requests) beside %d uploads of %.1f–%.1f s each; no upload: p99 %.2f ms (%d requests)" % (
+                        p99, max(during), len(during), len(upload_s), min(upload_s), max(upload_s), p99_base, len(base)),
+                    "p99 < 10 ms", verdict(p99 < 10))]
+
     def step(self, name, fn, needs=()):
         """Runs one measurement; a missing tool is a skip, a failure is an error row."""
         have = dict(self.tools, root=self.root, workload=self.workload)
@@ -1125,6 +1195,11 @@ http {
         if not self.root:
             log("not root: the collector measurements (1-3, 6) need system-wide counters; they are skipped")
         col = ("root", "perf")
+        if self.args.only == "upload":
+            self.step("9 upload", self.upload_beside_latest)
+            self.elapsed = time.monotonic() - started
+            self.report()
+            return 1 if self.errors else 0
         self.step("self-test", self.self_test)
         self.step("1 cost", self.collector_cost, needs=col + ("workload",))
         self.step("2 ticks", self.tick_accuracy, needs=col + ("workload",))
@@ -1134,6 +1209,7 @@ http {
         self.step("5+7 history/memory", self.history_and_memory)
         self.step("8 dashboard", self.dashboard, needs=("root",))
         self.step("8 phases", self.phase_quality)
+        self.step("9 upload", self.upload_beside_latest)
         self.rows.sort(key=lambda r: int(r.section[0]) if r.section[0].isdigit() else 0)  # table order: by issue item
         self.elapsed = time.monotonic() - started
         self.report()
@@ -1196,6 +1272,7 @@ def main():
     ap.add_argument("--package", default=REPO, help="package directory (for the phase evaluation test)")
     ap.add_argument("--scratch", default=os.path.join(REPO, ".build"), help="swift scratch path of the test build")
     ap.add_argument("--tests-built", default="0", help="1 when the test build is fresh")
+    ap.add_argument("--only", choices=["upload"], help="one measurement alone (its table is printed, not written to README)")
     args = ap.parse_args()
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))

@@ -260,6 +260,77 @@ def stopped_phases(base, passed):
     return 1 if c.failed else 0
 
 
+def analyze_page(base, out, recording, passed):
+    """The analyze page (analyze.html): a real recording put in its file picker is posted to
+    /api/analyze; the phase band, table and charts appear; compare with the same file works; a
+    file the server cannot read shows the line and reason; desktop and phone screenshots, with no
+    sideways scrolling on the phone."""
+    c = Checks()
+    c.passed = passed
+    bad = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)
+    bad.write("time_ms,cycles\n1,2\n2,oops\n")
+    bad.close()
+    b = Browser(find_chromium(), tempfile.mkdtemp(prefix="perfring-chromium-"))
+    try:
+        b.attach()
+        for dom in ("Runtime", "Page", "Log", "DOM"):
+            b.send(dom + ".enable")
+
+        def pick(selector, path):
+            node, deadline = 0, time.time() + 10
+            while not node and time.time() < deadline:
+                if b.eval("document.readyState") == "complete":
+                    root = b.send("DOM.getDocument")["root"]["nodeId"]
+                    node = b.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+                if not node:
+                    time.sleep(0.1)
+            b.send("DOM.setFileInputFiles", {"nodeId": node, "files": [path]})
+
+        for name, w, h, mobile in (("analyze-desktop", 1280, 800, False), ("analyze-phone", 390, 844, True)):
+            since = len(b.events)
+            set_viewport(b, w, h, mobile, False)
+            b.send("Page.navigate", {"url": base + "analyze.html"})
+            d, ok = wait_for(b, lambda d: d.get("state") == "idle", 10)
+            c.check(ok, name + ": page loads", "state=%s" % d.get("state"))
+            pick("#file", recording)
+            d, ok = wait_for(b, lambda d: d.get("state") in ("done", "error"), 30)
+            phases, charts = int(d.get("phases", "0") or 0), int(d.get("charts", "0") or 0)
+            rows = b.eval("document.querySelectorAll('#phases tbody tr').length")
+            segs = b.eval("document.querySelectorAll('#band .phase-seg').length")
+            c.check(ok and d.get("state") == "done" and phases >= 1 and rows == phases and segs == phases,
+                    name + ": the recording is analysed: band and table show every phase",
+                    "state=%s, phases=%s, rows=%s, band segments=%s, %s" % (d.get("state"), phases, rows, segs,
+                                                                            b.eval("document.getElementById('banner-error').textContent")))
+            c.check(charts >= 1, name + ": charts of the recording's figures", "%d charts" % charts)
+            bound = b.eval("[...document.querySelectorAll('#phases tbody tr td:nth-child(6)')].map(t => t.textContent).join(' | ')")
+            c.check("≤" in bound or "–" in bound, name + ": speedup bound column", bound[:120])
+            pick("#compare-file", recording)
+            b.eval("document.getElementById('compare-btn').click()")
+            d, ok = wait_for(b, lambda d: d.get("compare") in ("done", "error"), 30)
+            crow = b.eval("document.querySelectorAll('#compare-metrics tbody tr').length")
+            c.check(d.get("compare") == "done" and crow > 0, name + ": compare with another upload", "compare=%s, %s metric rows" % (d.get("compare"), crow))
+            if mobile:
+                sw = b.eval("document.documentElement.scrollWidth")
+                c.check(sw <= w + 1, name + ": no sideways scrolling at 390 px", "scrollWidth %s" % sw)
+            time.sleep(0.5)
+            b.eval("window.scrollTo(0, 0)")
+            path = os.path.join(out, name + ".png")
+            screenshot(b, path)
+            screenshot(b, os.path.join(out, name + "-full.png"), full=True)
+            errs = console_errors(b, since)
+            c.check(not errs, name + ": no console errors, exceptions or CSP violations", "; ".join(errs)[:300])
+            print("  screenshot: " + path)
+        pick("#file", bad.name)
+        d, ok = wait_for(b, lambda d: d.get("state") == "error", 20)
+        msg = b.eval("document.getElementById('banner-error').textContent")
+        c.check(ok and "line 3" in msg and "oops" in msg, "an unreadable file: the page says which line and why", msg[:200])
+    finally:
+        b.close()
+        os.unlink(bad.name)
+    print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080/")
@@ -276,7 +347,11 @@ def main():
     ap.add_argument("--passed", type=int, default=0, help="checks the caller already passed")
     ap.add_argument("--stopped-phases", action="store_true",
                     help="only check that, with the collector stopped, the last phase ends at its last sample")
+    ap.add_argument("--analyze", metavar="FILE", help="only check the analyze page with this recording")
     a = ap.parse_args()
+    if a.analyze:
+        os.makedirs(a.out, exist_ok=True)
+        return analyze_page(a.url.rstrip("/") + "/", a.out, os.path.abspath(a.analyze), a.passed)
     if a.stopped_phases:
         return stopped_phases(a.url.rstrip("/") + "/", a.passed)
     base = a.url.rstrip("/") + "/"

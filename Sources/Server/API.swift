@@ -9,6 +9,8 @@ public final class PerfringAPI: HTTPHandler {
     let files: StaticFiles?
     /// `--recordings DIR`: the runs /api/recordings lists and /api/compare compares.
     let recordings: RecordingsDirectory?
+    /// POST /api/analyze and /api/compare; nil: uploads are off (UploadAnalysis.swift).
+    public var uploads: UploadService?
     let startedNs = Sys.monotonicNanos()
     /// Set once the server exists (the server owns this handler; this reference is weak).
     public weak var server: HTTPServer?
@@ -54,6 +56,7 @@ public final class PerfringAPI: HTTPHandler {
     public func tick(now: UInt64) {
         follower.poll()
         ticks &+= 1
+        deliverAnalyses()
         // Every stream behind the ring catches up: samples that arrived on this poll, a request's
         // poll, a new generation, or the backlog of a stream resumed with Last-Event-ID.
         pushToStreams()
@@ -134,9 +137,20 @@ public final class PerfringAPI: HTTPHandler {
 
     // MARK: routing
 
-    /// Every method but GET and HEAD is refused (405), and so is any request content (413).
+    /// Where a recording is posted: POST /api/analyze and /api/compare, and GET /api/analyze
+    /// (what the server accepts).
+    static func isUploadRoute(_ path: String, method: String) -> Bool {
+        path == "/api/analyze" || (path == "/api/compare" && method == "POST")
+    }
+
+    /// Every method but GET and HEAD is refused (405), and so is any request content (413),
+    /// except on the upload routes.
     private func refusal(_ request: HTTPRequest, hasContent: Bool) -> HTTPResponse? {
         let method = request.method
+        // The upload routes read content (with --upload) and answer other methods themselves.
+        if let path = request.normalizedPath(), Self.isUploadRoute(path, method: method) {
+            return method == "POST" && uploads == nil ? .error(.forbidden, Self.uploadsOff) : nil
+        }
         if method != "GET" && method != "HEAD" {
             var r = HTTPResponse.error(.methodNotAllowed, "method \(method) not allowed; use GET or HEAD")
             r.headers.append(HTTPField("Allow", "GET, HEAD"))
@@ -151,6 +165,7 @@ public final class PerfringAPI: HTTPHandler {
     public func handle(_ request: HTTPRequest) -> HTTPHandlerResult {
         guard let path = request.normalizedPath() else { return .response(.error(.notFound, "not found")) }
         let isAPI = path.hasPrefix("/api/") || path == "/metrics"
+        if Self.isUploadRoute(path, method: request.method) { return upload(request, path: path) }
         if let r = refusal(request, hasContent: !request.body.isEmpty) { return .response(r) }
         guard isAPI else {
             return .response(files?.response(for: request) ?? .error(.notFound, "not found"))

@@ -287,18 +287,24 @@ public func analyzeMain(_ args: [String]) -> Int32 {
         return 2
     }
     table.override(scope: scope)
-    let tracker = table.track(minPhaseNs: minPhaseNs)
-    let reports = tracker.reports()
     if json {
-        var w = JSONWriter(reserve: 4096 * (reports.count + 1))
-        PhaseJSON.write(reports, tracker: tracker, into: &w)
-        w.literal("\n")
-        try? Sys.writeAll(1, String(decoding: w.bytes, as: UTF8.self))
+        try? Sys.writeAll(1, String(decoding: analysisJSON(table, minPhaseNs: minPhaseNs), as: UTF8.self))
     } else {
+        let tracker = table.track(minPhaseNs: minPhaseNs)
         let origin = tracker.firstStartMs ?? ((table.timesMs.first ?? 0) - tracker.intervalMs)
-        try? Sys.writeAll(1, phaseTable(reports, tracker: tracker, originMs: origin, scopeBasis: table.scopeBasis))
+        try? Sys.writeAll(1, phaseTable(tracker.reports(), tracker: tracker, originMs: origin, scopeBasis: table.scopeBasis))
     }
     return 0
+}
+
+/// What `analyze --json` prints, byte for byte: POST /api/analyze answers with this too.
+func analysisJSON(_ table: MetricTable, minPhaseNs: UInt64) -> [UInt8] {
+    let tracker = table.track(minPhaseNs: minPhaseNs)
+    let reports = tracker.reports()
+    var w = JSONWriter(reserve: 4096 * (reports.count + 1))
+    PhaseJSON.write(reports, tracker: tracker, into: &w)
+    w.literal("\n")
+    return w.bytes
 }
 
 /// Phases as aligned text: one line each, then the notes that apply to all of them.

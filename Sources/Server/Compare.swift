@@ -122,6 +122,14 @@ public struct Comparison {
         w.endObject()
     }
 
+    /// What `compare --json` prints, byte for byte (POST /api/compare answers with this too).
+    public func json() -> [UInt8] {
+        var w = JSONWriter(reserve: 256 * rows.count + 1024)
+        write(into: &w)
+        w.literal("\n")
+        return w.bytes
+    }
+
     /// Aligned text: the metrics, then each run's phase shares.
     public func text() -> String {
         let f = Recommendations.fmt
@@ -182,10 +190,7 @@ public func compareMain(_ args: [String]) -> Int32 {
     }
     let comparison = Comparison(a: loaded[0], b: loaded[1], minPhaseNs: minPhaseNs)
     if json {
-        var w = JSONWriter(reserve: 256 * comparison.rows.count + 1024)
-        comparison.write(into: &w)
-        w.literal("\n")
-        try? Sys.writeAll(1, String(decoding: w.bytes, as: UTF8.self))
+        try? Sys.writeAll(1, String(decoding: comparison.json(), as: UTF8.self))
     } else {
         try? Sys.writeAll(1, comparison.text())
     }

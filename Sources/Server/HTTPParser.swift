@@ -26,6 +26,11 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxBody: Int
     /// Empty lines tolerated before a request line (RFC 9112 §2.2) → 400 beyond.
     public var maxLeadingEmptyLines: Int
+    /// POSTs to these paths (compared as sent, before any query) may carry up to
+    /// `maxUploadBody` bytes instead of `maxBody`: uploads get their limit, every other request
+    /// keeps the small one (and is never waited for beyond it).
+    public var uploadPaths: [String] = []
+    public var maxUploadBody = 0
 
     public init(maxRequestLine: Int = 8 * 1024, maxHeaderBytes: Int = 16 * 1024, maxHeaderCount: Int = 100,
                 maxBody: Int = 1 << 20, maxLeadingEmptyLines: Int = 4) {
@@ -38,7 +43,9 @@ public struct HTTPLimits: Sendable, Equatable {
 
     /// The most bytes a request can occupy and still parse `.incomplete`: a reader never needs
     /// to buffer more than this.
-    public var maxRequestBytes: Int { 2 * maxLeadingEmptyLines + maxRequestLine + 2 + maxHeaderBytes + maxBody }
+    public var maxRequestBytes: Int { maxHeadBytes + max(maxBody, uploadPaths.isEmpty ? 0 : maxUploadBody) }
+    /// The most bytes a request's head (empty lines, request line, header section) can occupy.
+    public var maxHeadBytes: Int { 2 * maxLeadingEmptyLines + maxRequestLine + 2 + maxHeaderBytes }
 }
 
 public enum HTTPParseResult: Sendable, Equatable {
@@ -365,7 +372,8 @@ public struct HTTPParser: Sendable {
             throw .invalid(.notImplemented, "unsupported Transfer-Encoding")
         }
         let length = contentLength ?? 0
-        guard length <= limits.maxBody else { throw .invalid(.contentTooLarge, "request content too large") }
+        let limit = isUpload(buf) ? limits.maxUploadBody : limits.maxBody
+        guard length <= limit else { throw .invalid(.contentTooLarge, "request content too large (the limit here is \(limit) bytes)") }
         _ = try targetParts(buf)  // a bad target is refused with the head, before any body is awaited
         return Head(headEnd: headEnd, contentLength: length, versionMinor: versionMinor,
                     keepAlive: versionMinor == 1 ? !close : keepAliveToken && !close,
@@ -412,6 +420,13 @@ public struct HTTPParser: Sendable {
             return (.absolute, path, query)
         }
         throw bad("invalid request target")
+    }
+
+    /// A POST whose path is one of `limits.uploadPaths`.
+    private func isUpload(_ buf: UnsafeRawBufferPointer) -> Bool {
+        guard !limits.uploadPaths.isEmpty, buf[start..<methodEnd].elementsEqual("POST".utf8) else { return false }
+        let end = buf[targetStart..<targetEnd].firstIndex(of: UInt8(ascii: "?")) ?? targetEnd
+        return limits.uploadPaths.contains { buf[targetStart..<end].elementsEqual($0.utf8) }
     }
 
     /// `buf[r]` equals `lower` (a lower-case literal) ignoring ASCII case.

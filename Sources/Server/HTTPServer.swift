@@ -25,6 +25,13 @@
 //   backlog; this is logged once a minute at most, with the count.
 // - `Expect: 100-continue` is answered when the head is complete: 100 Continue if the handler
 //   will read the content, else its final status at once (`HTTPHandler.refuseContent`).
+// - A handler may answer later (`.deferred`, then `complete` from the loop's thread): the
+//   connection reads nothing more until then, so work done on another thread (an upload's
+//   analysis) never holds up the loop. Request content may be large (`limits.maxUploadBody` on upload paths), so a
+//   request whose head is complete gets `bodyTimeout` rather than `headerTimeout`, at most
+//   `maxLargeRequests` connections at a time may hold more than `largeRequestBytes` (503
+//   beyond), and a client that half-closes after a head, before its content is complete, gets
+//   a 400.
 import CPerf
 import Glibc
 import Shared
@@ -35,6 +42,13 @@ import Shared
 public final class StreamToken: Hashable, Sendable {
     public init() {}
     public static func == (a: StreamToken, b: StreamToken) -> Bool { a === b }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+/// Names a reply the handler will give later, with `HTTPServer.complete(_:with:)`.
+public final class DeferredReply: Hashable, Sendable {
+    public init() {}
+    public static func == (a: DeferredReply, b: DeferredReply) -> Bool { a === b }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
@@ -54,6 +68,10 @@ public enum HTTPHandlerResult {
     /// A response whose body `producer` makes as the client reads it; the response's own body
     /// is ignored.
     case produced(HTTPResponse, HTTPBodyProducer)
+    /// The response comes later, through `HTTPServer.complete(token, with:)`; until then the
+    /// connection waits (nothing more is read from it). If the client leaves first, the later
+    /// completion is dropped.
+    case deferred(DeferredReply)
     /// Opens a stream: the response's status and headers are sent without Content-Length and
     /// with Connection: close (the stream ends when the connection does), its body as the first
     /// bytes; the connection then carries only what the application pushes. Use a new token
@@ -103,6 +121,13 @@ public struct HTTPServerConfig: Sendable {
     /// A request must be complete this long after its first byte, or 408; a connection that
     /// sends nothing is closed this long after it was accepted.
     public var headerTimeout: Duration = .seconds(10)
+    /// The same for a request whose head is complete and whose content is still arriving
+    /// (known once more bytes are buffered than the largest head the limits allow).
+    public var bodyTimeout: Duration = .seconds(60)
+    /// Connections that may buffer more than `largeRequestBytes` of one request at a time; one
+    /// more is answered 503 (bounds the memory large uploads can hold).
+    public var maxLargeRequests = 4
+    public var largeRequestBytes = 1 << 20
     /// A connection with nothing in flight, or whose writes make no progress, is closed after this.
     public var idleTimeout: Duration = .seconds(60)
     /// How long `run` keeps flushing queued replies after a stop request.
@@ -158,6 +183,9 @@ public final class HTTPServer {
     private var openCount = 0
     private var servingCount = 0
     private var streams: [StreamToken: Connection] = [:]
+    private var deferredReplies: [DeferredReply: Connection] = [:]
+    /// Connections now holding more than `largeRequestBytes` of a request.
+    private var largeRequests = 0
     private var endedStreams: [StreamToken] = []
     private var dirty: [Connection] = []
     private var now: UInt64 = Sys.monotonicNanos()
@@ -174,6 +202,7 @@ public final class HTTPServer {
     /// Connections answered 503 at the descriptor limit since it was last logged, and when that was.
     private var descriptorLimitRefusals = 0
     private var descriptorLimitLogged: UInt64?
+    private let bodyTimeout: UInt64
 
     /// Binds every listen address now (so ports are known before `run`).
     public init(config: HTTPServerConfig, handler: any HTTPHandler) throws(Errno) {
@@ -199,6 +228,7 @@ public final class HTTPServer {
         lingerTimeout = nanos(config.lingerTimeout)
         evictionAge = nanos(config.evictionAge)
         reserveFD = (try? Sys.open("/dev/null", O_RDONLY)) ?? -1
+        bodyTimeout = nanos(config.bodyTimeout)
     }
 
     deinit {
@@ -266,6 +296,18 @@ public final class HTTPServer {
         endStream(c, stream)
         c.phase = .closing(linger: false)
         markDirty(c)
+    }
+
+    // MARK: deferred replies
+
+    /// Sends the reply a handler deferred. False when its client has gone (the reply is dropped).
+    @discardableResult
+    public func complete(_ reply: DeferredReply, with response: HTTPResponse) -> Bool {
+        guard let c = deferredReplies.removeValue(forKey: reply), let pending = c.pending, !c.closed else { return false }
+        c.pending = nil
+        queue(response, on: c, keepAlive: pending.keepAlive, versionMinor: pending.versionMinor, isHEAD: pending.isHEAD)
+        markDirty(c)
+        return true
     }
 
     // MARK: loop events
@@ -388,6 +430,14 @@ public final class HTTPServer {
                     if c.input.count == 0 { c.requestStarted = now }
                     c.input.commit(n)
                     c.lastActivity = now
+                    if !c.large && c.input.count > config.largeRequestBytes {
+                        guard largeRequests < config.maxLargeRequests else {
+                            reject(c, .error(.serviceUnavailable, "too many large requests in progress; try again later"))
+                            return true
+                        }
+                        c.large = true
+                        largeRequests += 1
+                    }
                 }
             } catch {
                 close(c)
@@ -416,7 +466,7 @@ public final class HTTPServer {
     private func service(_ c: Connection) {
         var produced = false
         while true {
-            if case .open = c.phase, c.producer == nil { answerBufferedRequests(c) }
+            if case .open = c.phase, c.producer == nil, c.pending == nil { answerBufferedRequests(c) }
             guard flush(c) else {
                 close(c)
                 return
@@ -431,7 +481,12 @@ public final class HTTPServer {
             guard c.output.count == 0 else { break }
             switch c.phase {
             case .open:
+                if c.pending != nil { break }  // a deferred reply is awaited
                 if c.input.count > 0 && !c.awaitingBytes { continue }  // parsing had stopped at the output cap
+                if c.readEOF && c.awaitingBytes && c.hasCompleteHead {
+                    reject(c, .error(.badRequest, "the connection was closed before the request was complete (\(c.input.count) bytes received)"))
+                    continue
+                }
                 if c.readEOF {
                     close(c)  // half-closed and everything answered
                     return
@@ -473,6 +528,7 @@ public final class HTTPServer {
             case .complete(let request, let consumed):
                 c.input.consume(consumed)
                 c.input.shrinkIfLarge()
+                releaseLarge(c)
                 c.requestStarted = now
                 c.continueAnswered = false
                 c.answered = true
@@ -485,10 +541,7 @@ public final class HTTPServer {
         let keepAlive = request.keepAlive
         switch handler.handle(request) {
         case .response(let response):
-            c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count,
-                                close: !keepAlive, keepAliveHeader: keepAlive && request.versionMinor == 0)
-            if !request.isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
-            if !keepAlive { c.phase = .closing(linger: true) }
+            queue(response, on: c, keepAlive: keepAlive, versionMinor: request.versionMinor, isHEAD: request.isHEAD)
         case .produced(let head, let producer):
             // HTTP/1.0 has no chunked coding: the body ends when the connection does.
             let chunked = request.versionMinor >= 1
@@ -499,6 +552,9 @@ public final class HTTPServer {
                 c.chunked = chunked
             }
             if close { c.phase = .closing(linger: true) }
+        case .deferred(let reply):
+            c.pending = Connection.Pending(keepAlive: keepAlive, versionMinor: request.versionMinor, isHEAD: request.isHEAD)
+            deferredReplies[reply] = c
         case .stream(let head, let token):
             c.output.appendHead(head, date: currentDateLine(), contentLength: nil, close: true, keepAliveHeader: false)
             c.input.removeAll()
@@ -535,11 +591,27 @@ public final class HTTPServer {
         c.lastActivity = now
     }
 
+    /// Queues a complete response (closing after it when the connection is not kept alive).
+    private func queue(_ response: HTTPResponse, on c: Connection, keepAlive: Bool, versionMinor: Int, isHEAD: Bool) {
+        c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count,
+                            close: !keepAlive, keepAliveHeader: keepAlive && versionMinor == 0)
+        if !isHEAD && !response.status.forbidsContent { c.output.append(response.body) }
+        if !keepAlive { c.phase = .closing(linger: true) }
+    }
+
+    /// The connection no longer holds a large request.
+    private func releaseLarge(_ c: Connection) {
+        guard c.large, c.input.count <= config.largeRequestBytes else { return }
+        c.large = false
+        largeRequests -= 1
+    }
+
     /// Queues a final reply and closes after it (the request, or its content, is not read).
     private func reject(_ c: Connection, _ response: HTTPResponse) {
         c.output.appendHead(response, date: currentDateLine(), contentLength: response.body.count, close: true, keepAliveHeader: false)
         c.output.append(response.body)
         c.input.removeAll()
+        releaseLarge(c)
         c.awaitingBytes = false
         c.phase = .closing(linger: true)
     }
@@ -560,7 +632,7 @@ public final class HTTPServer {
         var want: UInt32 = 0
         switch c.phase {
         case .open:
-            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes) || c.producer != nil
+            let blocked = c.output.count >= config.maxBufferedOutput || (c.input.count > 0 && !c.awaitingBytes) || c.producer != nil || c.pending != nil
             if !c.readEOF && !blocked { want |= UInt32(EPOLLIN.rawValue) }
         case .stream, .lingering:
             want |= UInt32(EPOLLIN.rawValue)
@@ -583,6 +655,9 @@ public final class HTTPServer {
         c.closed = true
         c.producer = nil
         if case .stream(let token) = c.phase { endStream(c, token) }
+        c.input.removeAll()
+        releaseLarge(c)
+        c.pending = nil
         loop.remove(c.fd)
         Sys.close(c.fd)
         slots[Int(c.fd)] = nil
@@ -627,10 +702,11 @@ public final class HTTPServer {
             let idle = now &- c.lastActivity >= idleTimeout
             switch c.phase {
             case .open:
-                if c.awaitingBytes && now &- c.requestStarted >= headerTimeout {
-                    reject(c, .error(.requestTimeout, "request not received in time"))
+                let inContent = c.input.count > config.limits.maxHeadBytes
+                if c.awaitingBytes && now &- c.requestStarted >= (inContent ? bodyTimeout : headerTimeout) {
+                    reject(c, .error(.requestTimeout, inContent ? "request content not received in time" : "request not received in time"))
                     service(c)
-                } else if idle || (!c.answered && c.input.count == 0 && now &- c.requestStarted >= headerTimeout) {
+                } else if c.pending == nil && (idle || (!c.answered && c.input.count == 0 && now &- c.requestStarted >= headerTimeout)) {
                     close(c)  // idle, or silent since it connected
                 }
             case .closing, .stream:
@@ -734,6 +810,19 @@ private final class Connection {
     /// The body being produced for the current reply, and whether it is framed in chunks.
     var producer: HTTPBodyProducer?
     var chunked = false
+    /// Counted in `largeRequests`.
+    var large = false
+    /// `input` holds a complete head (its content is what is missing): a client that half-closes
+    /// now has cut its content short and is told so; one that stops inside a head is just closed.
+    var hasCompleteHead: Bool {
+        let b = input.bytes
+        guard b.count >= 4 else { return false }
+        for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 { return true }
+        return false
+    }
+    /// How to send the reply a handler deferred, while it is awaited.
+    struct Pending { let keepAlive: Bool; let versionMinor: Int; let isHEAD: Bool }
+    var pending: Pending?
 
     init(fd: Int32, key: UInt64, now: UInt64, limits: HTTPLimits) {
         self.fd = fd

@@ -66,6 +66,15 @@ public func serverMain(_ args: [String]) -> Int32 {
     let api = PerfringAPI(ringPath: options.ringPath, ringFallbacks: options.ringFallbacks, files: webRoot.map { StaticFiles(webRoot: $0, chartJS: options.chartJS) },
                           minPhaseNs: options.minPhaseNs, alertRules: rules, recordingsDir: options.recordingsDir)
     var config = HTTPServerConfig(listen: options.listen)
+    if options.uploadsEnabled {
+        api.uploads = UploadService(settings: options.uploadSettings, recordingsDir: options.recordingsDir, minPhaseNs: options.minPhaseNs)
+        config.limits.uploadPaths = UploadService.paths
+        config.limits.maxUploadBody = options.uploadSettings.maxBytes
+        config.bodyTimeout = .nanoseconds(Int64(options.uploadTimeoutNs))
+        if !options.listen.allSatisfy(\.isLoopback) {
+            Log.warning("--upload beyond loopback: whoever reaches the port can have recordings analysed" + (options.recordingsDir == nil ? "" : " and saved into --recordings"))
+        }
+    }
     config.maxConnections = options.maxConnections
     config.tickInterval = .nanoseconds(Int64(options.pollNs))
     config.stopSignals = [SIGINT, SIGTERM]

@@ -21,6 +21,14 @@ public struct ServerOptions: Equatable, Sendable {
     public var minPhaseNs = PhaseTracker.defaultMinPhaseNs
     /// `--recordings DIR`: runs offered to /compare.html.
     public var recordingsDir: String?
+    /// `--upload` / `--no-upload`; nil: on only when every listen address is loopback.
+    public var upload: Bool?
+    public var uploadSettings = UploadSettings()
+    /// `--upload-timeout DUR`: how long a request's content may take to arrive.
+    public var uploadTimeoutNs: UInt64 = 60_000_000_000
+
+    /// Whether POST /api/analyze and /api/compare are served.
+    public var uploadsEnabled: Bool { upload ?? listen.allSatisfy(\.isLoopback) }
 
     public init() {
         let candidates = RingPaths.serverCandidates()
@@ -76,6 +84,21 @@ public struct ServerOptions: Equatable, Sendable {
             case "--recordings":
                 o.recordingsDir = try cursor.value(for: flag, inline: inline)
                 guard !(o.recordingsDir ?? "").isEmpty else { throw UsageError("--recordings: empty path") }
+            case "--upload", "--no-upload":
+                try cursor.noValue(for: flag, inline: inline)
+                o.upload = flag == "--upload"
+            case "--upload-limit":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let n = parseByteSize(v), n >= 1024, n <= 1 << 30 else { throw UsageError("--upload-limit: '\(v)' is not a size from 1K to 1G (e.g. 16M)") }
+                o.uploadSettings.maxBytes = n
+            case "--upload-timeout":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let ns = parseDuration(v), ns >= 1_000_000_000, ns <= 3_600_000_000_000 else { throw UsageError("--upload-timeout: '\(v)' is not a duration from 1s to 1h") }
+                o.uploadTimeoutNs = ns
+            case "--analysis-queue":
+                let v = try cursor.value(for: flag, inline: inline)
+                guard let n = Int(v), n >= 1, n <= 64 else { throw UsageError("--analysis-queue: '\(v)' is not a number from 1 to 64") }
+                o.uploadSettings.queueDepth = n
             case "-q", "--quiet":
                 try cursor.noValue(for: flag, inline: inline)
                 o.quiet = true
@@ -85,6 +108,16 @@ public struct ServerOptions: Equatable, Sendable {
         }
         if !listens.isEmpty { o.listen = listens; o.listenIsDefault = false }
         return .run(o)
+    }
+
+    /// `16M`, `512K`, `1G`, `1048576` (binary units); nil for anything else.
+    static func parseByteSize(_ s: String) -> Int? {
+        let units: [(String, Int)] = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("", 1)]
+        for (suffix, scale) in units where s.uppercased().hasSuffix(suffix) {
+            guard let n = Int(s.dropLast(suffix.count)), n >= 0, n <= Int.max / scale else { return nil }
+            return n * scale
+        }
+        return nil
     }
 
     public static let help = """
@@ -117,12 +150,18 @@ public struct ServerOptions: Equatable, Sendable {
       --min-phase DUR        shortest execution phase the detector reports (default 1s)
       --recordings DIR       recordings (rings, CSV exports, perf stat output) that
                              /compare.html and /api/compare compare side by side
+      --upload, --no-upload  serve POST /api/analyze and /api/compare (recordings sent to be
+                             analysed); default: on when every --listen address is loopback
+      --upload-limit SIZE    largest upload (default 16M); larger bodies get 413
+      --upload-timeout DUR   time a request's content may take to arrive (default 60s)
+      --analysis-queue N     analyses queued or running at once (default 4); more get 503
       -v, --verbose          debug logging;  -q, --quiet: warnings and errors only
       -h, --help             this text;  --version: the version
 
     endpoints: /  /api/latest  /api/data?since=SEQ&limit=N&fields=a,b&format=columns
                /api/stream  /api/events  /api/health  /api/fields  /api/export.csv  /metrics
                /api/phases  /api/alerts  /api/recordings  /api/compare?a=NAME&b=NAME
+               POST /api/analyze[?min_phase=DUR&save=1]  POST /api/compare (form parts a, b)
 
     examples:
       perfring-server

@@ -473,4 +473,42 @@ public enum Sys {
         _ = try valueOrErrno { cperf_set_no_new_privs() }
         if account.uid != 0 && (setuid(0) == 0 || Glibc.geteuid() == 0) { throw Errno.permission }
     }
+
+    // MARK: threads
+
+    /// Starts a detached thread running `body` (the server's analysis worker). It inherits the
+    /// caller's signal mask, so start it from a thread that has the stop signals blocked.
+    public static func spawnThread(_ body: @escaping @Sendable () -> Void) throws(Errno) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let r = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body()
+            return nil
+        }, context)
+        guard r == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw Errno(rawValue: r)
+        }
+        pthread_detach(thread)
+    }
+    /// Lowers the calling thread's scheduling priority (nice `by` more): a worker that must not
+    /// take the CPU from the event loop beside it. (On Linux, PRIO_PROCESS with who 0 is the
+    /// calling thread alone.)
+    public static func lowerThreadPriority(by delta: Int32) {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let current = getpriority(which, 0)
+        _ = setpriority(which, 0, min(current + delta, 19))
+    }
+
+    /// A counting semaphore between threads (sem_t, process-private).
+    public final class Semaphore: @unchecked Sendable {
+        private let sem = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        public init() { sem_init(sem, 0, 0) }
+        deinit { sem_destroy(sem); sem.deallocate() }
+        public func post() { sem_post(sem) }
+        /// Waits for a post (EINTR retried).
+        public func wait() { _ = try? valueOrErrno { sem_wait(sem) } }
+    }
 }

@@ -330,6 +330,9 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
         (["--min-phase", "0s"], "--min-phase"), (["--min-phase", "soon"], "--min-phase"),
         (["--verbose=1"], "--verbose takes no value"), (["--quiet=no"], "--quiet takes no value"),
         (["--recordings", ""], "--recordings"), (["--recordings"], "needs a value"),
+        (["--upload=1"], "--upload takes no value"), (["--no-upload=yes"], "--no-upload takes no value"),
+        (["--upload-limit", "12Q"], "--upload-limit"), (["--upload-limit", "0"], "--upload-limit"),
+        (["--upload-timeout", "0s"], "--upload-timeout"), (["--analysis-queue", "0"], "--analysis-queue"),
         (["--bogus"], "unknown flag"), (["stray"], "unexpected argument"),
         // subcommands (run without the base arguments)
         (["analyze"], "which FILE"), (["analyze", "--json=1", "/dev/null"], "--json takes no value"), (["analyze", "--min-phase", "0s", "/dev/null"], "--min-phase"),
