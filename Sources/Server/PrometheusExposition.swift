@@ -279,22 +279,33 @@ public enum PrometheusExposition {
 
     /// The first metric name two columns would share, or a column would share with a family
     /// perfring itself exports, if any (each column counted as a gauge, a counter and a
-    /// seconds counter): such a ring cannot be exposed unambiguously.
+    /// seconds counter): such a ring cannot be exposed unambiguously. A gauge's own column
+    /// (`ipc` for `perfring_ipc`) is not a clash.
     static func collision(in columns: [ColumnSpec]) -> String? {
-        var seen = builtInNames
+        var owner = builtInNames
+        var keys = Set<String>()
         for c in columns {
             let name = metricName(c.key)
-            for n in [name, name + "_total", name + "_seconds_total"] where !seen.insert(n).inserted { return n }
+            guard keys.insert(c.key).inserted else { return name }
+            for n in [name, name + "_total", name + "_seconds_total"] {
+                if let o = owner[n], o != c.key { return n }
+                owner[n] = c.key
+            }
         }
         return nil
     }
 
-    /// Every family name perfring exports that no ring name decides.
-    static let builtInNames: Set<String> = Set([
-        "perfring_build_info", "perfring_up", "perfring_collector_state", "perfring_sample_age_seconds",
-        "perfring_records_lost_total", "perfring_info", "perfring_interval_seconds", "perfring_event_available",
-        "perfring_events_available", "perfring_samples_total", "perfring_alert_firing", "perfring_energy_joules_total",
-    ] + osCounterFamilies.map(\.name) + gaugeTable.map(\.name))
+    /// Every family name perfring exports whatever the ring's names, with the column key a
+    /// gauge comes from ("" for the others).
+    static let builtInNames: [String: String] = {
+        var names: [String: String] = [:]
+        for n in ["perfring_build_info", "perfring_up", "perfring_collector_state", "perfring_sample_age_seconds",
+                  "perfring_records_lost_total", "perfring_info", "perfring_interval_seconds", "perfring_event_available",
+                  "perfring_events_available", "perfring_samples_total", "perfring_alert_firing", "perfring_energy_joules_total"]
+            + osCounterFamilies.map(\.name) { names[n] = "" }
+        for g in gaugeTable { names[g.name] = g.key }
+        return names
+    }()
 
     /// Integers exactly; anything else with the shortest decimal that reads back the same.
     static func format(_ v: Double) -> String {

@@ -104,7 +104,7 @@ import Testing
 
     @Test func eventTotalsAreCountersAndClocksAreSeconds() throws {
         let events = Slot.events + [EventEntry(name: "cpu-clock", type: 1, config: 0, status: .counting),
-                                    EventEntry(name: "cpu_core/cycles/", type: 8, config: 0, status: .counting),
+                                    EventEntry(name: "cpu_core.cycles.", type: 8, config: 0, status: .counting),
                                     EventEntry(name: "cpu_core-cycles-", type: 8, config: 0, status: .counting)]  // the same metric name
         let h = try Self.header(events: events)
         let (text, samples) = try Self.render(.running, header: h)
