@@ -62,6 +62,9 @@ public final class UploadService {
     struct Options: Sendable {
         var minPhaseNs: UInt64
         var save = false
+        /// `scope=system|process` (analyze only): what a perf stat recording counted, when the
+        /// file does not show it (as `perfring-server analyze --scope`).
+        var scope: FeatureScope?
         /// Saved recordings standing in for a side of a comparison.
         var named: [String: String] = [:]
     }
@@ -78,13 +81,18 @@ public final class UploadService {
             case "save" where !compare:
                 guard ["1", "true", "yes"].contains(item.value) else { throw UploadError(.badRequest, "save: '\(item.value)' (save=1 to keep the upload)") }
                 o.save = true
+            case "scope" where !compare:
+                guard let sc = FeatureScope(rawValue: item.value) else {
+                    throw UploadError(.badRequest, "scope: '\(item.value)' is neither system nor process")
+                }
+                o.scope = sc
             case "a" where compare, "b" where compare:
                 guard RecordingsDirectory.isValidName(item.value) else {
                     throw UploadError(.badRequest, "\(item.name): '\(item.value)' is not a recording name (see /api/recordings)")
                 }
                 o.named[item.name] = item.value
             default:
-                throw UploadError(.badRequest, "unknown parameter '\(item.name)' (" + (compare ? "min_phase, a, b" : "min_phase, save") + ")")
+                throw UploadError(.badRequest, "unknown parameter '\(item.name)' (" + (compare ? "min_phase, a, b" : "min_phase, save, scope") + ")")
             }
         }
         if o.save && recordings == nil {
@@ -127,7 +135,7 @@ public final class UploadService {
     private func analyzeJob(_ request: HTTPRequest, _ o: Options) throws(UploadError) -> AnalysisWorker.Job {
         let boundary = try Multipart.boundary(request.header("Content-Type"))
         let save = o.save ? recordings : nil
-        let minPhaseNs = o.minPhaseNs, sent = request.body
+        let minPhaseNs = o.minPhaseNs, scope = o.scope, sent = request.body
         return {
             Self.answer { () throws(UploadError) -> HTTPResponse in
                 var body = sent
@@ -139,7 +147,8 @@ public final class UploadService {
                     body = part.content
                 }
                 try Self.checkRecording(body, what: "the body")
-                let table = try Self.table(body)
+                var table = try Self.table(body)
+                table.override(scope: scope)
                 var response = HTTPResponse(status: .ok, headers: jsonHeaders, body: analysisJSON(table, minPhaseNs: minPhaseNs))
                 if let save {
                     let name = try Self.save(body, into: save, perfStat: Self.isPerfStat(body))

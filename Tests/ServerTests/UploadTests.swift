@@ -132,6 +132,22 @@ func corpusBytes(_ name: String) throws -> [UInt8] {
         #expect(cli.status == 0 && r.status == 200 && r.body == cli.out)
     }
 
+    /// `scope=` is analyze's `--scope`: the same bytes, for either scope, on a recording that
+    /// does not show its scope and on one that does (system-wide `-a`).
+    @Test(arguments: ["system", "process"], ["sortnetsat_human_cache_u.txt", "rlsched_interval_csv_cycles_50ms.csv"])
+    func scopeQueryIsAnalyzesScope(_ scope: String, _ name: String) throws {
+        let cli = try runServerCommand(["analyze", "--json", "--scope", scope, name], cwd: uploadCorpusDir)
+        let r = try Self.server.post("/api/analyze?scope=\(scope)", try corpusBytes(name))
+        #expect(cli.status == 0 && r.status == 200 && r.body == cli.out, "\(name) scope=\(scope): \(r.status) \(r.text)")
+        #expect(try jsonObject(r.body)["scope"] as? String == scope)
+    }
+
+    @Test(arguments: ["/api/analyze?scope=machine", "/api/analyze?scope=", "/api/compare?scope=system"])
+    func badScopeQueryIs400(_ target: String) throws {
+        let r = try Self.server.post(target, try corpusBytes("sortnetsat_human_cache_u.txt"))
+        #expect(r.status == 400, "\(target): \(r.status) \(r.text)")
+    }
+
     @Test func comparedUploadsAreAnsweredAsCompareJSON() throws {
         let (a, b) = ("rlsched_interval_csv_cycles_50ms.csv", "lkp_oldperf_interval_csv_mux.csv")
         let cli = try runServerCommand(["compare", "--json", a, b], cwd: uploadCorpusDir)
