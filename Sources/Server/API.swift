@@ -317,8 +317,13 @@ public final class PerfringAPI: HTTPHandler {
     private func data(_ query: [HTTPQueryItem]) -> HTTPHandlerResult {
         guard let samples = follower.samples else { return .response(noData) }
         let sel: Selection
-        switch select(query, samples: samples) {
+        switch select(query.filter { $0.name != "per_cpu" && $0.name != "per_cpu_fields" }, samples: samples) {
         case .success(let s): sel = s
+        case .failure(let e): return .response(.error(.badRequest, e.message))
+        }
+        let perCPU: PerCPURequest
+        switch perCPURequest(query, samples: samples) {
+        case .success(let p): perCPU = p
         case .failure(let e): return .response(.error(.badRequest, e.message))
         }
         let columnar = query.contains { $0.name == "format" && $0.value == "columns" }
@@ -331,10 +336,61 @@ public final class PerfringAPI: HTTPHandler {
         w.key("next"); w.uint(sel.next)
         w.key("gap"); w.bool(sel.gap)
         w.key("reset"); w.bool(sel.reset)
+        var selection: PerCPUSelection?
+        switch perCPU {
+        case .off: break
+        case .none(let reason):
+            w.key("cpu_count"); w.int(0)
+            w.key("per_cpu"); w.null()
+            w.key("per_cpu_reason"); w.string(reason)
+        case .on(let s):
+            w.key("cpu_count"); w.int(s.metrics.cpuCount)
+            selection = s
+        }
         w.key(columnar ? "columns" : "samples")
         let reply = SampleReply(encoder: SampleEncoder(samples: samples, columns: sel.columns), range: sel.range,
-                                shape: columnar ? .columns : .objects, labels: follower.phases?.labels(), opening: w.bytes, before: sel.before)
+                                shape: columnar ? .columns : .objects, labels: follower.phases?.labels(), opening: w.bytes, before: sel.before,
+                                perCPU: selection)
         return .produced(HTTPResponse(status: .ok, headers: Self.jsonHeaders), reply)
+    }
+
+    enum PerCPURequest {
+        case off
+        /// Asked for, but the ring has no per-CPU section: why.
+        case none(String)
+        case on(PerCPUSelection)
+    }
+
+    /// `per_cpu=1` and `per_cpu_fields=a,b` of /api/data (README: "Per-CPU data").
+    private func perCPURequest(_ query: [HTTPQueryItem], samples: RingSamples) -> Result<PerCPURequest, HTTPError> {
+        var on = false
+        var fields: [String]?
+        for item in query {
+            switch item.name {
+            case "per_cpu":
+                switch item.value {
+                case "1", "true": on = true
+                case "0", "false": on = false
+                default: return .failure(HTTPError("per_cpu: '\(item.value)' is not 1 or 0"))
+                }
+            case "per_cpu_fields":
+                fields = item.value.split(separator: ",").map(String.init)
+            default:
+                break
+            }
+        }
+        guard on else {
+            return fields == nil ? .success(.off) : .failure(HTTPError("per_cpu_fields needs per_cpu=1"))
+        }
+        let metrics = samples.perCPU
+        let keys: [Int]
+        do { keys = try metrics.keys(for: fields) } catch {
+            return .failure(HTTPError("per_cpu_fields: unknown per-CPU field '\(error.key)' (\(metrics.defaultKeys.map { metrics.keys[$0] }.joined(separator: ", ")))"))
+        }
+        guard metrics.cpuCount > 0 else {
+            return .success(.none(samples.header.mode == .replay ? "a replayed recording has no per-CPU section" : "the collector was started without --per-cpu"))
+        }
+        return .success(.on(PerCPUSelection(metrics: metrics, keys: keys)))
     }
 
     private func exportCSV(_ query: [HTTPQueryItem]) -> HTTPHandlerResult {

@@ -280,7 +280,7 @@ public final class MetricDeriver {
     /// A counter's value, enabled and running times, and the word holding the record's flags
     /// (whether the task was off CPU decides between 0 and unknown: `counterEstimate`).
     static func counter(_ slot: Int) -> [Int] {
-        let o = RingLayout.rCounters + slot * RingLayout.counterSize
+        let o = RingLayout.counterOffset(slot)  // slots 16 and up follow the OS fields
         return [RingLayout.rMissed, o, o + 8, o + 16]
     }
     static func os(_ fields: [OSField]) -> [Int] { [RingLayout.rOSValid] + fields.map(\.offset) }

@@ -27,6 +27,9 @@ public struct ExpositionInput {
     public var recordsLost: UInt64
     /// Every `--alert` rule and whether it is firing.
     public var alerts: [(rule: String, firing: Bool)]
+    /// The newest sample's per-CPU figures (a `--per-cpu` ring), one entry per CPU in the
+    /// ring's per-CPU order, its available values by per-CPU key (`cpu_util`, `ipc`, ...).
+    public var perCPU: [[String: Double]] = []
 
     public init(state: CollectorState, header: RingHeader?, totals: RingTotals?, newest: [(key: String, value: Double)],
                 sampleAgeSeconds: Double?, recordsLost: UInt64, alerts: [(rule: String, firing: Bool)]) {
@@ -42,6 +45,7 @@ public struct ExpositionInput {
         self.init(state: follower.state(now: now), header: header, totals: follower.reader?.totals(),
                   newest: follower.newestValues(), sampleAgeSeconds: age, recordsLost: follower.recordsLost,
                   alerts: follower.alerts.rules.indices.map { (follower.alerts.rules[$0].text, follower.alerts.isFiring($0)) })
+        perCPU = follower.newestPerCPU(PrometheusExposition.perCPUGaugeTable.map(\.key) + (follower.reader?.header.events ?? []).map { MetricDeriver.key(forEvent: $0.name) + "_per_s" })
     }
 }
 
@@ -88,6 +92,7 @@ public enum PrometheusExposition {
             osCounters(header, totals, into: &out)
         }
         gauges(input.newest, into: &out)
+        perCPUGauges(input.perCPU, header: header, into: &out)
         if !input.alerts.isEmpty {
             out.family("perfring_alert_firing", "gauge", "1 while the --alert rule is firing")
             for a in input.alerts { out.sample("perfring_alert_firing", "rule=\"\(escape(a.rule))\"", a.firing ? 1 : 0) }
@@ -223,6 +228,59 @@ public enum PrometheusExposition {
         }
     }
 
+    // MARK: per-CPU gauges
+
+    /// The newest interval's figures of each CPU (`--per-cpu`), labelled `cpu="N"` (N: the
+    /// CPU's position in the ring's per-CPU section). Each is its own `perfring_per_cpu_*`
+    /// family rather than a `cpu` label on the machine-wide gauge: a family that held both the
+    /// unlabelled whole and its labelled parts would count every CPU twice under sum() and skew
+    /// avg(). There are no per-CPU counters: the ring keeps running totals for the whole
+    /// machine only, and a counter summed from sampled intervals would lose the intervals
+    /// between scrapes.
+    static let perCPUGaugeTable: [Gauge] = [
+        Gauge("cpu_util", "perfring_per_cpu_busy_ratio", 100, "share of this CPU's time busy (all but idle and iowait) in the last interval"),
+        Gauge("cpu_user", "perfring_per_cpu_user_ratio", 100, "share of this CPU's time in user mode (with nice) in the last interval"),
+        Gauge("cpu_system", "perfring_per_cpu_system_ratio", 100, "share of this CPU's time in the kernel (with irq and softirq) in the last interval"),
+        Gauge("cpu_iowait", "perfring_per_cpu_iowait_ratio", 100, "share of this CPU's time idle waiting for I/O in the last interval"),
+        Gauge("cpu_steal", "perfring_per_cpu_steal_ratio", 100, "share of this CPU's time stolen by the hypervisor in the last interval"),
+        Gauge("ipc", "perfring_per_cpu_ipc", 1, "instructions per cycle on this CPU over the last interval"),
+        Gauge("cpi", "perfring_per_cpu_cpi", 1, "cycles per instruction on this CPU over the last interval"),
+        Gauge("cache_miss_rate", "perfring_per_cpu_cache_miss_ratio", 100, "cache misses per cache reference on this CPU over the last interval"),
+        Gauge("branch_miss_rate", "perfring_per_cpu_branch_miss_ratio", 100, "branch misses per branch instruction on this CPU over the last interval"),
+        Gauge("cache_mpki", "perfring_per_cpu_cache_mpki", 1, "cache misses per thousand instructions on this CPU over the last interval"),
+        Gauge("branch_mpki", "perfring_per_cpu_branch_mpki", 1, "branch misses per thousand instructions on this CPU over the last interval"),
+    ]
+    /// Each counting event's rate on each CPU (labels `cpu` and `event`); the clocks perf
+    /// counts in nanoseconds as seconds per second (1: the CPU busy all the interval).
+    static let perCPUEventRate = "perfring_per_cpu_events_per_second"
+    static let perCPUClockRate = "perfring_per_cpu_event_seconds_per_second"
+
+    static func perCPUGauges(_ perCPU: [[String: Double]], header: RingHeader, into out: inout Exposition) {
+        guard !perCPU.isEmpty else { return }
+        for g in perCPUGaugeTable where perCPU.contains(where: { $0[g.key] != nil }) {
+            out.family(g.name, "gauge", g.help)
+            for (cpu, values) in perCPU.enumerated() {
+                if let v = values[g.key] { out.sample(g.name, "cpu=\"\(cpu)\"", v / g.divisor) }
+            }
+        }
+        for clocks in [false, true] {
+            let name = clocks ? perCPUClockRate : perCPUEventRate
+            var announced = false
+            for e in header.events where e.effectiveStatus == .counting && MetricDeriver.nanosecondEvents.contains(e.name) == clocks {
+                let key = MetricDeriver.key(forEvent: e.name) + "_per_s"
+                for (cpu, values) in perCPU.enumerated() {
+                    guard let v = values[key] else { continue }
+                    if !announced {
+                        out.family(name, "gauge", clocks ? "CPU time an event clock counted on this CPU per second of the last interval"
+                                                         : "an event's count on this CPU per second of the last interval, scaled for multiplexing")
+                        announced = true
+                    }
+                    out.sample(name, "cpu=\"\(cpu)\",event=\"\(escape(e.name))\"", clocks ? v / 1e9 : v)
+                }
+            }
+        }
+    }
+
     // MARK: names and text
 
     /// Whether an event is the PMU's (hardware, cache, raw, a dynamic PMU) or the kernel's.
@@ -302,7 +360,7 @@ public enum PrometheusExposition {
         for n in ["perfring_build_info", "perfring_up", "perfring_collector_state", "perfring_sample_age_seconds",
                   "perfring_records_lost_total", "perfring_info", "perfring_interval_seconds", "perfring_event_available",
                   "perfring_events_available", "perfring_samples_total", "perfring_alert_firing", "perfring_energy_joules_total"]
-            + osCounterFamilies.map(\.name) { names[n] = "" }
+            + osCounterFamilies.map(\.name) + perCPUGaugeTable.map(\.name) + [perCPUEventRate, perCPUClockRate] { names[n] = "" }
         for g in gaugeTable { names[g.name] = g.key }
         return names
     }()

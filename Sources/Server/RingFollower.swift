@@ -261,6 +261,24 @@ public final class RingFollower {
         }
     }
 
+    /// The newest sample's figures of each CPU (`--per-cpu` rings; empty otherwise), the
+    /// available ones of `keys` by key: what /metrics exports with a `cpu` label.
+    public func newestPerCPU(_ keys: [String]) -> [[String: Double]] {
+        guard let samples, samples.header.perCpuCount > 0, samples.count > 0 else { return [] }
+        let newest = SampleBuffer(recordOf: samples.header)
+        guard samples.readWhole(samples.end - 1, into: newest) else { return [] }
+        let metrics = samples.perCPU
+        let wanted = keys.compactMap { k in metrics.index(k).map { (k, $0) } }
+        return (0..<metrics.cpuCount).map { cpu in
+            var values: [String: Double] = [:]
+            for (key, k) in wanted {
+                let v = metrics.value(k, newest.record, cpu: cpu)
+                if v.isFinite { values[key] = v }
+            }
+            return values
+        }
+    }
+
     /// The collector's state at monotonic time `now`.
     public func state(now: UInt64) -> CollectorState {
         guard let reader else { return .absent }

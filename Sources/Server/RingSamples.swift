@@ -13,14 +13,15 @@ public final class RingSamples {
     public let renderedKeys: [[UInt8]]
     /// One past the newest index the follower has seen (it advances this as the ring grows).
     public internal(set) var end: UInt64 = 0
-    /// Bytes of a record that derivation reads: the fixed part (never the per-CPU section).
+    /// Bytes of a record that derivation reads: the fixed part and the counters of slots 16 and
+    /// up (never the per-CPU section).
     let copyBytes: Int
 
     init(reader: RingReader) {
         self.reader = reader
         deriver = MetricDeriver(header: reader.header)
         renderedKeys = deriver.columns.map { JSONWriter.render(key: $0.key) }
-        copyBytes = min(reader.header.recordSize, RingLayout.fixedRecordSize)
+        copyBytes = min(reader.header.recordSize, reader.header.perCpuOffset)
     }
 
     /// False once the file was truncated or overwritten under the mapping: nothing is held.
@@ -33,6 +34,16 @@ public final class RingSamples {
     public var count: Int { Int(end - oldest) }
 
     public func column(_ key: String) -> Int? { deriver.column(key) }
+
+    /// Each CPU's figures (`--per-cpu` rings), made when first asked for.
+    public private(set) lazy var perCPU = PerCPUMetrics(header: reader.header)
+
+    /// Copies the whole of record `index`, its per-CPU section included, into `buffer` (one
+    /// made with `SampleBuffer(recordOf:)`).
+    @inline(__always)
+    public func readWhole(_ index: UInt64, into buffer: SampleBuffer) -> Bool {
+        reader.read(index, into: buffer.bytes) == .ok
+    }
 
     /// Copies record `index` into `buffer` (a `SampleBuffer`); false when it is not (or no
     /// longer) there, or the mapping faulted.
@@ -58,7 +69,10 @@ public final class RingSamples {
 /// A private copy of one record (seqlock-checked), owned by whoever reads: a reply, the follower.
 public final class SampleBuffer {
     let bytes: UnsafeMutableRawPointer
-    public init() { bytes = .allocate(byteCount: RingLayout.fixedRecordSize, alignment: 64) }
+    /// Room for any ring's record up to its per-CPU section (128 events' counters).
+    public init() { bytes = .allocate(byteCount: RingLayout.perCpuOffset(eventCount: RingLayout.maxEventsExtended), alignment: 64) }
+    /// Room for a whole record of `header`'s ring (per-CPU section included).
+    public init(recordOf header: RingHeader) { bytes = .allocate(byteCount: max(header.recordSize, RingLayout.perCpuOffset(eventCount: RingLayout.maxEventsExtended)), alignment: 64) }
     deinit { bytes.deallocate() }
     public var record: RecordView { RecordView(UnsafeRawPointer(bytes)) }
 }

@@ -3,7 +3,10 @@
 // so a reply of any length costs one chunk of memory, and HEAD never makes it at all. The
 // reply's range is fixed when the request arrives; a record the collector overwrites before its
 // chunk is made is left out (objects, CSV; the next sample then has `gap` 1) or null (columns,
-// whose arrays must stay the same length).
+// whose arrays must stay the same length). With `per_cpu=1` (PerCPUSelection) each object also
+// holds its CPUs' figures, or the columns are followed by a `per_cpu` object of per-CPU arrays
+// made the same way, a pass per key and CPU.
+import Shared
 
 final class SampleReply: HTTPBodyProducer {
     enum Shape { case objects, columns, csv }
@@ -18,7 +21,9 @@ final class SampleReply: HTTPBodyProducer {
     private let opening: [UInt8]
     /// The sample before the range, when the client's cursor names it (for `gap`).
     private let before: UInt64?
-    private let buffer = SampleBuffer()
+    private let buffer: SampleBuffer
+    /// `per_cpu=1` on a ring with a per-CPU section; nil otherwise (the ordinary path).
+    private let perCPU: PerCPUSelection?
     private var started = false
     /// The next record to encode and, for columns, the column being written (one past the
     /// metric columns: the phase ids).
@@ -29,11 +34,17 @@ final class SampleReply: HTTPBodyProducer {
     private var reads: [UInt32] = []
     private var previous: UInt64?
     private var wroteSample = false
+    /// Columns: the per-CPU key and CPU being written once the metric columns are done.
+    private var perCPUKey = 0
+    private var cpu = 0
     /// Records before this one have had their pages released.
     private var released: UInt64
 
-    init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?) {
+    init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?,
+         perCPU: PerCPUSelection? = nil) {
         self.encoder = encoder
+        self.perCPU = perCPU
+        buffer = perCPU == nil ? SampleBuffer() : SampleBuffer(recordOf: encoder.samples.header)
         samples = encoder.samples
         self.range = range
         self.shape = shape
@@ -68,13 +79,14 @@ final class SampleReply: HTTPBodyProducer {
         while next < range.upperBound && w.count < budget {
             let i = next
             next += 1
-            guard samples.read(i, into: buffer) else { continue }
+            guard perCPU == nil ? samples.read(i, into: buffer) : samples.readWhole(i, into: buffer) else { continue }
             if shape == .csv {
                 encoder.csvRow(buffer, previous: previous, into: &w)
             } else {
                 if wroteSample { w.byte(UInt8(ascii: ",")) }
-                encoder.object(buffer, previous: previous, into: &w) { [labels] w in
+                encoder.object(buffer, previous: previous, into: &w) { [labels, perCPU, buffer] w in
                     PhaseJSON.sampleField(labels?.phase(forSeq: i), into: &w)
+                    perCPU?.objects(buffer.record, into: &w)
                 }
             }
             wroteSample = true
@@ -95,8 +107,11 @@ final class SampleReply: HTTPBodyProducer {
         let count = encoder.columns.count
         while w.count < budget {
             if column > count {
-                w.literal(Array("}}".utf8))
-                return true
+                guard let perCPU else {
+                    w.literal(Array("}}".utf8))
+                    return true
+                }
+                return perCPUColumns(perCPU, into: &w, budget: budget)
             }
             if !inColumn {
                 inColumn = true
@@ -140,5 +155,84 @@ final class SampleReply: HTTPBodyProducer {
             }
         }
         return false
+    }
+
+    /// After the metric columns: `"per_cpu":{"KEY":[[CPU 0's values],[CPU 1's],...],...}`, each
+    /// CPU's array aligned with the columns, a pass over the range per key and CPU that copies
+    /// only the words that key is derived from.
+    private func perCPUColumns(_ p: PerCPUSelection, into w: inout JSONWriter, budget: Int) -> Bool {
+        let lower = range.lowerBound, upper = range.upperBound
+        while w.count < budget {
+            if perCPUKey == p.keys.count {
+                w.literal(p.keys.isEmpty ? Array("},\"per_cpu\":{}}".utf8) : Array("]}}".utf8))
+                return true
+            }
+            if !inColumn {
+                inColumn = true
+                if cpu == 0 {
+                    w.literal(Array((perCPUKey == 0 ? "},\"per_cpu\":{" : "],").utf8))
+                    w.key(rendered: p.renderedKeys[perCPUKey])
+                    w.byte(UInt8(ascii: "["))
+                } else {
+                    w.byte(UInt8(ascii: ","))
+                }
+                w.byte(UInt8(ascii: "["))
+                reads = p.metrics.reads(p.keys[perCPUKey], cpu: cpu)
+            }
+            var i = next
+            let k = p.keys[perCPUKey]
+            reads.withUnsafeBufferPointer { offsets in
+                while i < upper && w.count < budget {
+                    if i > lower { w.byte(UInt8(ascii: ",")) }
+                    if samples.gather(i, into: buffer, offsets: offsets) {
+                        w.number(p.metrics.value(k, buffer.record, cpu: cpu))
+                    } else {
+                        w.null()
+                    }
+                    i += 1
+                }
+            }
+            next = i
+            if next == upper {
+                w.byte(UInt8(ascii: "]"))
+                inColumn = false
+                next = lower
+                cpu += 1
+                if cpu == p.metrics.cpuCount {
+                    cpu = 0
+                    perCPUKey += 1
+                }
+            }
+        }
+        return false
+    }
+}
+
+/// `per_cpu=1` on a ring with a per-CPU section: which of its CPUs' figures a reply holds.
+struct PerCPUSelection {
+    let metrics: PerCPUMetrics
+    let keys: [Int]
+    /// Each key's `"key":`, rendered once per reply.
+    let renderedKeys: [[UInt8]]
+
+    init(metrics: PerCPUMetrics, keys: [Int]) {
+        self.metrics = metrics
+        self.keys = keys
+        renderedKeys = keys.map { JSONWriter.render(key: metrics.keys[$0]) }
+    }
+
+    /// A sample object's `"per_cpu":[{...},...]`, one object per CPU.
+    func objects(_ r: RecordView, into w: inout JSONWriter) {
+        w.key("per_cpu")
+        w.beginArray()
+        for cpu in 0..<metrics.cpuCount {
+            w.beginObject()
+            for (j, k) in keys.enumerated() {
+                w.key(rendered: renderedKeys[j])
+                w.number(metrics.value(k, r, cpu: cpu))
+            }
+            w.endObject()
+        }
+        w.endArray()
     }
 }

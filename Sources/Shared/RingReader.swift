@@ -361,7 +361,7 @@ public final class RingReader {
         }
     }
 
-    /// Like `read`, copying only the u64 fields at `offsets` (within the record's fixed part,
+    /// Like `read`, copying only the u64 fields at `offsets` (within the record and the buffer,
     /// multiples of 8) to the same offsets of `buffer`.
     public func gather(_ index: UInt64, into buffer: UnsafeMutableRawPointer, offsets: UnsafeBufferPointer<UInt32>) -> RecordRead {
         guard index < RingLayout.maxWriteIndex else { return .unavailable }  // its seqlock word would wrap

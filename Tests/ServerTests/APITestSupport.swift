@@ -67,6 +67,10 @@ struct FakeRecord: Sendable {
     var invalidOS: [OSField: UInt64] = [:]
     /// The time the slow fields' deltas cover (a ring with a slow-field mask), 0: not read.
     var slowSpanNs: UInt64 = 0
+    /// Per-CPU section (a ring made with `perCPU:`): each CPU's 8 time deltas (user ... steal,
+    /// none: all zero) and counter triples by slot.
+    var cpuTimes: [[UInt64]] = []
+    var cpuCounters: [[Int: Triple]] = []
 
     /// The reference interval: every counter counted, every OS value present (see APITests
     /// for the values derived from it).
@@ -100,14 +104,19 @@ final class FakeCollector {
     let writer: RingWriter
     let createdMonotonic: UInt64
     private(set) var time: UInt64
+    private let perCpuOffset: Int, perCpuStride: Int
 
     /// - Parameters:
     ///   - interval: the header's sampling interval; long by default so a heartbeat stays
     ///     fresh however slowly the test runs.
     ///   - pid: the collector pid to record (default: this process).
     init(path: String, capacity: Int = 64, interval: UInt64 = 10_000_000_000, pid: Int32? = nil, publish: Bool = true,
-         events: [EventEntry] = Slot.events, hostname: String = "fakehost", target: String = "all CPUs") throws {
+         events: [EventEntry] = Slot.events, hostname: String = "fakehost", target: String = "all CPUs", perCPU: Int = 0) throws {
         var config = RingConfig(path: path, capacity: capacity, eventCount: events.count)
+        config.perCpuCount = perCPU
+        if perCPU > 0 { config.flags.insert(.perCpu) }
+        perCpuOffset = RingLayout.perCpuOffset(eventCount: events.count)
+        perCpuStride = RingLayout.perCpuStride(eventCount: events.count)
         config.intervalNs = interval
         config.hostname = hostname
         config.target = target
@@ -153,6 +162,17 @@ final class FakeCollector {
         }
         p.setU64(RingLayout.rOSValid, valid)
         p.setU64(RingLayout.rSlowSpanNs, r.slowSpanNs)
+        for (cpu, times) in r.cpuTimes.enumerated() {
+            for (i, t) in times.enumerated() { p.setU64(perCpuOffset + cpu * perCpuStride + RingLayout.cpuTimes + i * 8, t) }
+        }
+        for (cpu, counters) in r.cpuCounters.enumerated() {
+            for (slot, t) in counters {
+                let o = perCpuOffset + cpu * perCpuStride + RingLayout.cpuCounters + slot * RingLayout.counterSize
+                p.setU64(o, t.value)
+                p.setU64(o + 8, t.enabled)
+                p.setU64(o + 16, t.running)
+            }
+        }
         writer.commit(heartbeat: heartbeat ?? Sys.monotonicNanos())
     }
 
