@@ -17,7 +17,8 @@ public enum CollectorState: String, Sendable {
 
 public final class RingFollower {
     /// The ring being followed, or waited for: while no ring has been opened, the first of
-    /// `candidates` that exists.
+    /// `candidates` whose collector is running, else the first that exists; and while the
+    /// followed ring's collector is not running, another candidate whose collector is.
     public private(set) var path: String
     /// Where to look, in order (`--ring`, or the default locations).
     public let candidates: [String]
@@ -65,6 +66,10 @@ public final class RingFollower {
     public let minPhaseNs: UInt64
 
     private var lastPathCheck: UInt64 = 0
+    /// When the other candidates were last looked at (while the followed ring's collector is
+    /// not running): a few times a second, not on every poll.
+    private var lastCandidateScan: UInt64 = 0
+    static let candidateScanPeriodNs: UInt64 = 100_000_000
     /// The last condition logged, so that each change is logged once, not on every poll.
     private var reported: String?
 
@@ -90,6 +95,16 @@ public final class RingFollower {
         if checkPath { lastPathCheck = now }
         // The verdict on the path changes only when the path is checked, so every reply between
         // two checks reports the same ring_error (it does not flap under load).
+        if candidates.count > 1, reader != nil, now &- lastCandidateScan > Self.candidateScanPeriodNs, state(now: now) != .running {
+            lastCandidateScan = now
+            // Without --ring: the ring followed has no live collector (stopped, gone, stalled);
+            // another candidate whose collector writes now is the one to show.
+            if let live = candidates.first(where: { $0 != path && Self.isLive($0, now: now) }) {
+                report("ring \(path): collector \(state(now: now).rawValue); switching to \(live), whose collector is running")
+                path = live
+                reopenIfChanged()
+            }
+        }
         if reader == nil || faulted {
             reopenIfChanged()
         } else if checkPath {
@@ -191,7 +206,9 @@ public final class RingFollower {
     /// reported and the previous data kept.
     private func reopenIfChanged() {
         if reader == nil, candidates.count > 1 {
-            path = candidates.first { (try? Sys.lstat($0)) != nil } ?? candidates[0]
+            // The first whose collector is running, else the first that exists.
+            let now = Sys.monotonicNanos()
+            path = candidates.first { Self.isLive($0, now: now) } ?? candidates.first { (try? Sys.lstat($0)) != nil } ?? candidates[0]
         }
         let fresh: RingReader
         do { fresh = try RingReader(path: path) } catch {
@@ -283,12 +300,24 @@ public final class RingFollower {
     public func state(now: UInt64) -> CollectorState {
         guard let reader else { return .absent }
         if stopped { return .stopped }
-        // Saturating: the interval comes from the file, and any value must give an answer.
-        let (three, overflow) = reader.header.intervalNs.multipliedReportingOverflow(by: 3)
-        let limit = overflow ? UInt64.max : max(three, 300_000_000)
-        if now > heartbeatNs, now - heartbeatNs > limit {
+        if !Self.heartbeatFresh(heartbeatNs, intervalNs: reader.header.intervalNs, now: now) {
             return Sys.processExists(reader.header.collectorPid) ? .stalled : .absent
         }
         return faulted ? .absent : .running
+    }
+
+    /// A heartbeat at most three intervals (and at least 300 ms) old.
+    static func heartbeatFresh(_ heartbeatNs: UInt64, intervalNs: UInt64, now: UInt64) -> Bool {
+        // Saturating: the interval comes from the file, and any value must give an answer.
+        let (three, overflow) = intervalNs.multipliedReportingOverflow(by: 3)
+        let limit = overflow ? UInt64.max : max(three, 300_000_000)
+        return !(now > heartbeatNs && now - heartbeatNs > limit)
+    }
+
+    /// Whether `path` holds a valid ring whose collector is writing it now (not stopped, its
+    /// heartbeat fresh): the ring to follow among the default places.
+    static func isLive(_ path: String, now: UInt64) -> Bool {
+        guard let r = try? RingReader(path: path), r.stopped() == false, let hb = r.heartbeat() else { return false }
+        return heartbeatFresh(hb, intervalNs: r.header.intervalNs, now: now)
     }
 }

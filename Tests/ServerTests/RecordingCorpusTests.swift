@@ -217,6 +217,28 @@ func relativelyClose(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool {
         }
     }
 
+    /// A replay of more than 16 events, served: every key of every sample is the same in
+    /// /api/data's objects and its columns (a column copies only its own record words; those
+    /// of slots 16 and up follow the OS fields), and the events past slot 16 have values.
+    @Test(arguments: ["lkp_perf5.13_interval_csv_with_cmdline.csv", "hperf_intel_percpu_interval_tab.tsv"])
+    func moreThan16EventsAreServedAlikeInBothFormats(_ name: String) throws {
+        let dir = RingDir()
+        _ = try replayCorpusFile(corpusDir + "/" + name, into: dir.ring)
+        let server = APIServer(ring: dir.ring)
+        let objects = try #require(try server.object("/api/data")["samples"] as? [[String: Any]])
+        let columns = try #require(try server.object("/api/data?format=columns")["columns"] as? [String: [Any]])
+        let header = try RingReader(path: dir.ring).header
+        try #require(header.eventCount > 16 && !objects.isEmpty)
+        for (key, values) in columns where key != "phase" {
+            #expect(values.count == objects.count)
+            for (i, o) in objects.enumerated() where i < values.count {
+                #expect(number(values[i]) == number(o[key]) && isNull(values[i]) == isNull(o[key]), "\(key) at \(i): \(values[i]) vs \(o[key] ?? "none")")
+            }
+        }
+        let late = header.events[16...].filter { $0.status == .counting }.map { MetricDeriver.key(forEvent: $0.name) }
+        #expect(!late.isEmpty && late.allSatisfy { k in objects.contains { number($0[k]) != nil } }, "\(late)")
+    }
+
     /// perf's metric column (IPC, branch and cache miss rates) against the same line's counts
     /// (per CPU, per PMU part): equal to perf's two or three printed decimals. Perf before
     /// 5.x divided later intervals by the running mean of the denominator over the intervals

@@ -40,6 +40,63 @@ import Testing
         #expect(follower.path == second)
     }
 
+    /// Why the ring at the first place is not worth following: its collector stopped cleanly,
+    /// or died (its heartbeat old, its pid gone), or it is a ring left from a run long ago.
+    enum Stale: String, CaseIterable, Sendable { case stopped, died }
+
+    /// With no --ring, a stale ring at /run/perfring/ring does not hide a live one at the
+    /// user's own place: the follower takes the ring whose collector is running.
+    @Test(arguments: Stale.allCases)
+    func aLiveRingIsPreferredOverAStaleOne(_ stale: Stale) throws {
+        let dir = RingDir()
+        let first = dir.path + "/system/ring", second = dir.path + "/user/ring"
+        mkdir(dir.path + "/system", 0o755); mkdir(dir.path + "/user", 0o755)
+        let system = try FakeCollector(path: first, pid: stale == .died ? deadPid : nil)
+        switch stale {
+        case .stopped: system.write(); system.writer.markStopped()
+        case .died: system.write(heartbeat: 1)
+        }
+        let user = try FakeCollector(path: second)
+        user.write(3)
+        let follower = RingFollower(path: first, fallbacks: [second])
+        follower.poll()
+        #expect(follower.path == second && follower.generation == user.writer.generation)
+        #expect(follower.state(now: Sys.monotonicNanos()) == .running && follower.samples?.count == 3)
+        // With no live collector anywhere the stale ring is still shown (its state says why).
+        let lone = RingFollower(path: first, fallbacks: [dir.path + "/none/ring"])
+        lone.poll()
+        #expect(lone.path == first && lone.generation == system.writer.generation)
+        #expect(lone.state(now: Sys.monotonicNanos()) == (stale == .stopped ? .stopped : .absent))
+    }
+
+    /// The followed ring's collector stops; the other place's collector starts: the follower
+    /// moves to it, and back again when that one stops and the first place is live once more.
+    @Test func theFollowerMovesToTheRingThatBecomesLive() throws {
+        let dir = RingDir()
+        let first = dir.path + "/system/ring", second = dir.path + "/user/ring"
+        mkdir(dir.path + "/system", 0o755); mkdir(dir.path + "/user", 0o755)
+        let follower = RingFollower(path: first, fallbacks: [second])
+        let user = try FakeCollector(path: second)
+        user.write()
+        follower.poll()
+        #expect(follower.path == second)
+        // A live ring appearing at the first place does not pull a running follower away...
+        let system = try FakeCollector(path: first)
+        system.write(2)
+        follower.poll()
+        #expect(follower.path == second)
+        // ...but once the followed collector stops, the live one is taken (within a scan period).
+        user.writer.markStopped()
+        #expect(apiEventually { follower.poll(); return follower.path == first })
+        #expect(follower.generation == system.writer.generation && follower.samples?.count == 2)
+        #expect(follower.state(now: Sys.monotonicNanos()) == .running)
+        system.writer.markStopped()
+        let again = try FakeCollector(path: second)
+        again.write(4)
+        #expect(apiEventually { follower.poll(); return follower.generation == again.writer.generation })
+        #expect(follower.path == second && follower.samples?.count == 4)
+    }
+
     @Test func eachConditionIsLoggedOnceNotOnEveryPoll() throws {
         let dir = RingDir()
         let ring = dir.path + "/ring"
