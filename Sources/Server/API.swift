@@ -253,7 +253,8 @@ public final class PerfringAPI: HTTPHandler {
     /// `generation` that is not this run's: `reset`, and this run's samples from its start.
     /// Without `since`, the newest `limit` samples (all when no limit: the reply is streamed,
     /// so its size costs the server no memory).
-    private func select(_ query: [HTTPQueryItem], samples: RingSamples) -> Result<Selection, HTTPError> {
+    /// `also`: the endpoint's own parameters besides these (read elsewhere).
+    private func select(_ query: [HTTPQueryItem], samples: RingSamples, also: [String] = []) -> Result<Selection, HTTPError> {
         var since: UInt64?
         var limit: Int?
         var fields: [String]?
@@ -272,8 +273,10 @@ public final class PerfringAPI: HTTPHandler {
                 generation = item.value
             case "format":
                 break
+            case _ where also.contains(item.name):
+                break
             default:
-                return .failure(HTTPError("unknown parameter '\(item.name)' (since, limit, fields, format, generation)"))
+                return .failure(HTTPError("unknown parameter '\(item.name)' (" + (["since", "limit", "fields", "format", "generation"] + also).joined(separator: ", ") + ")"))
             }
         }
         let columns: [Int]
@@ -317,7 +320,7 @@ public final class PerfringAPI: HTTPHandler {
     private func data(_ query: [HTTPQueryItem]) -> HTTPHandlerResult {
         guard let samples = follower.samples else { return .response(noData) }
         let sel: Selection
-        switch select(query.filter { $0.name != "per_cpu" && $0.name != "per_cpu_fields" }, samples: samples) {
+        switch select(query, samples: samples, also: Self.perCPUParameters) {
         case .success(let s): sel = s
         case .failure(let e): return .response(.error(.badRequest, e.message))
         }
@@ -353,6 +356,8 @@ public final class PerfringAPI: HTTPHandler {
                                 perCPU: selection)
         return .produced(HTTPResponse(status: .ok, headers: Self.jsonHeaders), reply)
     }
+
+    static let perCPUParameters = ["per_cpu", "per_cpu_fields"]
 
     enum PerCPURequest {
         case off
