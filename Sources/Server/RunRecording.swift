@@ -2,7 +2,7 @@
 // keeps samples from..to (inclusive) of collector run G (hex, as /api/data reports it) as
 // NAME.csv in --recordings DIR: the CSV /api/export.csv writes, so `analyze`, `compare`,
 // /compare.html and `--replay` read it. 201 {"name","samples"}; 400 bad parameters or name;
-// 403 no --recordings or not writable; 409 the name exists; 410 the samples are no longer in
+// 403 no --recordings, not writable, or asked by another site's page (Origin); 409 the name exists; 410 the samples are no longer in
 // the ring; 413 the directory's quota; 503 the worker's queue is full.
 //
 // The request carries no body and the loop only checks the query: the CSV is read from the
@@ -61,6 +61,14 @@ extension PerfringAPI {
             }
             guard Sys.access(recordings.path, W_OK | X_OK) else {
                 throw UploadError(.forbidden, "the recordings directory is not writable by the server")
+            }
+            // A page of another site may not make a visitor's browser save here (no preflight
+            // guards a bodyless POST): its Origin names another host than the one asked.
+            if let origin = request.header("Origin") {
+                let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
+                guard let host, host.lowercased() == request.header("Host")?.lowercased() else {
+                    throw UploadError(.forbidden, "a save must come from this server's own page (Origin '\(origin.prefix(80))' is another site)")
+                }
             }
             guard request.body.isEmpty else { throw UploadError(.contentTooLarge, "a save takes no body: the samples come from the ring") }
             guard let query = request.queryItems() else { throw UploadError(.badRequest, "invalid percent-encoding in the query") }

@@ -130,7 +130,7 @@ public struct RunSummary {
 
     /// The summary as `perf stat` lays its report out.
     public var text: String {
-        var out = "\n Performance counter stats for '\(target)' (perfring \(mode.name), \(samples) samples at \(formatDuration(intervalNs))"
+        var out = "\n Performance counter stats for '\(target)' (perfring \(mode.name), \(samples) sample\(samples == 1 ? "" : "s") at \(formatDuration(intervalNs))"
         if records > UInt64(samples) { out += "; the ring kept the last \(samples) of \(records): the counts are the whole run's, the target's figures and the phases those samples'" }
         out += "):\n\n"
         let seconds = elapsedSeconds

@@ -124,6 +124,16 @@ final class SaveFixture: @unchecked Sendable {
         #expect(fx.entries == ["dangling.csv", "link.csv", "sub.csv", "taken.csv"], "no temporary file is left behind")
     }
 
+    /// Another site's page cannot make a browser save (a bodyless POST has no preflight); the
+    /// server's own page (same host in Origin) and clients without Origin (curl) can.
+    @Test(arguments: [("http://evil.example", 403), ("null", 403), ("http://t", 201), ("https://t", 201), ("http://t:1", 403)])
+    func otherSitesCannotSave(origin: String, status: Int) throws {
+        let fx = try SaveFixture()
+        let r = try fx.server.post("/api/recordings?name=o&generation=\(fx.generation)&from=0&to=3", [], headers: ["Origin: \(origin)"])
+        #expect(r.status == status, "\(origin): \(r.text)")
+        #expect(fx.entries == (status == 201 ? ["o.csv"] : []))
+    }
+
     @Test func aBodyIsRefused() throws {
         let fx = try SaveFixture()
         let r = try fx.server.post("/api/recordings?name=x&generation=\(fx.generation)&from=0&to=3", Array("data".utf8))
