@@ -13,7 +13,8 @@ let package = Package(
     targets: [
         .target(name: "CPerf", path: "Sources/CPerf"),
         .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["RING-FORMAT.md", "THREAT-MODEL.md"]),
-        .target(name: "Collector", dependencies: ["Shared", "CPerf"], path: "Sources/Collector", exclude: ["Main"]),
+        // Collector links Server's offline tools for one thing: the end-of-run summary (RunSummary).
+        .target(name: "Collector", dependencies: ["Shared", "CPerf", "Server"], path: "Sources/Collector", exclude: ["Main"]),
         .executableTarget(name: "perfring-collector", dependencies: ["Collector"], path: "Sources/Collector/Main"),
         .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main", "PHASES.md"]),
         .executableTarget(name: "perfring-server", dependencies: ["Server"], path: "Sources/Server/Main"),

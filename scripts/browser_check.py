@@ -331,6 +331,79 @@ def analyze_page(base, out, recording, passed):
     return 1 if c.failed else 0
 
 
+def compare_page(base, out, passed):
+    """The compare page (compare.html) over two runs saved from the live ring with
+    POST /api/recordings (the server runs with --recordings): per-metric change and each run's
+    phase breakdown, a link back to the dashboard, no sideways scrolling on a phone; desktop
+    and phone screenshots."""
+    import urllib.error
+    import urllib.request
+    c = Checks()
+    c.passed = passed
+    deadline, data = time.time() + 20, {}
+    while time.time() < deadline:
+        try:
+            data = get_json(base + "api/data?limit=40")
+            if len(data.get("samples", [])) >= 20:
+                break
+        except Exception:
+            pass
+        time.sleep(0.25)
+    seqs = [s["seq"] for s in data.get("samples", [])]
+    if not c.check(len(seqs) >= 20, "compare: the live ring has 20 samples to save", "%d" % len(seqs)):
+        print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+        return 1
+    stamp = str(int(time.time() * 1000))
+    names = []
+    for label, lo, hi in (("before", seqs[0], seqs[9]), ("after", seqs[10], seqs[-1])):
+        q = "name=bt-%s-%s&generation=%s&from=%d&to=%d" % (label, stamp, data["generation"], lo, hi)
+        try:
+            with urllib.request.urlopen(urllib.request.Request(base + "api/recordings?" + q, method="POST"), timeout=30) as r:
+                status, reply = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            status, reply = e.code, {"error": e.read().decode(errors="replace")}
+        c.check(status == 201 and reply.get("samples") == hi - lo + 1, "compare: POST /api/recordings saves " + label,
+                "%s %s" % (status, json.dumps(reply)[:200]))
+        names.append(reply.get("name", ""))
+    b = Browser(find_chromium(), tempfile.mkdtemp(prefix="perfring-chromium-"))
+    try:
+        b.attach()
+        for dom in ("Runtime", "Page", "Log"):
+            b.send(dom + ".enable")
+        url = base + "compare.html?a=%s&b=%s" % (names[0], names[1])
+        for name, w, h, mobile in (("compare-desktop", 1280, 800, False), ("compare-phone", 390, 844, True)):
+            since = len(b.events)
+            set_viewport(b, w, h, mobile, False)
+            b.send("Page.navigate", {"url": url})
+            d, ok = wait_for(b, lambda d: d.get("state") in ("ready", "error"), 20)
+            rows = int(d.get("rows", "0") or 0)
+            c.check(ok and d.get("state") == "ready" and rows > 1, name + ": per-metric change of the two runs",
+                    "state=%s, %d metric rows, %s" % (d.get("state"), rows, b.eval("document.getElementById('banner-error').textContent")))
+            pct = b.eval("[...document.querySelectorAll('#metrics tbody tr td:last-child')].map(t => t.textContent).join('|')")
+            c.check("%" in pct or "n/a" in pct, name + ": change % column", pct[:120])
+            runs = b.eval("document.querySelectorAll('#breakdown .breakdown-run').length")
+            segs = b.eval("document.querySelectorAll('#breakdown .breakdown-bar span').length")
+            prow = b.eval("document.querySelectorAll('#phases tbody tr').length")
+            c.check(runs == 2 and segs >= 2 and prow >= 2, name + ": phase breakdown of both runs",
+                    "%s runs, %s segments, %s table rows" % (runs, segs, prow))
+            back = b.eval("(() => { const a = document.getElementById('to-dashboard'); return a ? a.getAttribute('href') : null; })()")
+            c.check(back == "/", name + ": links back to the dashboard", "href=%s" % back)
+            if mobile:
+                sw = b.eval("document.documentElement.scrollWidth")
+                c.check(sw <= w + 1, name + ": no sideways scrolling at 390 px", "scrollWidth %s" % sw)
+            time.sleep(0.3)
+            path = os.path.join(out, name + ".png")
+            screenshot(b, path)
+            screenshot(b, os.path.join(out, name + "-full.png"), full=True)
+            errs = console_errors(b, since)
+            c.check(not errs, name + ": no console errors, exceptions or CSP violations", "; ".join(errs)[:300])
+            print("  screenshot: " + path)
+    finally:
+        b.close()
+    print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080/")
@@ -348,7 +421,11 @@ def main():
     ap.add_argument("--stopped-phases", action="store_true",
                     help="only check that, with the collector stopped, the last phase ends at its last sample")
     ap.add_argument("--analyze", metavar="FILE", help="only check the analyze page with this recording")
+    ap.add_argument("--compare", action="store_true", help="only check the compare page (the server needs --recordings)")
     a = ap.parse_args()
+    if a.compare:
+        os.makedirs(a.out, exist_ok=True)
+        return compare_page(a.url.rstrip("/") + "/", a.out, a.passed)
     if a.analyze:
         os.makedirs(a.out, exist_ok=True)
         return analyze_page(a.url.rstrip("/") + "/", a.out, os.path.abspath(a.analyze), a.passed)

@@ -5,6 +5,7 @@
 //
 // State for tests, on <body>: data-state (loading|empty|ready|error), data-errors (JSON list of
 // caught errors), data-rows (metric rows shown).
+// /compare.html?a=NAME&b=NAME is what the dashboard's "compare with ..." links to.
 'use strict';
 
 (() => {
@@ -49,12 +50,48 @@
     return String(Number(v.toFixed(decimals)));
   }
 
-  function cell(row, text, header) {
+  function cell(row, text, header, cls) {
     const c = document.createElement(header ? 'th' : 'td');
     if (header) c.scope = 'row';
+    if (cls) c.className = cls;
     c.textContent = text;
     row.appendChild(c);
     return c;
+  }
+
+  // One bar per run: its phase classes as shares of its time, in the dashboard's colours.
+  function renderBreakdown(result) {
+    const box = $('breakdown');
+    box.replaceChildren();
+    for (const [label, side] of [['A', result.a], ['B', result.b]]) {
+      const run = document.createElement('div');
+      run.className = 'breakdown-run';
+      const name = document.createElement('span');
+      name.textContent = label;
+      name.title = side.name;
+      run.appendChild(name);
+      const bar = document.createElement('div');
+      bar.className = 'breakdown-bar';
+      bar.setAttribute('role', 'img');
+      bar.setAttribute('aria-label', label + ': ' + (side.phases.length === 0 ? 'no phases'
+        : side.phases.map((p) => p.class + ' ' + fmt(100 * p.share) + ' %').join(', ')));
+      if (side.phases.length === 0) {
+        const none = document.createElement('span');
+        none.className = 'breakdown-none';
+        none.textContent = 'no phases';
+        bar.appendChild(none);
+      }
+      for (const p of side.phases) {
+        const seg = document.createElement('span');
+        seg.className = 'ph-' + p.class;
+        seg.style.flexGrow = String(Math.max(p.share, 0.001));
+        seg.textContent = p.share >= 0.12 ? p.class : '';
+        seg.title = p.class + ': ' + fmt(p.seconds) + ' s (' + fmt(100 * p.share) + ' %)';
+        bar.appendChild(seg);
+      }
+      run.appendChild(bar);
+      box.appendChild(run);
+    }
   }
 
   function fillPickers(names, a, b) {
@@ -79,11 +116,13 @@
     for (const m of result.metrics) {
       const tr = document.createElement('tr');
       cell(tr, m.key, true);
-      cell(tr, m.kind);
-      cell(tr, fmt(m.a));
-      cell(tr, fmt(m.b));
-      cell(tr, fmt(m.change));
-      cell(tr, m.change_pct === null ? 'n/a' : (m.change_pct > 0 ? '+' : '') + fmt(m.change_pct) + ' %');
+      cell(tr, m.kind, false, 'col-kind');
+      cell(tr, fmt(m.a), false, 'num');
+      cell(tr, fmt(m.b), false, 'num');
+      cell(tr, fmt(m.change), false, 'num col-change');
+      const pct = m.change_pct;
+      // Not coloured: whether more is better depends on the metric (IPC up, misses down).
+      cell(tr, pct === null || pct === undefined ? 'n/a' : (pct > 0 ? '+' : '') + fmt(pct) + ' %', false, 'num');
       tbody.appendChild(tr);
     }
     const pbody = $('phases').tBodies[0];
@@ -106,6 +145,7 @@
         pbody.appendChild(tr);
       }
     }
+    renderBreakdown(result);
     body.dataset.rows = String(result.metrics.length);
     setStatus('ready', 'compared', 'ok');
   }

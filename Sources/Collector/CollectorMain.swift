@@ -1,5 +1,6 @@
 // The collector's entry point as a library function, so tests can drive it whole.
 import Glibc
+import Server
 import Shared
 
 public let perfringVersion = "0.1.0"
@@ -33,9 +34,25 @@ public func collectorMain(_ args: [String]) -> Int32 {
     }
     do {
         let collector = try Collector(options: options)
-        return collector.run()
+        let status = collector.run()
+        if !options.quiet { printSummary(options) }
+        return status
     } catch {
         Log.error(error.message)
         return error.isUsage ? 2 : 1
     }
+}
+
+/// A command's or a process's run ends with perf stat's kind of summary on stderr (-q: none).
+func printSummary(_ options: CollectorOptions) {
+    switch options.target {
+    case .systemWide: return
+    case .pid, .command: break
+    }
+    let summary: RunSummary
+    do { summary = try RunSummary.read(options.ringPath) } catch {
+        Log.warning("no summary: \(options.ringPath): \(error)")
+        return
+    }
+    try? Sys.writeAll(2, summary.text)
 }

@@ -11,6 +11,9 @@ public final class PerfringAPI: HTTPHandler {
     let recordings: RecordingsDirectory?
     /// POST /api/analyze and /api/compare; nil: uploads are off (UploadAnalysis.swift).
     public var uploads: UploadService?
+    /// Runs uploads' analyses and recordings' saves off the loop; made on first use, after
+    /// `uploads` is set (whose --analysis-queue is its depth).
+    lazy var worker = AnalysisWorker(depth: uploads?.settings.queueDepth ?? UploadSettings().queueDepth)
     let startedNs = Sys.monotonicNanos()
     /// Set once the server exists (the server owns this handler; this reference is weak).
     public weak var server: HTTPServer?
@@ -151,6 +154,9 @@ public final class PerfringAPI: HTTPHandler {
         if let path = request.normalizedPath(), Self.isUploadRoute(path, method: method) {
             return method == "POST" && uploads == nil ? .error(.forbidden, Self.uploadsOff) : nil
         }
+        if method == "POST", request.normalizedPath() == "/api/recordings" {
+            return hasContent ? .error(.contentTooLarge, "a save takes no body: the samples come from the ring") : nil
+        }
         if method != "GET" && method != "HEAD" {
             var r = HTTPResponse.error(.methodNotAllowed, "method \(method) not allowed; use GET or HEAD")
             r.headers.append(HTTPField("Allow", "GET, HEAD"))
@@ -166,6 +172,7 @@ public final class PerfringAPI: HTTPHandler {
         guard let path = request.normalizedPath() else { return .response(.error(.notFound, "not found")) }
         let isAPI = path.hasPrefix("/api/") || path == "/metrics"
         if Self.isUploadRoute(path, method: request.method) { return upload(request, path: path) }
+        if path == "/api/recordings" && request.method == "POST" { return saveRecording(request) }
         if let r = refusal(request, hasContent: !request.body.isEmpty) { return .response(r) }
         guard isAPI else {
             return .response(files?.response(for: request) ?? .error(.notFound, "not found"))

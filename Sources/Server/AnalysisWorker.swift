@@ -1,4 +1,5 @@
-// One thread beside the event loop that runs uploads' analyses, so parsing and detecting phases
+// One thread beside the event loop that runs uploads' analyses and saves runs as recordings
+// (POST /api/recordings), so parsing and detecting phases
 // in a 16 MB recording never delays /api/latest or a stream. Its queue has a fixed depth: a job
 // beyond it is refused at once (the caller answers 503 with Retry-After) rather than queued
 // without bound. The thread runs at a lower priority than the loop, one job at a time, and is
@@ -52,6 +53,18 @@ final class AnalysisWorker: Sendable {
         }
         wake.post()
         return true
+    }
+
+    /// Queues `job` and defers the request's reply to it; 503 with Retry-After when the queue
+    /// is full.
+    func submit(_ job: @escaping Job) -> HTTPHandlerResult {
+        let reply = DeferredReply()
+        guard submit(reply, job) else {
+            var r = HTTPResponse.error(.serviceUnavailable, "\(depth) analyses or saves are queued or running; try again shortly")
+            r.headers.append(HTTPField("Retry-After", "1"))
+            return .response(r)
+        }
+        return .deferred(reply)
     }
 
     /// The replies whose jobs have finished since the last call.

@@ -41,7 +41,19 @@ public struct RingSnapshot {
 
     /// Every column of every sample, as GET /api/export.csv writes them, in chunks to `fd`.
     public func writeCSV(to fd: Int32) throws(Errno) {
-        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .csv, labels: nil, opening: [], before: nil), to: fd)
+        try writeCSV(indices) { b throws(Errno) in try Sys.writeAll(fd, b) }
+    }
+
+    /// Every column of the samples in `range` as GET /api/export.csv writes them, a chunk at a
+    /// time to `out`; returns the samples written (a record overwritten meanwhile is left out).
+    @discardableResult
+    func writeCSV<E: Error>(_ range: Range<UInt64>, _ out: (UnsafeRawBufferPointer) throws(E) -> Void) throws(E) -> Int {
+        var lines = 0
+        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: range, shape: .csv, labels: nil, opening: [], before: nil)) { b throws(E) in
+            lines += b.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            try out(b)
+        }
+        return max(lines - 1, 0)  // less the header row
     }
 
     /// `{"generation", "events", "samples"}`: the event table of /api/events and the samples
@@ -53,17 +65,19 @@ public struct RingSnapshot {
         w.key("generation"); w.string(hex(header.generation))
         w.key("events"); w.beginArray(); PerfringAPI.eventList(header.events, replay: header.mode == .replay, into: &w, unavailableOnly: false); w.endArray()
         w.key("samples")
-        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .objects, labels: labels, opening: w.bytes, before: nil), to: fd)
+        try write(SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: indices, shape: .objects, labels: labels, opening: w.bytes, before: nil)) { b throws(Errno) in
+            try Sys.writeAll(fd, b)
+        }
         try Sys.writeAll(fd, "\n")
     }
 
-    private func write(_ reply: SampleReply, to fd: Int32) throws(Errno) {
+    private func write<E: Error>(_ reply: SampleReply, _ out: (UnsafeRawBufferPointer) throws(E) -> Void) throws(E) {
         var w = JSONWriter(reserve: 96 << 10)
         var done = false
         while !done {
             w.reset()
             done = reply.produce(into: &w, budget: 64 << 10)
-            try w.withBytes { b throws(Errno) in try Sys.writeAll(fd, b) }
+            try w.withBytes { b throws(E) in try out(b) }
         }
     }
 }

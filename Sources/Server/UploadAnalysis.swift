@@ -41,10 +41,9 @@ extension HTTPStatus {
     public static let unprocessableContent = HTTPStatus(422, "Unprocessable Content")
 }
 
-/// The uploads side of PerfringAPI: loop-thread state plus the worker the jobs run on.
+/// The uploads side of PerfringAPI (its jobs run on the API's AnalysisWorker).
 public final class UploadService {
     let settings: UploadSettings
-    let worker: AnalysisWorker
     let recordings: RecordingsDirectory?
     let defaultMinPhaseNs: UInt64
 
@@ -53,7 +52,6 @@ public final class UploadService {
 
     public init(settings: UploadSettings, recordingsDir: String?, minPhaseNs: UInt64) {
         self.settings = settings
-        worker = AnalysisWorker(depth: settings.queueDepth)
         recordings = recordingsDir.map(RecordingsDirectory.init(path:))
         defaultMinPhaseNs = minPhaseNs
     }
@@ -104,7 +102,7 @@ public final class UploadService {
     // MARK: requests
 
     /// Answers POST /api/analyze and /api/compare (and other methods but GET there with 405).
-    func handle(_ request: HTTPRequest, path: String) -> HTTPHandlerResult {
+    func handle(_ request: HTTPRequest, path: String, worker: AnalysisWorker) -> HTTPHandlerResult {
         guard request.method == "POST" else {
             var r = HTTPResponse.error(.methodNotAllowed, "\(path) takes POST with the recording as the body")
             r.headers.append(HTTPField("Allow", "GET, HEAD, POST"))
@@ -115,20 +113,11 @@ public final class UploadService {
             let compare = path == "/api/compare"
             let options = try options(query, compare: compare)
             let job = compare ? try compareJob(request, options) : try analyzeJob(request, options)
-            let reply = DeferredReply()
-            guard worker.submit(reply, job) else {
-                var r = HTTPResponse.error(.serviceUnavailable, "\(worker.depth) analyses are queued or running; try again shortly")
-                r.headers.append(HTTPField("Retry-After", "1"))
-                return .response(r)
-            }
-            return .deferred(reply)
+            return worker.submit(job)
         } catch {
             return .response(error.response)
         }
     }
-
-    /// Replies of finished analyses, to send on the loop's thread.
-    func finished() -> [(DeferredReply, HTTPResponse)] { worker.drain() }
 
     /// The job for POST /api/analyze. Only the Content-Type is looked at here, on the loop;
     /// the body (form parts included) is read on the worker.
@@ -244,7 +233,8 @@ public final class UploadService {
         }
     }
 
-    /// Writes an upload into the recordings directory under a generated name; returns the name.
+    /// Writes an upload into the recordings directory under a generated name (as
+    /// RecordingsDirectory.create writes any recording); returns the name.
     static func save(_ bytes: [UInt8], into dir: RecordingsDirectory, perfStat: Bool) throws(UploadError) -> String {
         let now = Int(Sys.realtimeNanos() / 1_000_000_000)
         let t = Sys.utcTime(secondsSinceEpoch: now)
@@ -252,16 +242,12 @@ public final class UploadService {
         let random = String(Sys.random64() & 0xFFFF_FFFF, radix: 16)
         let name = "upload-\(t.tm_year + 1900)\(two(t.tm_mon + 1))\(two(t.tm_mday))-\(two(t.tm_hour))\(two(t.tm_min))\(two(t.tm_sec))-"
             + String(repeating: "0", count: 8 - random.count) + random + (perfStat ? ".txt" : ".csv")
-        do {
-            let fd = try Sys.open(dir.path + "/" + name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode: 0o640)
-            defer { Sys.close(fd) }
-            let failure: Errno? = bytes.withUnsafeBytes { b in
-                do throws(Errno) { try Sys.writeAll(fd, b) } catch { return error }
-                return nil
+        try dir.create(name) { (sink: inout RecordingsDirectory.Sink) throws(UploadError) in
+            let written: Result<Void, UploadError> = bytes.withUnsafeBytes { b in
+                do throws(UploadError) { try sink.write(b) } catch { return .failure(error) }
+                return .success(())
             }
-            if let failure { throw failure }
-        } catch {
-            throw UploadError(.internalServerError, "could not save the upload into the recordings directory: \(error)")
+            try written.get()
         }
         return name
     }
@@ -395,12 +381,12 @@ extension PerfringAPI {
         guard let uploads else {
             return .response(.error(.forbidden, Self.uploadsOff))
         }
-        return uploads.handle(request, path: path)
+        return uploads.handle(request, path: path, worker: worker)
     }
 
-    /// Sends the replies of analyses that have finished (on the tick).
+    /// Sends the replies of analyses and saves that have finished (on the tick).
     func deliverAnalyses() {
-        guard let uploads, let server else { return }
-        for (reply, response) in uploads.finished() { server.complete(reply, with: response) }
+        guard let server else { return }
+        for (reply, response) in worker.drain() { server.complete(reply, with: response) }
     }
 }

@@ -122,6 +122,14 @@ public enum Sys {
     public static func renameat(_ dir: Int32, _ from: String, _ to: String) throws(Errno) {
         _ = try valueOrErrno { Glibc.renameat(dir, from, dir, to) }
     }
+    /// A second name for `from` in the same directory; EEXIST when `to` exists (never replaced,
+    /// unlike rename), and a symlink at `from` is linked as itself, never followed.
+    public static func linkat(_ dir: Int32, _ from: String, _ to: String) throws(Errno) {
+        _ = try valueOrErrno { Glibc.linkat(dir, from, dir, to, 0) }
+    }
+    public static func fsync(_ fd: Int32) throws(Errno) {
+        _ = try valueOrErrno { Glibc.fsync(fd) }
+    }
     public static func unlink(_ path: String) throws(Errno) {
         _ = try valueOrErrno { Glibc.unlink(path) }
     }
