@@ -19,7 +19,9 @@
 // data-load-ms, data-updates, data-breaks, data-zoomed, data-paused, data-fast-path, data-phases
 // (phase segments drawn in the band), and with
 // ?bench=N: data-bench, data-bench-done.
-'use strict';
+import { trimNum, sig3, UNITS, fmtVal, pad2, clock, ago, fmtInterval, fmtDur } from './format.js';
+import { Store, lowerBound, toColumns as columnsOf, decimate } from './store.js';
+import { HttpError, NetError, getJSON } from './api.js';
 
 (() => {
   const body = document.body;
@@ -61,101 +63,72 @@
   const POLL_MS = 1000;
   const POLL_LIMIT = 5000;
   const BACKOFF_MIN = 500, BACKOFF_MAX = 5000;
-  const FETCH_TIMEOUT_MS = 10000;
   const Y_AXIS_WIDTH = 60;   // fits "100 MB/s" at 11 px
 
   const params = new URLSearchParams(location.search);
   const BENCH = Math.max(0, Math.min(200000, parseInt(params.get('bench') || '0', 10) || 0));
 
-  // ---- formatting ----
-  function trimNum(x, digits) {
-    let s = x.toFixed(digits);
-    if (s.indexOf('.') >= 0) s = s.replace(/\.?0+$/, '');
-    return s === '-0' ? '0' : s;
-  }
-  function sig3(x) {
-    const a = Math.abs(x);
-    return x.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2);
-  }
-  const SI = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
-  function si(v, exact) {
-    const a = Math.abs(v);
-    for (const [f, p] of SI) {
-      if (a >= f) return (exact ? sig3(v / f) : trimNum(v / f, 2)) + p;
-    }
-    return exact ? sig3(v) : trimNum(v, 2);
-  }
-  function pct(v) { const a = Math.abs(v); return v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2); }
-  const UNITS = {
-    persec: { tick: (v) => si(v) + '/s', val: (v) => si(v, true) + '/s' },
-    pct: { tick: (v) => trimNum(v, 2) + '%', val: (v) => pct(v) + '%' },
-    bps: { tick: (v) => si(v).replace(/([kMGT]?)$/, ' $1') + 'B/s', val: (v) => si(v, true).replace(/([kMGT]?)$/, ' $1') + 'B/s' },
-    ratio: { tick: (v) => trimNum(v, 2), val: (v) => v.toFixed(2) },
-    count: { tick: (v) => trimNum(v, 2), val: (v) => sig3(v) },
-  };
-  function fmtVal(unit, v) { return UNITS[unit].val(v); }
-  const pad2 = (n) => (n < 10 ? '0' : '') + n;
-  function clock(ms, withSec, withTenths) {
-    const d = new Date(ms);
-    let s = pad2(d.getHours()) + ':' + pad2(d.getMinutes());
-    if (withSec) s += ':' + pad2(d.getSeconds());
-    if (withTenths) s += '.' + Math.floor(d.getMilliseconds() / 100);
-    return s;
-  }
-  function ago(ms) {
-    if (ms == null) return '';
-    if (ms < 1000) return (ms / 1000).toFixed(1) + ' s ago';
-    if (ms < 60000) return Math.round(ms / 1000) + ' s ago';
-    if (ms < 3600000) return Math.round(ms / 60000) + ' min ago';
-    return (ms / 3600000).toFixed(1) + ' h ago';
-  }
-  function fmtInterval(ms) {
-    if (ms == null) return '–';
-    return ms >= 1000 ? trimNum(ms / 1000, 2) + ' s' : trimNum(ms, 1) + ' ms';
-  }
-
   // ---- what we chart ----
   // Each chart has one or more views (a toggle switches between them); each view lists series.
+  // scope: 'target' charts exist in process scope only (pid, command, a process's replay) and
+  // lead the page there, with the 'counters' (the target's own in that scope); 'machine'
+  // charts follow under their own heading. System-wide keeps the order below.
+  // cap: a percentage's natural top; the axis stops there unless a value passes it.
   const CHARTS = [
-    { id: 'rate', views: [{ name: 'rate', title: 'Cycles & instructions', unit: 'persec', axis: 'per second',
+    { id: 'tcpu', scope: 'target', views: [{ name: 'tcpu', title: 'Target CPU', unit: 'pct', axis: '% of one CPU', fill: true, suggestedMax: 10,
+      series: [{ key: 'proc_cpu_pct', label: 'CPU time / wall time', color: 'c1', width: 2 }] }] },
+    { id: 'tmem', scope: 'target', views: [{ name: 'tmem', title: 'Target memory (RSS)', unit: 'bytes', axis: 'resident bytes', fill: true,
+      series: [{ key: 'proc_rss_bytes', label: 'RSS', color: 'c6' }] }] },
+    { id: 'tio', scope: 'target', views: [{ name: 'tio', title: 'Target storage I/O', unit: 'bps', axis: 'bytes / second',
+      series: [{ key: 'proc_read_bps', label: 'read', color: 'c1' }, { key: 'proc_write_bps', label: 'write', color: 'c2' }] }] },
+    { id: 'tthr', scope: 'target', views: [{ name: 'tthr', title: 'Target threads & major faults', unit: 'count', axis: 'threads · faults / s', suggestedMax: 1,
+      series: [{ key: 'proc_threads', label: 'threads', color: 'c3', width: 2 }, { key: 'proc_major_faults_per_s', label: 'major faults / s', color: 'c5' }] }] },
+    { id: 'rate', scope: 'counters', views: [{ name: 'rate', title: 'Cycles & instructions', unit: 'persec', axis: 'per second',
       series: [{ key: 'cycles_per_s', label: 'cycles', color: 'c1' }, { key: 'instructions_per_s', label: 'instructions', color: 'c2' }] }] },
-    { id: 'miss', views: [
+    { id: 'miss', scope: 'counters', views: [
       { name: '%', title: 'Cache & branch miss rate', unit: 'pct', axis: '% of references / branches',
         series: [{ key: 'cache_miss_rate', label: 'cache misses', color: 'c5' }, { key: 'branch_miss_rate', label: 'branch misses', color: 'c4' }] },
       { name: 'MPKI', title: 'Cache & branch MPKI', unit: 'ratio', axis: 'misses / 1000 instructions',
         series: [{ key: 'cache_mpki', label: 'cache MPKI', color: 'c5' }, { key: 'branch_mpki', label: 'branch MPKI', color: 'c4' }] }] },
-    { id: 'cpi', views: [
+    { id: 'cpi', scope: 'counters', views: [
       { name: 'CPI', title: 'Cycles per instruction', unit: 'ratio', axis: 'cycles / instruction', fill: true,
         series: [{ key: 'cpi', label: 'CPI', color: 'c1' }] },
       { name: 'IPC', title: 'Instructions per cycle', unit: 'ratio', axis: 'instructions / cycle', fill: true,
         series: [{ key: 'ipc', label: 'IPC', color: 'c2' }] }] },
-    { id: 'cpu', views: [{ name: 'cpu', title: 'CPU utilisation', unit: 'pct', axis: '% of all CPUs', suggestedMax: 10,
+    { id: 'cpu', scope: 'machine', views: [{ name: 'cpu', title: 'CPU utilisation', unit: 'pct', axis: '% of all CPUs', suggestedMax: 10, cap: 100,
       series: [{ key: 'cpu_util', label: 'total', color: 'fg', width: 2 }, { key: 'cpu_user', label: 'user', color: 'c1' },
         { key: 'cpu_system', label: 'system', color: 'c2' }, { key: 'cpu_iowait', label: 'iowait', color: 'c3' },
         { key: 'cpu_steal', label: 'steal', color: 'c5' }] }] },
-    { id: 'mem', views: [{ name: 'mem', title: 'Memory used', unit: 'pct', axis: '% of RAM', fill: true, suggestedMax: 100,
+    { id: 'mem', scope: 'machine', views: [{ name: 'mem', title: 'Memory used', unit: 'pct', axis: '% of RAM', fill: true, suggestedMax: 100, cap: 100,
       series: [{ key: 'mem_used_pct', label: 'used', color: 'c6' }] }] },
-    { id: 'io', views: [{ name: 'io', title: 'Disk & network', unit: 'bps', axis: 'bytes / second',
+    { id: 'io', scope: 'machine', views: [{ name: 'io', title: 'Disk & network', unit: 'bps', axis: 'bytes / second',
       series: [{ key: 'disk_read_bps', label: 'disk read', color: 'c1' }, { key: 'disk_write_bps', label: 'disk write', color: 'c2' },
         { key: 'net_rx_bps', label: 'net rx', color: 'c3' }, { key: 'net_tx_bps', label: 'net tx', color: 'c4' }] }] },
-    { id: 'psi', views: [{ name: 'psi', title: 'Pressure stall', unit: 'pct', axis: '% of wall time', suggestedMax: 1,
+    { id: 'psi', scope: 'machine', views: [{ name: 'psi', title: 'Pressure stall', unit: 'pct', axis: '% of wall time', suggestedMax: 1, cap: 100,
       series: [{ key: 'psi_cpu_some', label: 'cpu some', color: 'c1' }, { key: 'psi_cpu_full', label: 'cpu full', color: 'c1', dash: true },
         { key: 'psi_mem_some', label: 'mem some', color: 'c4' }, { key: 'psi_mem_full', label: 'mem full', color: 'c4', dash: true },
         { key: 'psi_io_some', label: 'io some', color: 'c2' }, { key: 'psi_io_full', label: 'io full', color: 'c2', dash: true }] }] },
-    { id: 'sw', views: [{ name: 'sw', title: 'Software events', unit: 'persec', axis: 'per second',
+    { id: 'sw', scope: 'counters', views: [{ name: 'sw', title: 'Software events', unit: 'persec', axis: 'per second',
       series: [{ key: 'context_switches_per_s', label: 'context switches', color: 'c1' },
         { key: 'page_faults_per_s', label: 'page faults', color: 'c2' }, { key: 'cpu_migrations_per_s', label: 'CPU migrations', color: 'c3' }] }] },
-    { id: 'load', views: [{ name: 'load', title: 'CPUs utilised & load', unit: 'count', axis: 'CPUs / tasks', suggestedMax: 1,
+    { id: 'load', scope: 'counters', views: [{ name: 'load', title: 'CPUs utilised & load', unit: 'count', axis: 'CPUs / tasks', suggestedMax: 1,
       series: [{ key: 'cpus_utilized', label: 'CPUs utilised', color: 'c1', width: 2 }, { key: 'load1', label: 'load 1 min', color: 'c2' },
         { key: 'procs_running', label: 'running tasks', color: 'c3' }] }] },
   ];
+  // scope: tiles for one scope only ('target' in process scope, 'machine' system-wide).
   const TILES = [
+    { key: 'proc_cpu_pct', label: 'Target CPU', unit: 'pct', help: "the target's CPU time over wall time (100% = one CPU)", scope: 'target' },
+    { key: 'proc_rss_bytes', label: 'RSS', unit: 'bytes', help: "the target's resident memory", scope: 'target' },
+    { key: 'proc_threads', label: 'Threads', unit: 'count', help: "the target's threads", scope: 'target' },
+    { key: 'proc_read_bps', label: 'Read', unit: 'bps', help: "the target's storage reads per second", scope: 'target' },
+    { key: 'proc_write_bps', label: 'Write', unit: 'bps', help: "the target's storage writes per second", scope: 'target' },
+    { key: 'proc_major_faults_per_s', label: 'Major faults', unit: 'persec', help: "the target's major page faults per second", scope: 'target' },
     { key: 'ipc', label: 'IPC', unit: 'ratio', help: 'instructions per cycle' },
     { key: 'cpi', label: 'CPI', unit: 'ratio', help: 'cycles per instruction' },
     { key: 'cache_miss_rate', label: 'Cache miss', unit: 'pct', help: 'cache misses per cache reference' },
     { key: 'branch_miss_rate', label: 'Branch miss', unit: 'pct', help: 'mispredicted branches per branch' },
-    { key: 'cpu_util', label: 'CPU', unit: 'pct', help: 'CPU utilisation, all CPUs' },
-    { key: 'mem_used_pct', label: 'Memory', unit: 'pct', help: 'memory used' },
+    { key: 'cpu_util', label: 'CPU', unit: 'pct', help: 'CPU utilisation, all CPUs', scope: 'machine' },
+    { key: 'mem_used_pct', label: 'Memory', unit: 'pct', help: 'memory used', scope: 'machine' },
     { key: 'cpus_utilized', label: 'CPUs used', unit: 'count', help: 'CPUs utilised (task clock / wall time)' },
     { key: 'context_switches_per_s', label: 'Switches', unit: 'persec', help: 'context switches per second' },
   ];
@@ -183,7 +156,6 @@
   // ---- state ----
   const st = {
     windowMs: 300000, paused: false, frozen: null, zoom: null,
-    seen: new Set(), seenChanged: false,   // fields with a value so far (a replay's availability)
     interval: 100, generation: null, next: null, meta: null, fieldInfo: null, health: null,
     useFieldsParam: true, needMeta: true, needHistory: true,
     conn: 'connecting', failures: 0, skew: 0, skewKnown: false,
@@ -202,167 +174,19 @@
   const qw = parseInt(params.get('window') || '', 10);
   if (WINDOWS.includes(qw)) st.windowMs = qw * 1000;
 
-  // Columnar store: one time array and one value array per field (NaN = no value / break).
-  // base: rows trimmed from the front so far (absolute row = base + index); epoch: bumped on clear.
-  const store = { t: [], v: Object.create(null), base: 0, epoch: 0 };
-  for (const k of FIELDS) store.v[k] = [];
-  function clearStore() {
-    store.epoch++;
-    store.base = 0;
-    store.t.length = 0;
-    for (const k of FIELDS) store.v[k].length = 0;
-    st.seen.clear();
-  }
-  function pushBreak(t) {
-    store.t.push(t);
-    for (const k of FIELDS) store.v[k].push(NaN);
-  }
-  function lowerBound(a, x) {
-    let lo = 0, hi = a.length;
-    while (lo < hi) { const m = (lo + hi) >>> 1; if (a[m] < x) lo = m + 1; else hi = m; }
-    return lo;
-  }
-  function trimStore(minTime) {
-    let cut = lowerBound(store.t, minTime) - 1;   // keep one point left of the edge
-    if (store.t.length - cut > MAX_POINTS) cut = store.t.length - MAX_POINTS;
-    if (cut < 256) return;   // a few rows left of the view cost nothing; splicing 50 columns does
-    store.t.splice(0, cut);
-    store.base += cut;
-    for (const k of FIELDS) store.v[k].splice(0, cut);
-  }
-
-  // Appends a column-format batch. Breaks: response gap/reset, per-sample gap, >3 intervals apart.
+  const store = new Store(FIELDS, MAX_POINTS);
+  // The store plus the counters the page shows for tests (data-samples, data-breaks).
   function appendColumns(cols, breakFirst) {
-    const tm = cols.time_ms;
-    if (!tm || !tm.length) return 0;
-    const gapCol = cols.gap;
-    const src = FIELDS.map((k) => cols[k] || null);
-    const dst = FIELDS.map((k) => store.v[k]);
-    const maxStep = 3 * st.interval + 5;
-    let added = 0;
-    for (let i = 0; i < tm.length; i++) {
-      const t = tm[i];
-      if (t == null) continue;
-      const n = store.t.length;
-      let last = n ? store.t[n - 1] : null;
-      if (last !== null && t <= last) {
-        if (breakFirst) { clearStore(); last = null; } else continue;   // restarted with an older clock
-      }
-      const brk = (added === 0 && breakFirst) || (gapCol && gapCol[i] === 1) || (last !== null && t - last > maxStep);
-      if (brk && last !== null) { pushBreak((last + t) / 2); body.dataset.breaks = String((+body.dataset.breaks || 0) + 1); }
-      store.t.push(t);
-      for (let f = 0; f < src.length; f++) {
-        const c = src[f];
-        const x = c ? c[i] : null;
-        dst[f].push(x == null ? NaN : +x);
-        if (x != null && !st.seen.has(FIELDS[f])) { st.seen.add(FIELDS[f]); st.seenChanged = true; }
-      }
-      added++;
-    }
+    const breaks = store.breaks;
+    const added = store.append(cols, breakFirst, st.interval);
     st.samples += added;
     body.dataset.samples = String(st.samples);
+    if (store.breaks !== breaks) body.dataset.breaks = String((+body.dataset.breaks || 0) + store.breaks - breaks);
     return added;
   }
-  function toColumns(d) {
-    if (d.columns) return d.columns;
-    const cols = { time_ms: [], gap: [] };
-    for (const k of FIELDS) cols[k] = [];
-    for (const s of d.samples || []) {
-      cols.time_ms.push(s.time_ms);
-      for (const k of FIELDS) cols[k].push(s[k]);
-    }
-    return cols;
-  }
+  const clearStore = () => store.clear();
+  const trimStore = (minTime) => store.trim(minTime);
 
-  // ---- decimation: gap-aware LTTB over time-aligned buckets, summarised once ----
-  // A view spanning S ms drawn W px wide gets buckets of B = S/W ms aligned to multiples of B,
-  // so a live window that scrolls keeps the same buckets: each row is folded into its bucket
-  // once, when it arrives, and a redraw only walks the ~W buckets in view. Per bucket LTTB
-  // picks, of its lowest and highest value, the one making the larger triangle with the point
-  // picked before and the next bucket's mean. A bucket holding a break (lost records, restart,
-  // unavailable values) keeps the break: its last value before, a null, its first value after.
-  function newBucket(k, abs) {
-    return { k, first: abs, last: abs, n: 0, sx: 0, sy: 0, iMin: -1, iMax: -1, yMin: Infinity, yMax: -Infinity,
-      nan: -1, before: -1, after: -1, pending: false };
-  }
-  function feed(c, t, v) {
-    const base = store.base, B = c.B;
-    let r = c.open;
-    for (let j = Math.max(c.done - base, 0); j < t.length; j++) {
-      const x = t[j], k = Math.floor(x / B), abs = base + j, y = v[j];
-      if (!r || r.k !== k) { if (r) c.recs.push(r); r = c.open = newBucket(k, abs); }
-      r.last = abs;
-      if (y === y) {
-        r.n++; r.sx += x - k * B; r.sy += y;
-        if (y < r.yMin) { r.yMin = y; r.iMin = abs; }
-        if (y > r.yMax) { r.yMax = y; r.iMax = abs; }
-        if (r.nan < 0) r.before = abs;
-        else if (r.pending) { r.after = abs; r.pending = false; }
-      } else {
-        if (r.nan < 0) r.nan = abs;
-        r.pending = true; r.after = -1;
-      }
-    }
-    c.done = base + t.length;
-    let h = c.head;
-    while (h < c.recs.length && c.recs[h].last < base) h++;
-    if (h > 512 && h * 2 > c.recs.length) { c.recs.splice(0, h); h = 0; }
-    c.head = h;
-  }
-  // Writes into the dataset's own array, reusing its point objects: no garbage per redraw.
-  function decimate(ds, t, v, i0, i1, view, target) {
-    const out = ds.prOut || (ds.prOut = []);
-    let m = 0;
-    const emit = (x, y) => { const p = out[m]; if (p) { p.x = x; p.y = y; } else out[m] = { x, y }; m++; };
-    const n = i1 - i0;
-    if (n > 0 && n <= target * 1.5) {   // few enough to draw every sample
-      for (let i = i0; i < i1; i++) { const y = v[i]; emit(t[i], y === y ? y : null); }
-    } else if (n > 0) {
-      const B = (view.max - view.min) / target;
-      let c = ds.prCache;
-      if (!c || c.B !== B || c.epoch !== store.epoch) {
-        c = ds.prCache = { B, epoch: store.epoch, recs: [], head: 0, open: null, done: 0 };
-      }
-      feed(c, t, v);
-      const recs = c.recs, base = store.base;
-      const k0 = Math.floor(view.min / B) - 1, k1 = Math.floor(view.max / B) + 1;
-      let lo = c.head, hi = recs.length;
-      while (lo < hi) { const mid = (lo + hi) >>> 1; if (recs[mid].k < k0) lo = mid + 1; else hi = mid; }
-      const total = recs.length + (c.open ? 1 : 0);
-      const rec = (i) => (i < recs.length ? recs[i] : c.open);
-      let ax = NaN, ay = NaN;   // the point picked in the previous bucket (NaN: none / after a break)
-      for (let i = lo; i < total; i++) {
-        const r = rec(i);
-        if (r.k > k1) break;
-        if (r.first < base) continue;   // partly trimmed away: left of the view anyway
-        if (r.nan >= 0) {
-          if (r.before >= 0) emit(t[r.before - base], v[r.before - base]);
-          emit(t[r.nan - base], null);
-          if (r.after >= 0) { const j = r.after - base; ax = t[j]; ay = v[j]; emit(ax, ay); } else { ax = ay = NaN; }
-          continue;
-        }
-        let pick = r.iMax;
-        if (r.iMin !== r.iMax) {
-          const nx = i + 1 < total ? rec(i + 1) : null;
-          let mx, my;
-          if (nx && nx.n > 0) { mx = nx.k * B + nx.sx / nx.n; my = nx.sy / nx.n; } else { mx = r.k * B + r.sx / r.n; my = r.sy / r.n; }
-          if (ax === ax) {
-            const tMin = t[r.iMin - base], tMax = t[r.iMax - base];
-            const aMin = Math.abs((ax - mx) * (r.yMin - ay) - (ax - tMin) * (my - ay));
-            const aMax = Math.abs((ax - mx) * (r.yMax - ay) - (ax - tMax) * (my - ay));
-            pick = aMin > aMax ? r.iMin : r.iMax;
-          } else {
-            pick = Math.abs(r.yMin - my) > Math.abs(r.yMax - my) ? r.iMin : r.iMax;
-          }
-        }
-        const j = pick - base;
-        ax = t[j]; ay = v[j];
-        emit(ax, ay);
-      }
-    }
-    out.length = m;
-    return out;
-  }
 
   // ---- theme ----
   const theme = {};
@@ -502,6 +326,33 @@
 
   function currentView(card) { return card.def.views[card.view]; }
 
+  // ---- scope: in process scope the target's charts and counters lead, the machine follows ----
+  const targetEl = document.getElementById('charts-target');
+  let scopeShown = null;
+  function isProcessScope() {
+    const m = st.meta;
+    if (!m || BENCH) return false;
+    if (m.mode === 'pid' || m.mode === 'command') return true;
+    return m.mode === 'replay' && phaseSt.scope === 'process';
+  }
+  function applyScope() {
+    const proc = isProcessScope();
+    const title = document.getElementById('target-title');
+    if (proc) title.textContent = 'Target · ' + targetText(st.meta);
+    if (proc === scopeShown) return;
+    scopeShown = proc;
+    for (const c of cards) {
+      c.off = !proc && c.def.scope === 'target';
+      c.el.hidden = c.off;
+      (proc && c.def.scope !== 'machine' ? targetEl : chartsEl).appendChild(c.el);
+    }
+    targetEl.hidden = title.hidden = !proc;
+    document.getElementById('machine-title').hidden = !proc;
+    for (const tile of tileEls) tile.el.hidden = !!tile.def.scope && tile.def.scope !== (proc ? 'target' : 'machine');
+    body.dataset.scope = proc ? 'process' : 'system';
+    renderAll();
+  }
+
   function setupView(card) {
     const v = currentView(card);
     card.title.textContent = v.title;
@@ -583,7 +434,7 @@
       if (isReplay()) {
         // A replayed recording has the figures it has: one without any is not in it (perf
         // stat has no OS signals), whatever this machine reports.
-        if ((f && f.available === false) || (store.t.length && !st.seen.has(key))) st.unavail.set(key, [[null, 'not in this recording']]);
+        if ((f && f.available === false) || (store.t.length && !store.seen.has(key))) st.unavail.set(key, [[null, 'not in this recording']]);
       } else if (f && f.available === false) {
         const pre = key.startsWith('psi_') ? 'psi' : key;
         st.unavail.set(key, [[null, OS_REASONS[pre] || ((f.help || key) + ' is not reported by this machine')]]);
@@ -631,8 +482,11 @@
   function viewRange() {
     if (st.zoom) return st.zoom;
     if (st.frozen) return st.frozen;
-    // A replay shows its recording whole: from the start of its first interval to its end.
-    if (isReplay() && store.t.length && !BENCH) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
+    // A replay shows its recording whole: from the start of its first interval to its end;
+    // so does a stopped run that fits in the window (a command that ran for 20 s).
+    const whole = isReplay() || (st.health && st.health.collector === 'stopped' && store.t.length &&
+      store.last - store.t[0] < st.windowMs);
+    if (whole && store.t.length && !BENCH) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
     let now;
     if (BENCH) now = store.t.length ? store.t[store.t.length - 1] : Date.now();
     else {
@@ -646,12 +500,13 @@
     const view = viewRange();
     const t = store.t;
     chartsEl.classList.toggle('is-empty', t.length === 0);
+    targetEl.classList.toggle('is-empty', t.length === 0);
     const i0 = Math.max(0, lowerBound(t, view.min) - 1);
     const i1 = Math.min(t.length, lowerBound(t, view.max) + 1);
     for (const card of cards) {
       // Charts scrolled out of sight are brought up to date when they come back (see the
       // IntersectionObserver below); the benchmark redraws every chart regardless.
-      if (card.unavailable) continue;
+      if (card.unavailable || card.off) continue;
       if (!card.visible && !BENCH) { card.stale = true; continue; }
       renderCard(card, view, i0, i1);
     }
@@ -668,8 +523,17 @@
     for (let j = 0; j < ds.length; j++) {
       const key = ds[j].key;
       if (card.hidden.has(j) || st.unavail.has(key)) { const o = ds[j].prOut || (ds[j].prOut = []); o.length = 0; ds[j].data = o; }
-      else ds[j].data = decimate(ds[j], t, store.v[key], i0, i1, view, width);
+      else ds[j].data = decimate(ds[j], store, store.v[key], i0, i1, view, width);
       points += ds[j].data.length;
+    }
+    const v = currentView(card);
+    if (v.cap) {
+      // A percentage with a natural top (100 % of RAM, of wall time) stops there: 100.24
+      // draws at the top of a 0–100.24 axis, not under a 150 % tick.
+      let mx = -Infinity;
+      for (const d of ds) for (const p of d.data) if (p.y != null && p.y > mx) mx = p.y;
+      const want = mx > v.cap / 2 ? Math.max(v.cap, mx) : undefined;
+      if (ch.options.scales.y.max !== want) { ch.options.scales.y.max = want; card.needFull = true; }
     }
     updateChart(card, view);
     card.el.dataset.points = String(points);
@@ -785,7 +649,7 @@
     hoverQueued = true;
     requestAnimationFrame(() => {
       hoverQueued = false;
-      for (const c of cards) if (!c.unavailable) c.chart.draw();
+      for (const c of cards) if (!c.unavailable && !c.off) c.chart.draw();
       updateReadouts();
     });
   }
@@ -918,18 +782,25 @@
     body.dataset.state = state;
     body.dataset.conn = st.conn;
   }
+  function targetText(m) {
+    const target = m.target || m.mode || '?';
+    if (m.mode === 'replay') return target.startsWith('replay of ') ? target : 'replay · ' + target;
+    if (m.mode === 'command') return '$ ' + target;
+    if (m.mode === 'pid') return 'pid ' + target;
+    return target;
+  }
   function updateMeta() {
     const m = st.meta;
     if (!m) return;
     const h = m.host || {};
-    $('host').textContent = (h.hostname || '?') + (h.cpus ? ' · ' + h.cpus + ' CPU' + (h.cpus === 1 ? '' : 's') : '');
+    // `cpus` is what the ring counted (1 for a process); a live ring's machine is this one, whose
+    // own count the server gives; a replay's is the recording's.
+    const n = m.mode !== 'replay' && h.online_cpus ? h.online_cpus : h.cpus;
+    $('host').textContent = (h.hostname || '?') + (n ? ' · ' + n + ' CPU' + (n === 1 ? '' : 's') : '');
     $('host').title = [h.cpu_model, h.kernel ? 'Linux ' + h.kernel : null].filter(Boolean).join(' · ');
-    let target = m.target || m.mode || '?';
-    if (m.mode === 'replay') target = target.startsWith('replay of ') ? target : 'replay · ' + target;
-    else if (m.mode === 'command') target = '$ ' + target;
-    else if (m.mode === 'pid') target = 'pid ' + target;
+    const target = targetText(m);
     $('target').textContent = target;
-    $('target').title = 'mode: ' + (m.mode || '?') + (m.per_cpu ? ' · per CPU' : '');
+    $('target').title = target + ' — mode: ' + (m.mode || '?') + (m.per_cpu ? ' · per CPU' : '');
     $('interval').textContent = fmtInterval(m.interval_ms);
     document.title = 'perfring · ' + (h.hostname || '') + ' · ' + target;
   }
@@ -1012,12 +883,6 @@
     if (unit === 'B/s') return UNITS.bps.val(v);
     if (unit === '/s') return UNITS.persec.val(v);
     return sig3(v) + (unit === '%' ? '%' : unit ? ' ' + unit : '');
-  }
-  function fmtDur(s) {
-    if (!(s >= 0)) return '–';
-    if (s < 60) return trimNum(s, s < 10 ? 1 : 0) + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + pad2(Math.round(s % 60)) + ' s';
-    return (s / 3600).toFixed(1) + ' h';
   }
   function phaseNow() { return Math.round(Date.now() + st.skew); }
   function phaseSpan(p) {
@@ -1187,6 +1052,7 @@
     try {
       const d = await getJSON('/api/phases');
       phaseSt.list = Array.isArray(d.phases) ? d.phases : null;
+      if (phaseSt.scope !== d.scope) { phaseSt.scope = d.scope; applyScope(); }
     } catch (e) {
       // Older server (404) or no data yet (503): no band. Unreachable: keep what was drawn.
       if (e instanceof HttpError) { phaseSt.list = null; if (e.status === 404) delay = 10000; }
@@ -1197,25 +1063,6 @@
   }
 
   // ---- networking ----
-  class HttpError extends Error {
-    constructor(status, msg) { super(msg); this.status = status; }
-  }
-  class NetError extends Error {}   // no answer at all: refused, reset, timed out
-  async function getJSON(url) {
-    // A hung server must end up "unreachable" too, not a request that never returns.
-    const ctl = new AbortController();
-    const timeout = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
-    let res, body = null;
-    try {
-      res = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' }, signal: ctl.signal });
-      body = await res.json().catch((e) => { if (e && e.name === 'AbortError') throw e; return null; });
-    } catch (e) {
-      throw new NetError(e && e.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s' : String(e && e.message));
-    } finally { clearTimeout(timeout); }
-    if (!res.ok) throw new HttpError(res.status, (body && body.error) || res.statusText || ('HTTP ' + res.status));
-    if (body === null || typeof body !== 'object') throw new HttpError(res.status, 'not a JSON object');
-    return body;
-  }
   async function getData(q) {
     const u = new URLSearchParams(q);
     u.set('format', 'columns');
@@ -1243,6 +1090,7 @@
     computeAvailability();
     for (const c of cards) applyAvailability(c);
     updateUnavailBanner();
+    applyScope();
   }
   function noteSkew(h) {
     const last = store.t.length ? store.t[store.t.length - 1] : null;
@@ -1253,8 +1101,8 @@
   }
   /// A replay's figures arrive record by record: availability follows what has been seen.
   function refreshReplayAvailability() {
-    if (!isReplay() || !st.seenChanged) return;
-    st.seenChanged = false;
+    if (!isReplay() || !store.seenChanged) return;
+    store.seenChanged = false;
     computeAvailability();
     for (const c of cards) applyAvailability(c);
   }
@@ -1264,9 +1112,9 @@
     const health = await getJSON('/api/health');
     const t0 = performance.now();
     clearStore();
-    appendColumns(toColumns(d), false);
+    appendColumns(columnsOf(d, FIELDS), false);
     st.generation = d.generation; st.next = d.next; st.needHistory = false; st.health = health;
-    st.seenChanged = true;
+    store.seenChanged = true;
     refreshReplayAvailability();
     noteSkew(health);
     timedRender(performance.now() - t0, false);
@@ -1277,7 +1125,7 @@
     st.health = health;
     const genChanged = st.generation != null && d.generation != null && d.generation !== st.generation;
     if (genChanged && !d.reset) { st.needHistory = true; st.needMeta = true; catchUp = true; return; }
-    const cols = toColumns(d);
+    const cols = columnsOf(d, FIELDS);
     if (d.reset || genChanged) st.needMeta = true;
     if (d.generation != null) st.generation = d.generation;
     if (d.next != null) st.next = d.next;
@@ -1354,7 +1202,7 @@
     }
     if (rows.length) {
       st.next = next;
-      applyColumns(toColumns({ samples: rows }), false);
+      applyColumns(columnsOf({ samples: rows }, FIELDS), false);
     }
     if (live.pending.length && !live.flushTimer) live.flushTimer = setTimeout(flushStream, STREAM_FLUSH_MS);
   }
@@ -1398,10 +1246,22 @@
     } finally {
       busy = false;
       updateStatus();
+      announce();
       clearTimeout(timer);
       timer = setTimeout(tick, again ? 0 : delay);
       again = false;
     }
+  }
+
+  // The other parts of the page (run.js: results and recording; heatmap.js) follow the run
+  // through this event, not through this module's state.
+  function announce() {
+    if (BENCH) return;
+    document.dispatchEvent(new CustomEvent('perfring:state', { detail: {
+      meta: st.meta, health: st.health, generation: st.generation, next: st.next,
+      interval: st.interval, windowMs: st.windowMs, conn: st.conn,
+      first: store.t.length ? store.t[0] : null, last: store.last,
+    } }));
   }
 
   // ---- benchmark mode: synthetic data, clearly labelled, for timing only ----
