@@ -75,7 +75,7 @@ import { HttpError, NetError, getJSON } from './api.js';
   // charts follow under their own heading. System-wide keeps the order below.
   // cap: a percentage's natural top; the axis stops there unless a value passes it.
   const CHARTS = [
-    { id: 'tcpu', scope: 'target', views: [{ name: 'tcpu', title: 'Target CPU', unit: 'pct', axis: '% of one CPU', fill: true, suggestedMax: 10,
+    { id: 'tcpu', scope: 'target', views: [{ name: 'tcpu', title: 'Target CPU', unit: 'pct', axis: '% of one CPU · the process itself, not its children', fill: true, suggestedMax: 10,
       series: [{ key: 'proc_cpu_pct', label: 'CPU time / wall time', color: 'c1', width: 2 }] }] },
     { id: 'tmem', scope: 'target', views: [{ name: 'tmem', title: 'Target memory (RSS)', unit: 'bytes', axis: 'resident bytes', fill: true,
       series: [{ key: 'proc_rss_bytes', label: 'RSS', color: 'c6' }] }] },
@@ -494,7 +494,11 @@ import { HttpError, NetError, getJSON } from './api.js';
       const last = store.t.length ? store.t[store.t.length - 1] : null;
       if (last !== null && last > now) now = last;
     }
-    return { min: now - st.windowMs, max: now };
+    // A process's run starts at its first sample: a 20 s command fills the charts, not the
+    // right edge of a 5 min window.
+    let min = now - st.windowMs;
+    if (isProcessScope() && store.t.length && !BENCH) min = Math.min(now - 10 * st.interval, Math.max(min, store.t[0] - st.interval));
+    return { min, max: now };
   }
   function renderAll() {
     const view = viewRange();
@@ -592,7 +596,14 @@ import { HttpError, NetError, getJSON } from './api.js';
       }
     }
     for (const tile of tileEls) {
-      const r = valueText(tile.def.key, tile.def.unit, latest);
+      // A stopped run's last record may lack what ended with it (the target's figures after it
+      // exited): its tiles keep the last value it had, not a blank.
+      let at = latest;
+      if (st.health && st.health.collector === 'stopped') {
+        const col = store.v[tile.def.key];
+        for (let i = latest; i >= 0 && i > latest - 50; i--) if (col[i] === col[i]) { at = i; break; }
+      }
+      const r = valueText(tile.def.key, tile.def.unit, at);
       if (tile.val.textContent !== r.text) tile.val.textContent = r.text;
       tile.val.classList.toggle('is-na', r.na);
       const title = tile.def.help + (r.title ? ' — ' + r.title : '');

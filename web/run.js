@@ -185,17 +185,15 @@ function recDisable(reason) {
   body.dataset.record = 'off';
 }
 
+/// Asked on the first click, not on load: a server without --recordings answers 404 here, and
+/// a page that merely shows the control should not log a failed request.
 async function checkRecordings() {
   try {
     await getJSON('/api/recordings');
     rec.available = true;
-    $('rec').hidden = false;
-    recBtn.disabled = false;
-    recBtn.title = 'save the samples from now until Stop as a recording on the server';
-    body.dataset.record = 'ready';
   } catch (e) {
     if (e instanceof HttpError) recDisable(e.message);
-    else rec.available = null;   // unreachable: ask again later
+    else recState.textContent = 'server unreachable: ' + e.message;
   }
 }
 
@@ -284,8 +282,10 @@ async function offerCompare(name, samples) {
   box.hidden = false;
 }
 
-recBtn.addEventListener('click', () => {
-  if (!state || !rec.available) return;
+recBtn.addEventListener('click', async () => {
+  if (!state) return;
+  if (rec.available === null) await checkRecordings();
+  if (!rec.available) return;
   if (recBtn.getAttribute('aria-pressed') === 'true') stopRecording(); else startRecording();
 });
 $('rec-save').addEventListener('submit', save);
@@ -294,7 +294,11 @@ $('rec-discard').addEventListener('click', () => { $('rec-save').hidden = true; 
 document.addEventListener('perfring:state', (e) => {
   state = e.detail;
   if (state.conn !== 'ok') return;
-  if (rec.available === null) { rec.available = false; checkRecordings(); }
+  if ($('rec').hidden && rec.available !== false) {
+    $('rec').hidden = false;
+    recBtn.title = 'save the samples from now until Stop as a recording on the server';
+    body.dataset.record = 'ready';
+  }
   if (recBtn.getAttribute('aria-pressed') === 'true') {
     const n = state.next != null && state.generation === rec.gen ? state.next - rec.from + 1 : 0;
     recState.textContent = state.generation === rec.gen ? 'recording · ' + Math.max(0, n) + ' samples' : 'the collector restarted: Stop discards this recording';
