@@ -13,12 +13,12 @@
 // breaks (see decimate()), which also makes a redraw cost O(pixels), not O(samples).
 //
 // State for tests, on <body>: data-samples (samples received), data-charts / data-charts-expected,
-// data-state (live|stalled|stopped|absent|no-data|unreachable|connecting|bench), data-conn,
+// data-state (live|stalled|stopped|absent|no-data|unreachable|connecting), data-conn,
 // data-errors (JSON list of caught errors), data-unavailable (comma-separated event names),
 // data-update-ms / -median / -p95 (script time of live updates: append + decimate + redraw),
 // data-load-ms, data-updates, data-breaks, data-zoomed, data-paused, data-fast-path, data-phases
-// (phase segments drawn in the band), and with
-// ?bench=N: data-bench, data-bench-done.
+// (phase segments drawn in the band), data-scope (process|system). The timing benchmark lives in
+// the test harness (scripts/browser_check.py serves the page an hour of synthetic data).
 import { trimNum, sig3, UNITS, fmtVal, pad2, clock, ago, fmtInterval, fmtDur } from './format.js';
 import { Store, lowerBound, toColumns as columnsOf, decimate } from './store.js';
 import { HttpError, NetError, getJSON } from './api.js';
@@ -66,7 +66,6 @@ import { HttpError, NetError, getJSON } from './api.js';
   const Y_AXIS_WIDTH = 60;   // fits "100 MB/s" at 11 px
 
   const params = new URLSearchParams(location.search);
-  const BENCH = Math.max(0, Math.min(200000, parseInt(params.get('bench') || '0', 10) || 0));
 
   // ---- what we chart ----
   // Each chart has one or more views (a toggle switches between them); each view lists series.
@@ -331,7 +330,7 @@ import { HttpError, NetError, getJSON } from './api.js';
   let scopeShown = null;
   function isProcessScope() {
     const m = st.meta;
-    if (!m || BENCH) return false;
+    if (!m) return false;
     if (m.mode === 'pid' || m.mode === 'command') return true;
     return m.mode === 'replay' && phaseSt.scope === 'process';
   }
@@ -418,7 +417,6 @@ import { HttpError, NetError, getJSON } from './api.js';
   function computeAvailability() {
     st.unavail.clear();
     reasonCache.clear();
-    if (BENCH) return;
     const fi = new Map((st.fieldInfo || []).map((f) => [f.key, f]));
     for (const key of FIELDS) {
       if (key === 'gap') continue;
@@ -486,18 +484,14 @@ import { HttpError, NetError, getJSON } from './api.js';
     // so does a stopped run that fits in the window (a command that ran for 20 s).
     const whole = isReplay() || (st.health && st.health.collector === 'stopped' && store.t.length &&
       store.last - store.t[0] < st.windowMs);
-    if (whole && store.t.length && !BENCH) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
-    let now;
-    if (BENCH) now = store.t.length ? store.t[store.t.length - 1] : Date.now();
-    else {
-      now = Math.round(Date.now() + st.skew);   // whole ms: the span, and so the buckets, stay the same
-      const last = store.t.length ? store.t[store.t.length - 1] : null;
-      if (last !== null && last > now) now = last;
-    }
+    if (whole && store.t.length) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
+    let now = Math.round(Date.now() + st.skew);   // whole ms: the span, and so the buckets, stay the same
+    const last = store.last;
+    if (last !== null && last > now) now = last;
     // A process's run starts at its first sample: a 20 s command fills the charts, not the
     // right edge of a 5 min window.
     let min = now - st.windowMs;
-    if (isProcessScope() && store.t.length && !BENCH) min = Math.min(now - 10 * st.interval, Math.max(min, store.t[0] - st.interval));
+    if (isProcessScope() && store.t.length) min = Math.min(now - 10 * st.interval, Math.max(min, store.t[0] - st.interval));
     return { min, max: now };
   }
   function renderAll() {
@@ -509,9 +503,9 @@ import { HttpError, NetError, getJSON } from './api.js';
     const i1 = Math.min(t.length, lowerBound(t, view.max) + 1);
     for (const card of cards) {
       // Charts scrolled out of sight are brought up to date when they come back (see the
-      // IntersectionObserver below); the benchmark redraws every chart regardless.
+      // IntersectionObserver below).
       if (card.unavailable || card.off) continue;
-      if (!card.visible && !BENCH) { card.stale = true; continue; }
+      if (!card.visible) { card.stale = true; continue; }
       renderCard(card, view, i0, i1);
     }
     renderPhases();
@@ -751,7 +745,7 @@ import { HttpError, NetError, getJSON } from './api.js';
   for (const b of winButtons) {
     b.addEventListener('click', () => {
       const ms = +b.dataset.window * 1000;
-      if (ms === st.windowMs || BENCH) return;
+      if (ms === st.windowMs) return;
       const grow = ms > st.windowMs;
       st.windowMs = ms;
       prefs.set('window', String(ms / 1000));
@@ -769,8 +763,7 @@ import { HttpError, NetError, getJSON } from './api.js';
     const dot = $('status-dot'), text = $('status-text');
     let state, label, cls;
     const h = st.health;
-    if (BENCH) { state = 'bench'; label = 'benchmark (synthetic data)'; cls = 'info'; }
-    else if (st.conn === 'unreachable') { state = 'unreachable'; label = 'server unreachable'; cls = 'bad'; }
+    if (st.conn === 'unreachable') { state = 'unreachable'; label = 'server unreachable'; cls = 'bad'; }
     else if (st.conn === 'no-data' || (h && h.status === 'no-data')) { state = 'no-data'; label = 'waiting for the first sample'; cls = 'warn'; }
     else if (!h) { state = 'connecting'; label = 'connecting…'; cls = 'muted'; }
     else {
@@ -785,7 +778,7 @@ import { HttpError, NetError, getJSON } from './api.js';
       else if (age != null) label += ' · ' + ago(age);
       if (h.records_lost) label += ' · ' + h.records_lost + ' lost';
     }
-    if (st.paused && !BENCH) label += ' · paused';
+    if (st.paused) label += ' · paused';
     text.textContent = label;
     dot.className = 'dot ' + cls;
     $('status').title = h ? 'server ' + (h.version || '?') + ', ' + h.samples + ' samples kept' +
@@ -853,7 +846,7 @@ import { HttpError, NetError, getJSON } from './api.js';
       }
     }
     body.dataset.unavailable = names.join(',');
-    if (!groups.size || BENCH) { el.hidden = true; return; }
+    if (!groups.size) { el.hidden = true; return; }
     for (const g of groups.values()) {
       const p = document.createElement('p');
       const s = document.createElement('strong'); s.textContent = g.head;
@@ -906,7 +899,7 @@ import { HttpError, NetError, getJSON } from './api.js';
   function renderPhases() {
     const bar = $('phasebar'), band = $('phase-band');
     const list = phaseSt.list;
-    if (!list || BENCH) {
+    if (!list) {
       bar.hidden = true;
       body.dataset.phases = '0';
       return;
@@ -1267,64 +1260,11 @@ import { HttpError, NetError, getJSON } from './api.js';
   // The other parts of the page (run.js: results and recording; heatmap.js) follow the run
   // through this event, not through this module's state.
   function announce() {
-    if (BENCH) return;
     document.dispatchEvent(new CustomEvent('perfring:state', { detail: {
       meta: st.meta, health: st.health, generation: st.generation, next: st.next,
       interval: st.interval, windowMs: st.windowMs, conn: st.conn,
       first: store.t.length ? store.t[0] : null, last: store.last,
     } }));
-  }
-
-  // ---- benchmark mode: synthetic data, clearly labelled, for timing only ----
-  function synth(key, i) {
-    let h = 0;
-    for (let c = 0; c < key.length; c++) h = (h * 31 + key.charCodeAt(c)) | 0;
-    const ph = (h & 1023) / 100, x = i / 10;
-    const noise = Math.sin(i * 12.9898 + h) * 43758.5453;
-    const r = noise - Math.floor(noise);
-    const base = 50 + 30 * Math.sin(x / 40 + ph) + 10 * r;
-    if (key.endsWith('_per_s') || key.endsWith('_bps')) return base * 1e6;
-    return key === 'cpi' || key === 'ipc' || key.includes('mpki') || key === 'cpus_utilized' || key.startsWith('load') ? base / 40 : base;
-  }
-  function benchAppend(i0, count) {
-    const cols = { time_ms: [], gap: [] };
-    for (const k of FIELDS) if (k !== 'gap') cols[k] = [];
-    for (let i = i0; i < i0 + count; i++) {
-      cols.time_ms.push(benchT0 + i * 100);
-      cols.gap.push(i % 9000 === 4500 ? 1 : 0);   // a lost-records break now and then
-      for (const k of FIELDS) if (k !== 'gap') cols[k].push(synth(k, i));
-    }
-    return appendColumns(cols, false);
-  }
-  let benchT0 = 0;
-  function startBench() {
-    const el = $('banner-bench');
-    el.textContent = 'Benchmark mode: synthetic data (' + BENCH.toLocaleString('en') + ' points per series, not from this machine), used only to time chart updates.';
-    el.hidden = false;
-    body.dataset.bench = String(BENCH);
-    st.windowMs = Math.max(3600000, BENCH * 100); markWindow();
-    st.interval = 100;
-    st.meta = { host: { hostname: 'benchmark' }, mode: 'benchmark', target: 'synthetic data', interval_ms: 100 };
-    updateMeta(); updateStatus(); updateUnavailBanner();
-    benchT0 = Date.now() - BENCH * 100;
-    benchAppend(0, BENCH);
-    let i = BENCH, n = 0;
-    timedRender(0, false);
-    // 40 live updates of 10 new samples each (1 s at 100 ms); the first 5 warm the JIT up.
-    const step = () => {
-      const t0 = performance.now();
-      benchAppend(i, 10); i += 10;
-      trimStore(store.t[store.t.length - 1] - st.windowMs);
-      if (n === 5) st.updateTimes.length = 0;
-      timedRender(performance.now() - t0, true);
-      n++;
-      if (n < 45) { setTimeout(step, 150); return; }
-      body.dataset.benchDone = '1';
-      el.textContent += ' One update (append + redraw of all ' + chartsCreated + ' charts, ' + store.t.length.toLocaleString('en') +
-        ' samples per series): median ' + body.dataset.updateMsMedian + ' ms, p95 ' + body.dataset.updateMsP95 + ' ms over the last ' +
-        st.updateTimes.length + ' updates.';
-    };
-    setTimeout(step, 300);
   }
 
   // ---- theme changes and resizes ----
@@ -1345,5 +1285,6 @@ import { HttpError, NetError, getJSON } from './api.js';
   for (const def of CHARTS) createCard(def);
   updateStatus();
   setupPhaseBand();
-  if (BENCH) startBench(); else { tick(); pollPhases(); }
+  tick();
+  pollPhases();
 })();
