@@ -3,6 +3,12 @@
 // /api/data?since=… once a second while the stream is down; every chart shares one time axis.
 // No build step, no external requests; Chart.js 3.x is served from /vendor.
 //
+// ES modules, one concern each: this one (the data flow: history, stream, polling; the charts,
+// tiles and controls), metrics.js (what is charted), store.js (samples and decimation),
+// api.js (requests), format.js (numbers), header.js (header and banners), phases.js (the
+// phase band), run.js (results panel, record / compare), heatmap.js (per CPU), alerts.js.
+// The others follow this one through its 'perfring:state' event.
+//
 // Honesty rules: an unavailable value (null) is never drawn as zero. It becomes a break in the
 // line (NaN in the store, {x, y:null} in the chart), and a chart whose inputs are unavailable on
 // this machine says so in place. Lost records, collector restarts and samples more than three
@@ -19,9 +25,12 @@
 // data-load-ms, data-updates, data-breaks, data-zoomed, data-paused, data-fast-path, data-phases
 // (phase segments drawn in the band), data-scope (process|system). The timing benchmark lives in
 // the test harness (scripts/browser_check.py serves the page an hour of synthetic data).
-import { trimNum, sig3, UNITS, fmtVal, pad2, clock, ago, fmtInterval, fmtDur } from './format.js';
+import { UNITS, fmtVal, clock } from './format.js';
 import { Store, lowerBound, toColumns as columnsOf, decimate } from './store.js';
 import { HttpError, NetError, getJSON } from './api.js';
+import { updateStatus, updateMeta, updateUnavailBanner, showConnBanner, targetText } from './header.js';
+import { CHARTS, TILES, EVENT_DEPS, OS_REASONS, FIELDS } from './metrics.js';
+import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from './phases.js';
 
 (() => {
   const body = document.body;
@@ -66,91 +75,6 @@ import { HttpError, NetError, getJSON } from './api.js';
   const Y_AXIS_WIDTH = 60;   // fits "100 MB/s" at 11 px
 
   const params = new URLSearchParams(location.search);
-
-  // ---- what we chart ----
-  // Each chart has one or more views (a toggle switches between them); each view lists series.
-  // scope: 'target' charts exist in process scope only (pid, command, a process's replay) and
-  // lead the page there, with the 'counters' (the target's own in that scope); 'machine'
-  // charts follow under their own heading. System-wide keeps the order below.
-  // cap: a percentage's natural top; the axis stops there unless a value passes it.
-  const CHARTS = [
-    { id: 'tcpu', scope: 'target', views: [{ name: 'tcpu', title: 'Target CPU', unit: 'pct', axis: '% of one CPU · the process itself, not its children', fill: true, suggestedMax: 10,
-      series: [{ key: 'proc_cpu_pct', label: 'CPU time / wall time', color: 'c1', width: 2 }] }] },
-    { id: 'tmem', scope: 'target', views: [{ name: 'tmem', title: 'Target memory (RSS)', unit: 'bytes', axis: 'resident bytes', fill: true,
-      series: [{ key: 'proc_rss_bytes', label: 'RSS', color: 'c6' }] }] },
-    { id: 'tio', scope: 'target', views: [{ name: 'tio', title: 'Target storage I/O', unit: 'bps', axis: 'bytes / second',
-      series: [{ key: 'proc_read_bps', label: 'read', color: 'c1' }, { key: 'proc_write_bps', label: 'write', color: 'c2' }] }] },
-    { id: 'tthr', scope: 'target', views: [{ name: 'tthr', title: 'Target threads & major faults', unit: 'count', axis: 'threads · faults / s', suggestedMax: 1,
-      series: [{ key: 'proc_threads', label: 'threads', color: 'c3', width: 2 }, { key: 'proc_major_faults_per_s', label: 'major faults / s', color: 'c5' }] }] },
-    { id: 'rate', scope: 'counters', views: [{ name: 'rate', title: 'Cycles & instructions', unit: 'persec', axis: 'per second',
-      series: [{ key: 'cycles_per_s', label: 'cycles', color: 'c1' }, { key: 'instructions_per_s', label: 'instructions', color: 'c2' }] }] },
-    { id: 'miss', scope: 'counters', views: [
-      { name: '%', title: 'Cache & branch miss rate', unit: 'pct', axis: '% of references / branches',
-        series: [{ key: 'cache_miss_rate', label: 'cache misses', color: 'c5' }, { key: 'branch_miss_rate', label: 'branch misses', color: 'c4' }] },
-      { name: 'MPKI', title: 'Cache & branch MPKI', unit: 'ratio', axis: 'misses / 1000 instructions',
-        series: [{ key: 'cache_mpki', label: 'cache MPKI', color: 'c5' }, { key: 'branch_mpki', label: 'branch MPKI', color: 'c4' }] }] },
-    { id: 'cpi', scope: 'counters', views: [
-      { name: 'CPI', title: 'Cycles per instruction', unit: 'ratio', axis: 'cycles / instruction', fill: true,
-        series: [{ key: 'cpi', label: 'CPI', color: 'c1' }] },
-      { name: 'IPC', title: 'Instructions per cycle', unit: 'ratio', axis: 'instructions / cycle', fill: true,
-        series: [{ key: 'ipc', label: 'IPC', color: 'c2' }] }] },
-    { id: 'cpu', scope: 'machine', views: [{ name: 'cpu', title: 'CPU utilisation', unit: 'pct', axis: '% of all CPUs', suggestedMax: 10, cap: 100,
-      series: [{ key: 'cpu_util', label: 'total', color: 'fg', width: 2 }, { key: 'cpu_user', label: 'user', color: 'c1' },
-        { key: 'cpu_system', label: 'system', color: 'c2' }, { key: 'cpu_iowait', label: 'iowait', color: 'c3' },
-        { key: 'cpu_steal', label: 'steal', color: 'c5' }] }] },
-    { id: 'mem', scope: 'machine', views: [{ name: 'mem', title: 'Memory used', unit: 'pct', axis: '% of RAM', fill: true, suggestedMax: 100, cap: 100,
-      series: [{ key: 'mem_used_pct', label: 'used', color: 'c6' }] }] },
-    { id: 'io', scope: 'machine', views: [{ name: 'io', title: 'Disk & network', unit: 'bps', axis: 'bytes / second',
-      series: [{ key: 'disk_read_bps', label: 'disk read', color: 'c1' }, { key: 'disk_write_bps', label: 'disk write', color: 'c2' },
-        { key: 'net_rx_bps', label: 'net rx', color: 'c3' }, { key: 'net_tx_bps', label: 'net tx', color: 'c4' }] }] },
-    { id: 'psi', scope: 'machine', views: [{ name: 'psi', title: 'Pressure stall', unit: 'pct', axis: '% of wall time', suggestedMax: 1, cap: 100,
-      series: [{ key: 'psi_cpu_some', label: 'cpu some', color: 'c1' }, { key: 'psi_cpu_full', label: 'cpu full', color: 'c1', dash: true },
-        { key: 'psi_mem_some', label: 'mem some', color: 'c4' }, { key: 'psi_mem_full', label: 'mem full', color: 'c4', dash: true },
-        { key: 'psi_io_some', label: 'io some', color: 'c2' }, { key: 'psi_io_full', label: 'io full', color: 'c2', dash: true }] }] },
-    { id: 'sw', scope: 'counters', views: [{ name: 'sw', title: 'Software events', unit: 'persec', axis: 'per second',
-      series: [{ key: 'context_switches_per_s', label: 'context switches', color: 'c1' },
-        { key: 'page_faults_per_s', label: 'page faults', color: 'c2' }, { key: 'cpu_migrations_per_s', label: 'CPU migrations', color: 'c3' }] }] },
-    { id: 'load', scope: 'counters', views: [{ name: 'load', title: 'CPUs utilised & load', unit: 'count', axis: 'CPUs / tasks', suggestedMax: 1,
-      series: [{ key: 'cpus_utilized', label: 'CPUs utilised', color: 'c1', width: 2 }, { key: 'load1', label: 'load 1 min', color: 'c2' },
-        { key: 'procs_running', label: 'running tasks', color: 'c3' }] }] },
-  ];
-  // scope: tiles for one scope only ('target' in process scope, 'machine' system-wide).
-  const TILES = [
-    { key: 'proc_cpu_pct', label: 'Target CPU', unit: 'pct', help: "the target's CPU time over wall time (100% = one CPU)", scope: 'target' },
-    { key: 'proc_rss_bytes', label: 'RSS', unit: 'bytes', help: "the target's resident memory", scope: 'target' },
-    { key: 'proc_threads', label: 'Threads', unit: 'count', help: "the target's threads", scope: 'target' },
-    { key: 'proc_read_bps', label: 'Read', unit: 'bps', help: "the target's storage reads per second", scope: 'target' },
-    { key: 'proc_write_bps', label: 'Write', unit: 'bps', help: "the target's storage writes per second", scope: 'target' },
-    { key: 'proc_major_faults_per_s', label: 'Major faults', unit: 'persec', help: "the target's major page faults per second", scope: 'target' },
-    { key: 'ipc', label: 'IPC', unit: 'ratio', help: 'instructions per cycle' },
-    { key: 'cpi', label: 'CPI', unit: 'ratio', help: 'cycles per instruction' },
-    { key: 'cache_miss_rate', label: 'Cache miss', unit: 'pct', help: 'cache misses per cache reference' },
-    { key: 'branch_miss_rate', label: 'Branch miss', unit: 'pct', help: 'mispredicted branches per branch' },
-    { key: 'cpu_util', label: 'CPU', unit: 'pct', help: 'CPU utilisation, all CPUs', scope: 'machine' },
-    { key: 'mem_used_pct', label: 'Memory', unit: 'pct', help: 'memory used', scope: 'machine' },
-    { key: 'cpus_utilized', label: 'CPUs used', unit: 'count', help: 'CPUs utilised (task clock / wall time)' },
-    { key: 'context_switches_per_s', label: 'Switches', unit: 'persec', help: 'context switches per second' },
-  ];
-  // Which perf events a field is computed from (for the "why unavailable" text).
-  const EVENT_DEPS = {
-    cycles_per_s: ['cycles'], instructions_per_s: ['instructions'],
-    cache_miss_rate: ['cache_references', 'cache_misses'], branch_miss_rate: ['branches', 'branch_misses'],
-    cache_mpki: ['cache_misses', 'instructions'], branch_mpki: ['branch_misses', 'instructions'],
-    cpi: ['cycles', 'instructions'], ipc: ['cycles', 'instructions'],
-    context_switches_per_s: ['context_switches'], page_faults_per_s: ['page_faults'],
-    cpu_migrations_per_s: ['cpu_migrations'], cpus_utilized: ['task_clock'],
-  };
-  const OS_REASONS = {
-    psi: 'no /proc/pressure (kernel without PSI, or booted with psi=0)',
-    cpu_steal: 'the kernel reports no steal time',
-    power_watts: 'no RAPL energy counters readable',
-  };
-  const FIELDS = (() => {
-    const s = new Set(['gap']);
-    for (const c of CHARTS) for (const v of c.views) for (const r of v.series) s.add(r.key);
-    for (const t of TILES) s.add(t.key);
-    return [...s];
-  })();
 
   // ---- state ----
   const st = {
@@ -332,7 +256,7 @@ import { HttpError, NetError, getJSON } from './api.js';
     const m = st.meta;
     if (!m) return false;
     if (m.mode === 'pid' || m.mode === 'command') return true;
-    return m.mode === 'replay' && phaseSt.scope === 'process';
+    return m.mode === 'replay' && phaseScope() === 'process';
   }
   function applyScope() {
     const proc = isProcessScope();
@@ -730,7 +654,7 @@ import { HttpError, NetError, getJSON } from './api.js';
     pauseBtn.setAttribute('aria-pressed', String(p));
     body.dataset.paused = p ? '1' : '0';
     renderAll();
-    updateStatus();
+    updateStatus(st);
   }
   pauseBtn.addEventListener('click', () => setPaused(!st.paused));
   document.getElementById('zoom-reset').addEventListener('click', resetZoom);
@@ -757,315 +681,6 @@ import { HttpError, NetError, getJSON } from './api.js';
   }
   markWindow();
 
-  // ---- status bar and banners ----
-  const $ = (id) => document.getElementById(id);
-  function updateStatus() {
-    const dot = $('status-dot'), text = $('status-text');
-    let state, label, cls;
-    const h = st.health;
-    if (st.conn === 'unreachable') { state = 'unreachable'; label = 'server unreachable'; cls = 'bad'; }
-    else if (st.conn === 'no-data' || (h && h.status === 'no-data')) { state = 'no-data'; label = 'waiting for the first sample'; cls = 'warn'; }
-    else if (!h) { state = 'connecting'; label = 'connecting…'; cls = 'muted'; }
-    else {
-      const age = h.newest_age_ms;
-      switch (h.collector) {
-        case 'running': state = 'live'; label = 'live'; cls = 'ok'; break;
-        case 'stalled': state = 'stalled'; label = 'collector stalled'; cls = 'warn'; break;
-        case 'stopped': state = 'stopped'; label = 'collector stopped'; cls = 'bad'; break;
-        default: state = 'absent'; label = 'no collector'; cls = 'bad';
-      }
-      if (age != null && state !== 'live') label += ' · newest ' + ago(age);
-      else if (age != null) label += ' · ' + ago(age);
-      if (h.records_lost) label += ' · ' + h.records_lost + ' lost';
-    }
-    if (st.paused) label += ' · paused';
-    text.textContent = label;
-    dot.className = 'dot ' + cls;
-    $('status').title = h ? 'server ' + (h.version || '?') + ', ' + h.samples + ' samples kept' +
-      (h.ring_error ? ', ring error: ' + h.ring_error : '') : '';
-    body.dataset.state = state;
-    body.dataset.conn = st.conn;
-  }
-  function targetText(m) {
-    const target = m.target || m.mode || '?';
-    if (m.mode === 'replay') return target.startsWith('replay of ') ? target : 'replay · ' + target;
-    if (m.mode === 'command') return '$ ' + target;
-    if (m.mode === 'pid') return 'pid ' + target;
-    return target;
-  }
-  function updateMeta() {
-    const m = st.meta;
-    if (!m) return;
-    const h = m.host || {};
-    // `cpus` is what the ring counted (1 for a process); a live ring's machine is this one, whose
-    // own count the server gives; a replay's is the recording's.
-    const n = m.mode !== 'replay' && h.online_cpus ? h.online_cpus : h.cpus;
-    $('host').textContent = (h.hostname || '?') + (n ? ' · ' + n + ' CPU' + (n === 1 ? '' : 's') : '');
-    $('host').title = [h.cpu_model, h.kernel ? 'Linux ' + h.kernel : null].filter(Boolean).join(' · ');
-    const target = targetText(m);
-    $('target').textContent = target;
-    $('target').title = target + ' — mode: ' + (m.mode || '?') + (m.per_cpu ? ' · per CPU' : '');
-    $('interval').textContent = fmtInterval(m.interval_ms);
-    document.title = 'perfring · ' + (h.hostname || '') + ' · ' + target;
-  }
-  function updateUnavailBanner() {
-    const el = $('banner-unavail');
-    el.textContent = '';
-    let groups = new Map();
-    const names = [];
-    const evs = st.meta && st.meta.events;
-    if (evs) {
-      for (const e of evs) {
-        let head;
-        if (e.status === 'counting') {
-          // Counts, but user space only after perf's privilege fallback: say so.
-          if (!e.user_space_only) continue;
-          head = 'Counting user space only';
-          const k = head + '\u0000' + (e.reason || '');
-          if (!groups.has(k)) groups.set(k, { head, reason: e.reason || '', names: [] });
-          groups.get(k).names.push(e.name);
-          continue;
-        }
-        names.push(e.name);
-        if (isReplay()) head = 'Not in this recording';
-        else if (e.status === 'not-counted') head = 'Not counted: never scheduled on the PMU';
-        else if (e.status === 'not-permitted') head = 'Not permitted: set kernel.perf_event_paranoid or grant CAP_PERFMON';
-        else if (e.status === 'unsupported' && e.hardware) head = 'Hardware counters unavailable';
-        else if (e.status === 'unsupported') head = 'Not supported by this kernel';
-        else head = 'Failed to open';
-        const k = head + '\u0000' + (e.reason || '');
-        if (!groups.has(k)) groups.set(k, { head, reason: e.reason || '', names: [] });
-        groups.get(k).names.push(e.name);
-      }
-    } else if (st.health && st.health.unavailable_events) {
-      for (const e of st.health.unavailable_events) {
-        names.push(e.name);
-        const k = e.reason || '';
-        if (!groups.has(k)) groups.set(k, { head: 'Events unavailable', reason: e.reason || '', names: [] });
-        groups.get(k).names.push(e.name);
-      }
-    }
-    body.dataset.unavailable = names.join(',');
-    if (!groups.size) { el.hidden = true; return; }
-    for (const g of groups.values()) {
-      const p = document.createElement('p');
-      const s = document.createElement('strong'); s.textContent = g.head;
-      const n = document.createElement('span'); n.className = 'ev-names'; n.textContent = g.names.join(', ');
-      p.append(s, ' — ', n);
-      if (g.reason) {
-        const r = document.createElement('span'); r.className = 'why'; r.textContent = g.reason;
-        p.append(r);
-      }
-      el.appendChild(p);
-    }
-    el.hidden = false;
-  }
-  function showConnBanner(text, kind) {
-    const el = $('banner-conn');
-    el.textContent = text || '';
-    el.className = 'banner ' + (kind || 'error');
-    el.hidden = !text;
-  }
-
-  // ---- phase timeline band: /api/phases on the charts' time range ----
-  // One segment per phase, coloured by class (--phase-* CSS variables); the open phase runs to
-  // now while the collector is live, and otherwise ends at its last sample (a stopped collector
-  // or a finished replay adds nothing after it). Drawn from renderAll(), so it follows window,
-  // zoom and pause exactly like the charts.
-  // A server without /api/phases (non-200) gets no band at all; nothing is made up.
-  const PHASE_POLL_MS = 2000;
-  const PHASE_CLASSES = ['idle', 'compute-bound', 'memory-bound', 'branch-bound', 'io-bound', 'contention', 'mixed'];
-  const PHASE_FIGS = [
-    ['cpi', 'CPI', ''], ['cpus_busy', 'CPUs busy', ''], ['cpu_util', 'CPU', '%'], ['cache_mpki', 'cache MPKI', ''],
-    ['branch_mpki', 'branch MPKI', ''], ['cache_miss_rate', 'cache miss', '%'], ['branch_miss_rate', 'branch miss', '%'],
-    ['cpu_iowait', 'iowait', '%'], ['psi_cpu_some', 'PSI cpu', '%'], ['psi_io_some', 'PSI io', '%'], ['psi_mem_some', 'PSI mem', '%'],
-    ['context_switches_per_s', 'switches', '/s'], ['io_bytes_per_s', 'disk I/O', 'B/s'], ['net_bytes_per_s', 'network', 'B/s'],
-  ];
-  const phaseSt = { list: null, pinned: null, shownId: null };
-  function phaseNum(v, unit) {
-    if (typeof v !== 'number' || !isFinite(v)) return '–';
-    if (unit === 'B/s') return UNITS.bps.val(v);
-    if (unit === '/s') return UNITS.persec.val(v);
-    return sig3(v) + (unit === '%' ? '%' : unit ? ' ' + unit : '');
-  }
-  function phaseNow() { return Math.round(Date.now() + st.skew); }
-  function phaseSpan(p) {
-    const a = p.start && p.start.time_ms, b = p.end && p.end.time_ms;
-    if (typeof a !== 'number') return null;
-    let end = typeof b === 'number' ? b : a;
-    if (p.open && st.health && st.health.collector === 'running') end = Math.max(end, phaseNow(), store.t.length ? store.t[store.t.length - 1] : 0);
-    return [a, end];
-  }
-  function renderPhases() {
-    const bar = $('phasebar'), band = $('phase-band');
-    const list = phaseSt.list;
-    if (!list) {
-      bar.hidden = true;
-      body.dataset.phases = '0';
-      return;
-    }
-    bar.hidden = false;
-    const view = viewRange(), span = view.max - view.min;
-    const segs = [];
-    for (const p of list) {
-      const sp = phaseSpan(p);
-      if (!sp || sp[1] < view.min || sp[0] > view.max || !(span > 0)) continue;
-      const l = Math.max(0, (sp[0] - view.min) / span), r = Math.min(1, (sp[1] - view.min) / span);
-      segs.push([p, l, r]);
-    }
-    const kids = band.children;
-    while (kids.length > segs.length) band.lastChild.remove();
-    while (kids.length < segs.length) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'phase-seg';
-      band.appendChild(b);
-    }
-    const present = new Set();
-    const bw = band.clientWidth || 1;
-    segs.forEach(([p, l, r], i) => {
-      const el = kids[i];
-      const cls = PHASE_CLASSES.includes(p.class) ? p.class : 'mixed';
-      present.add(cls);
-      el.className = 'phase-seg ph-' + cls + (p.open ? ' is-open' : '') + (phaseSt.shownId === p.id ? ' is-shown' : '');
-      el.style.left = (l * 100).toFixed(3) + '%';
-      el.style.width = Math.max(0.2, (r - l) * 100).toFixed(3) + '%';
-      el.dataset.id = String(p.id);
-      const label = p.class + (p.open ? ' (open)' : '');
-      if (el.textContent !== ((r - l) * bw > 90 ? p.class : '')) el.textContent = (r - l) * bw > 90 ? p.class : '';
-      el.setAttribute('aria-label', 'phase ' + p.id + ': ' + label + ', ' + fmtDur(p.seconds));
-    });
-    body.dataset.phases = String(segs.length);
-    const lg = $('phase-legend');
-    const want = PHASE_CLASSES.filter((c) => present.has(c)).join(',');
-    if (lg.dataset.classes !== want) {
-      lg.dataset.classes = want;
-      lg.textContent = '';
-      for (const c of PHASE_CLASSES) {
-        if (!present.has(c)) continue;
-        const li = document.createElement('li');
-        const sw = document.createElement('span'); sw.className = 'psw ph-' + c;
-        li.append(sw, c);
-        lg.appendChild(li);
-      }
-    }
-    if (phaseSt.shownId != null) {
-      const p = list.find((q) => q.id === phaseSt.shownId);
-      if (!p) hidePhaseTip(true);
-      else if (p.open) fillPhaseTip(p);   // its duration and figures move on
-    }
-  }
-  function tipLine(parent, cls, text) {
-    const d = document.createElement('div');
-    if (cls) d.className = cls;
-    d.textContent = text;
-    parent.appendChild(d);
-    return d;
-  }
-  function fillPhaseTip(p) {
-    const tip = $('phase-tip');
-    tip.textContent = '';
-    const h = document.createElement('div'); h.className = 'pt-head';
-    const sw = document.createElement('span'); sw.className = 'psw ph-' + (PHASE_CLASSES.includes(p.class) ? p.class : 'mixed');
-    const name = document.createElement('strong'); name.textContent = p.class;
-    const meta = document.createElement('span'); meta.className = 'pt-muted';
-    meta.textContent = 'phase ' + p.id + (p.open ? ' · open' : '') + (p.stable === false ? ' · settling' : '');
-    h.append(sw, name, meta);
-    tip.appendChild(h);
-    const sp = phaseSpan(p);
-    const secs = p.open && sp ? (sp[1] - sp[0]) / 1000 : p.seconds;
-    tipLine(tip, '', fmtDur(secs) + (sp ? ' · ' + clock(sp[0], true) + '–' + (p.open ? 'now' : clock(sp[1], true)) : '') +
-      ' · confidence ' + (typeof p.confidence === 'number' ? Math.round(p.confidence * 100) + '%' : '–') +
-      (p.samples ? ' · ' + p.samples + ' samples' : ''));
-    if (p.note) tipLine(tip, 'pt-muted', p.note);
-    const sum = p.summary || {};
-    const figs = PHASE_FIGS.filter(([k]) => typeof sum[k] === 'number').slice(0, 6);
-    if (figs.length) tipLine(tip, 'pt-figs', figs.map(([k, n, u]) => n + ' ' + phaseNum(sum[k], u)).join(' · '));
-    const ev = Array.isArray(p.evidence) ? p.evidence : [];
-    if (ev.length) {
-      const ul = document.createElement('ul'); ul.className = 'pt-ev';
-      for (const e of ev.slice(0, 4)) {
-        const li = document.createElement('li');
-        const u = e.unit === '%' ? '%' : e.unit ? ' ' + e.unit : '';
-        li.textContent = e.figure + ' ' + phaseNum(e.value, '') + u + ' ' + e.relation + ' ' +
-          phaseNum(e.threshold, '') + u + (e.basis ? ' — ' + e.basis : '');
-        ul.appendChild(li);
-      }
-      tip.appendChild(ul);
-    }
-    const rec = p.recommendation || {};
-    if (Array.isArray(rec.actions) && rec.actions.length) {
-      tipLine(tip, 'pt-sub', 'Recommendation');
-      const ul = document.createElement('ul'); ul.className = 'pt-rec';
-      for (const a of rec.actions) { const li = document.createElement('li'); li.textContent = a; ul.appendChild(li); }
-      tip.appendChild(ul);
-    }
-    const b = rec.speedup_bound;
-    if (b && typeof b.value === 'number') {
-      tipLine(tip, 'pt-bound', 'Speedup ≤ ' + b.value.toFixed(2) + '× (' + (b.kind || 'upper bound') + ')');
-      tipLine(tip, 'pt-muted pt-mono', (b.formula || '') + (typeof b.f === 'number' ? ' · f = ' + sig3(b.f) : '') +
-        (typeof b.w === 'number' ? ' · w = ' + sig3(b.w) : ''));
-      if (b.derivation) tipLine(tip, 'pt-muted', b.derivation);
-    } else if (rec.no_bound) {
-      tipLine(tip, 'pt-muted', 'No speedup bound: ' + rec.no_bound);
-    }
-  }
-  function showPhaseTip(id, x, pin) {
-    const p = phaseSt.list && phaseSt.list.find((q) => q.id === id);
-    if (!p) return;
-    if (pin) phaseSt.pinned = id;
-    phaseSt.shownId = id;
-    fillPhaseTip(p);
-    const tip = $('phase-tip'), bar = $('phasebar');
-    tip.hidden = false;
-    const bw = bar.clientWidth, tw = tip.offsetWidth;
-    tip.style.left = Math.max(8, Math.min(bw - tw - 8, x - tw / 2)) + 'px';
-    for (const el of $('phase-band').children) el.classList.toggle('is-shown', el.dataset.id === String(id));
-  }
-  function hidePhaseTip(force) {
-    if (phaseSt.pinned != null && !force) return;
-    phaseSt.pinned = null; phaseSt.shownId = null;
-    $('phase-tip').hidden = true;
-    for (const el of $('phase-band').children) el.classList.remove('is-shown');
-  }
-  function setupPhaseBand() {
-    const band = $('phase-band'), bar = $('phasebar');
-    const segAt = (e) => e.target.closest && e.target.closest('.phase-seg');
-    const xIn = (e) => e.clientX - bar.getBoundingClientRect().left;
-    band.addEventListener('pointermove', (e) => {
-      if (e.pointerType === 'touch' || phaseSt.pinned != null) return;
-      const s = segAt(e);
-      if (s) showPhaseTip(+s.dataset.id, xIn(e), false); else hidePhaseTip(false);
-    });
-    band.addEventListener('pointerleave', () => hidePhaseTip(false));
-    band.addEventListener('click', (e) => {
-      const s = segAt(e);
-      if (!s) return;
-      const id = +s.dataset.id;
-      if (phaseSt.pinned === id) { hidePhaseTip(true); return; }
-      const r = s.getBoundingClientRect();
-      showPhaseTip(id, e.clientX ? xIn(e) : r.left + r.width / 2 - bar.getBoundingClientRect().left, true);
-    });
-    document.addEventListener('click', (e) => {
-      if (phaseSt.pinned != null && !bar.contains(e.target)) hidePhaseTip(true);
-    });
-    document.addEventListener('keydown', (e) => { if (e.key === 'Escape') hidePhaseTip(true); });
-  }
-  async function pollPhases() {
-    let delay = PHASE_POLL_MS;
-    try {
-      const d = await getJSON('/api/phases');
-      phaseSt.list = Array.isArray(d.phases) ? d.phases : null;
-      if (phaseSt.scope !== d.scope) { phaseSt.scope = d.scope; applyScope(); }
-    } catch (e) {
-      // Older server (404) or no data yet (503): no band. Unreachable: keep what was drawn.
-      if (e instanceof HttpError) { phaseSt.list = null; if (e.status === 404) delay = 10000; }
-      else if (!(e instanceof NetError)) recordError(e && e.stack ? e.stack : String(e));
-    }
-    try { renderPhases(); } catch (e) { recordError(e && e.stack ? e.stack : String(e)); }
-    setTimeout(pollPhases, delay);
-  }
-
   // ---- networking ----
   async function getData(q) {
     const u = new URLSearchParams(q);
@@ -1090,10 +705,10 @@ import { HttpError, NetError, getJSON } from './api.js';
     st.meta = meta; st.fieldInfo = Array.isArray(fields) ? fields : null; st.health = health;
     if (meta.interval_ms) st.interval = meta.interval_ms;
     st.needMeta = false;
-    updateMeta();
+    updateMeta(st);
     computeAvailability();
     for (const c of cards) applyAvailability(c);
-    updateUnavailBanner();
+    updateUnavailBanner(st);
     applyScope();
   }
   function noteSkew(h) {
@@ -1249,7 +864,7 @@ import { HttpError, NetError, getJSON } from './api.js';
       }
     } finally {
       busy = false;
-      updateStatus();
+      updateStatus(st);
       announce();
       clearTimeout(timer);
       timer = setTimeout(tick, again ? 0 : delay);
@@ -1283,7 +898,8 @@ import { HttpError, NetError, getJSON } from './api.js';
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   body.dataset.chartsExpected = String(CHARTS.length);
   for (const def of CHARTS) createCard(def);
-  updateStatus();
+  updateStatus(st);
+  initPhases({ st, store, viewRange, onScope: applyScope, recordError });
   setupPhaseBand();
   tick();
   pollPhases();
