@@ -412,8 +412,14 @@ def stopped_phases(base, passed):
         w, first = json.loads(b.eval(edge))
         time.sleep(4)
         w2, later = json.loads(b.eval(edge))
-        c.check(0 <= later < w2 - 3 and later <= first + 0.5, "stopped: the last phase ends at its last sample, not at now",
-                "band %.0f px, last segment's right edge %.1f then %.1f px" % (w2, first, later))
+        # Where the last sample sits on the charts' shared time axis (a stopped run shorter than
+        # the window is shown whole, so that may be the right edge; "now" is past it either way).
+        last = get_json(base + "api/data?format=columns&fields=time_ms&limit=1")["columns"]["time_ms"][-1]
+        xmin, xmax = json.loads(b.eval("JSON.stringify((s => [s.min, s.max])(Chart.getChart(document.querySelector('.card:not([hidden]):not(.card-na) canvas')).scales.x))"))
+        want = min(1.0, (last - xmin) / (xmax - xmin)) * w2
+        c.check(0 <= later and abs(later - want) <= 3 and later <= first + 0.5,
+                "stopped: the last phase ends at its last sample, not at now",
+                "band %.0f px, last segment's right edge %.1f then %.1f px, last sample at %.1f px" % (w2, first, later, want))
     finally:
         b.close()
     print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
@@ -514,6 +520,11 @@ def page_extras(base, out, recording, passed):
             util = [[(i * 7) % 100 for i in range(len(t))], [None if i < len(t) // 3 else 50 + (i % 50) for i in range(len(t))]]
             d.update(cpu_count=2, per_cpu={"cpu_util": util, "ipc": [[None] * len(t), [None] * len(t)]})
             return 200, d
+        if "/api/alerts" in url:   # one firing, one resolved: what the strip shows of each
+            now = time.time() * 1000
+            return 200, {"rules": ["procs_running >= 1", "cpu_util > 90"], "alerts": [
+                {"rule": "procs_running >= 1", "state": "firing", "fired_ms": now - 5000, "last_value": 2},
+                {"rule": "cpu_util > 90", "state": "resolved", "fired_ms": now - 60000, "resolved_ms": now - 30000, "worst_value": 97.5}]}
         if "/api/recordings?" in url and method == "POST":
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
             posts.append(q)
@@ -526,7 +537,7 @@ def page_extras(base, out, recording, passed):
         b.attach()
         for dom in ("Runtime", "Log", "Page"):
             b.send(dom + ".enable")
-        stubs = Stubs(b, ["*/api/events*", "*per_cpu=1*", "*/api/recordings?*"], handler)
+        stubs = Stubs(b, ["*/api/events*", "*per_cpu=1*", "*/api/recordings?*", "*/api/alerts*"], handler)
         set_viewport(b, 1280, 800, False, False)
         b.send("Page.navigate", {"url": base})
         d, ok = wait_for(b, lambda d: d.get("heatmap") not in (None, "off"), 20)
@@ -537,6 +548,10 @@ def page_extras(base, out, recording, passed):
                 "per-CPU heatmap drawn from per_cpu columns (stubbed API): 2 CPUs x time", json.dumps(hm)[:160])
         c.check(d.get("heatmapIpc") == "0" and "IPC not available" in hm["note"],
                 "per-CPU IPC says 'not available' when its counters do not count", hm["note"][:100])
+        al = json.loads(b.eval("""JSON.stringify((() => { const s = document.getElementById('alerts');
+               return { hidden: s.hidden, firing: s.dataset.firing, resolved: s.dataset.resolved, text: s.textContent }; })())"""))
+        c.check(not al["hidden"] and al["firing"] == "1" and al["resolved"] == "1" and "resolved" in al["text"]
+                and "worst 97.5" in al["text"], "alerts strip shows a firing and a resolved alert", al["text"][:100])
         b.eval("document.getElementById('heatmap').scrollIntoView({block: 'center'})")
         time.sleep(0.5)
         screenshot(b, os.path.join(out, "heatmap-desktop.png"))
