@@ -56,7 +56,8 @@ function section(id, label, rows, times, view, scale, scaleText) {
     row.append(l, c);
     $('heatmap-body').appendChild(row);
   }
-  row.firstChild.textContent = label + ' · CPU 0–' + (rows.length - 1);
+  row.firstChild.textContent = label;
+  row.firstChild.title = 'rows: CPU 0 (top) to CPU ' + (rows.length - 1);
   const c = row.lastChild;
   c.setAttribute('aria-label', label + ' per CPU, ' + rows.length + ' CPUs, ' + scaleText);
   c.title = label + ': ' + scaleText;
@@ -92,8 +93,8 @@ async function refresh() {
     $('heatmap').hidden = false;
     $('heatmap-range').textContent = (d.cpu_count || d.per_cpu.cpu_util.length) + ' CPUs · ' + clock(view.min, true) + ' – ' + clock(view.max, true);
     const util = d.per_cpu.cpu_util || [];
-    const note = [];
-    if (util.length) section('hm-util', 'utilisation', util, times, view, 100, 'light 0 % to dark 100 %');
+    const note = ['rows: CPU 0 at the top to CPU ' + (util.length - 1) + ' at the bottom'];
+    if (util.length) section('hm-util', 'utilisation %', util, times, view, 100, 'light 0 % to dark 100 %');
     const ipc = d.per_cpu.ipc;
     const hasIpc = Array.isArray(ipc) && ipc.some((r) => r && r.some((x) => x != null));
     let ipcMax = 0;
