@@ -3,10 +3,11 @@
 // /api/data?since=… once a second while the stream is down; every chart shares one time axis.
 // No build step, no external requests; Chart.js 3.x is served from /vendor.
 //
-// ES modules, one concern each: this one (the data flow: history, stream, polling; the charts,
-// tiles and controls), metrics.js (what is charted), store.js (samples and decimation),
-// api.js (requests), format.js (numbers), header.js (header and banners), phases.js (the
-// phase band), run.js (results panel, record / compare), heatmap.js (per CPU), alerts.js.
+// ES modules, one concern each: this one (the data flow: history, stream, polling; the charts
+// and tiles), metrics.js (what is charted), store.js (samples and decimation), api.js
+// (requests), format.js (numbers), header.js (header and banners), controls.js (pause, window,
+// zoom, hover), phases.js (the phase band), run.js (results panel, record / compare),
+// heatmap.js (per CPU), alerts.js.
 // The others follow this one through its 'perfring:state' event.
 //
 // Honesty rules: an unavailable value (null) is never drawn as zero. It becomes a break in the
@@ -30,6 +31,7 @@ import { Store, lowerBound, toColumns as columnsOf, decimate } from './store.js'
 import { HttpError, NetError, getJSON } from './api.js';
 import { updateStatus, updateMeta, updateUnavailBanner, showConnBanner, targetText } from './header.js';
 import { CHARTS, TILES, EVENT_DEPS, OS_REASONS, FIELDS } from './metrics.js';
+import { initControls, attachPointer } from './controls.js';
 import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from './phases.js';
 
 (() => {
@@ -571,116 +573,6 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
     return { def, el, val: v };
   });
 
-  // ---- pointer: hover crosshair and drag-to-zoom ----
-  let drag = null, hoverQueued = false;
-  function scheduleHover() {
-    if (hoverQueued) return;
-    hoverQueued = true;
-    requestAnimationFrame(() => {
-      hoverQueued = false;
-      for (const c of cards) if (!c.unavailable && !c.off) c.chart.draw();
-      updateReadouts();
-    });
-  }
-  function attachPointer(card) {
-    const plot = card.plot;
-    const localX = (e) => e.clientX - card.canvas.getBoundingClientRect().left;
-    plot.addEventListener('pointerdown', (e) => {
-      if (card.unavailable || (e.pointerType === 'mouse' && e.button !== 0)) return;
-      const area = card.chart.chartArea, x = localX(e);
-      if (!area || x < area.left || x > area.right) return;
-      drag = { card, x0: x, x1: x, id: e.pointerId };
-      plot.setPointerCapture(e.pointerId);
-      e.preventDefault();
-    });
-    plot.addEventListener('pointermove', (e) => {
-      if (card.unavailable) return;
-      const area = card.chart.chartArea;
-      if (!area) return;
-      const x = Math.max(area.left, Math.min(area.right, localX(e)));
-      if (drag && drag.card === card && drag.id === e.pointerId) {
-        drag.x1 = x;
-        const l = Math.min(drag.x0, x), w = Math.abs(x - drag.x0);
-        card.box.style.left = l + 'px';
-        card.box.style.width = w + 'px';
-        card.box.style.top = area.top + 'px';
-        card.box.style.height = (area.bottom - area.top) + 'px';
-        card.box.hidden = w < 2;
-      }
-      if (e.pointerType === 'mouse' || drag) {
-        st.hoverT = card.chart.scales.x.getValueForPixel(x);
-        scheduleHover();
-      }
-    });
-    const end = (e, commit) => {
-      if (!drag || drag.card !== card || drag.id !== e.pointerId) return;
-      card.box.hidden = true;
-      const d = drag; drag = null;
-      if (commit && Math.abs(d.x1 - d.x0) >= 5) {
-        const sc = card.chart.scales.x;
-        const a = sc.getValueForPixel(Math.min(d.x0, d.x1)), b = sc.getValueForPixel(Math.max(d.x0, d.x1));
-        if (b - a >= 2 * st.interval) setZoom({ min: a, max: b });
-      }
-      if (e.pointerType !== 'mouse') { st.hoverT = null; scheduleHover(); }
-    };
-    plot.addEventListener('pointerup', (e) => end(e, true));
-    plot.addEventListener('pointercancel', (e) => end(e, false));
-    plot.addEventListener('pointerleave', (e) => {
-      if (e.pointerType === 'mouse' && !drag) { st.hoverT = null; scheduleHover(); }
-    });
-    plot.addEventListener('dblclick', () => resetZoom());
-  }
-  function setZoom(z) {
-    st.zoom = z;
-    document.getElementById('zoom-reset').hidden = false;
-    body.dataset.zoomed = '1';
-    renderAll();
-  }
-  function resetZoom() {
-    if (!st.zoom) return;
-    st.zoom = null;
-    document.getElementById('zoom-reset').hidden = true;
-    delete body.dataset.zoomed;
-    renderAll();
-  }
-
-  // ---- controls ----
-  const pauseBtn = document.getElementById('pause-btn');
-  function setPaused(p) {
-    st.paused = p;
-    st.frozen = p ? viewRange() : null;
-    st.bufferedWhilePaused = 0;
-    pauseBtn.textContent = p ? 'Resume' : 'Pause';
-    pauseBtn.setAttribute('aria-pressed', String(p));
-    body.dataset.paused = p ? '1' : '0';
-    renderAll();
-    updateStatus(st);
-  }
-  pauseBtn.addEventListener('click', () => setPaused(!st.paused));
-  document.getElementById('zoom-reset').addEventListener('click', resetZoom);
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') resetZoom();
-    else if (e.key === ' ' && e.target === document.body) { e.preventDefault(); setPaused(!st.paused); }
-  });
-  const winButtons = [...document.querySelectorAll('#window-seg button')];
-  function markWindow() {
-    for (const b of winButtons) b.setAttribute('aria-pressed', String(+b.dataset.window * 1000 === st.windowMs));
-  }
-  for (const b of winButtons) {
-    b.addEventListener('click', () => {
-      const ms = +b.dataset.window * 1000;
-      if (ms === st.windowMs) return;
-      const grow = ms > st.windowMs;
-      st.windowMs = ms;
-      prefs.set('window', String(ms / 1000));
-      markWindow();
-      st.zoom = null; document.getElementById('zoom-reset').hidden = true;
-      if (st.paused) st.frozen = { min: st.frozen.max - ms, max: st.frozen.max };
-      if (grow) { st.needHistory = true; kick(); } else renderAll();
-    });
-  }
-  markWindow();
-
   // ---- networking ----
   async function getData(q) {
     const u = new URLSearchParams(q);
@@ -897,6 +789,7 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
   readTheme();
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   body.dataset.chartsExpected = String(CHARTS.length);
+  initControls({ st, cards, renderAll, updateReadouts, viewRange, updateStatus: () => updateStatus(st), kick, prefs });
   for (const def of CHARTS) createCard(def);
   updateStatus(st);
   initPhases({ st, store, viewRange, onScope: applyScope, recordError });
