@@ -156,9 +156,9 @@ export function createCard(def) {
   if (visibility) visibility.observe(card.el);
 }
 
-export function currentView(card) { return card.def.views[card.view]; }
+function currentView(card) { return card.def.views[card.view]; }
 
-export function setupView(card) {
+function setupView(card) {
   const v = currentView(card);
   card.title.textContent = v.title;
   [...card.tools.querySelectorAll('.seg button')].forEach((b, i) => b.setAttribute('aria-pressed', String(i === card.view)));
