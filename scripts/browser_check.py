@@ -695,6 +695,43 @@ def command_mode(base, out, passed):
     return 1 if c.failed else 0
 
 
+def replay_mode(base, out, passed):
+    """A replayed perf stat recording of a process: process scope from the server's phases, its
+    counters lead (no empty target cards), the header names this machine's CPUs, the results
+    panel sums the recording up, and a long file name does not widen the phone layout."""
+    c = Checks()
+    c.passed = passed
+    b = Browser(find_chromium(), tempfile.mkdtemp(prefix="perfring-chromium-"))
+    try:
+        b.attach()
+        for dom in ("Runtime", "Log", "Page"):
+            b.send(dom + ".enable")
+        set_viewport(b, 1280, 800, False, False)
+        b.send("Page.navigate", {"url": base})
+        d, ok = wait_for(b, lambda d: d.get("scope") == "process" and d.get("results"), 20)
+        lay = json.loads(b.eval("""JSON.stringify((() => {
+                const ids = el => [...el.querySelectorAll('.card')].filter(c => !c.hidden).map(c => c.id);
+                return { target: ids(document.getElementById('charts-target')), results: document.getElementById('results').textContent }; })())"""))
+        c.check(ok and lay["target"][:1] == ["chart-rate"] and not any(i.startswith("chart-t") for i in lay["target"]),
+                "replay of a process's perf stat recording: its counters lead, no empty target cards", ",".join(lay["target"]))
+        c.check("task clock" in lay["results"] and "elapsed" in lay["results"], "replay: results panel sums the recording up",
+                lay["results"][:100])
+        header_facts(b, c, "replay")
+        full_shot(b, os.path.join(out, "replay-desktop.png"), 1280, False)
+        full_shot(b, os.path.join(out, "replay-phone.png"), 390, True)
+        sw = b.eval("document.documentElement.scrollWidth")
+        c.check(sw <= 390, "replay: phone layout has no horizontal overflow (long file name)", "scrollWidth=%s" % sw)
+        errs = json.loads(dataset(b).get("errors", "[]"))
+        ce = console_errors(b)
+        c.check(not errs and not ce, "replay: no page errors, console errors or CSP violations", "; ".join(errs + ce)[:400])
+    except Exception as e:
+        c.check(False, "browser session (replay)", str(e))
+    finally:
+        b.close()
+    print("browser-test: %d passed, %d failed" % (c.passed, c.failed))
+    return 1 if c.failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080/")
@@ -715,9 +752,13 @@ def main():
     ap.add_argument("--extras", metavar="RECORDING", help="only check the heatmap, record/compare and links "
                     "(RECORDING: the name of a file in the server's --recordings directory)")
     ap.add_argument("--command-mode", action="store_true", help="only check a server following `collector -- CMD`")
+    ap.add_argument("--replay-mode", action="store_true", help="only check a server following a replayed perf stat recording")
     a = ap.parse_args()
     if a.extras:
         return page_extras(a.url.rstrip("/") + "/", a.out, a.extras, a.passed)
+    if a.replay_mode:
+        os.makedirs(a.out, exist_ok=True)
+        return replay_mode(a.url.rstrip("/") + "/", a.out, a.passed)
     if a.command_mode:
         os.makedirs(a.out, exist_ok=True)
         return command_mode(a.url.rstrip("/") + "/", a.out, a.passed)

@@ -127,6 +127,16 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
     if (m.mode === 'pid' || m.mode === 'command') return true;
     return m.mode === 'replay' && phaseScope() === 'process';
   }
+  /// A replayed recording of a process without the target's own figures (perf stat has none)
+  /// does not lead with empty cards: its counters do.
+  function hideAbsentTargetCharts() {
+    if (!scopeShown) return;
+    for (const c of cards) {
+      if (c.def.scope !== 'target') continue;
+      c.off = isReplay() && c.unavailable;
+      c.el.hidden = c.off;
+    }
+  }
   function applyScope() {
     const proc = isProcessScope();
     const title = document.getElementById('target-title');
@@ -142,6 +152,7 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
     document.getElementById('machine-title').hidden = !proc;
     for (const tile of tileEls) tile.el.hidden = !!tile.def.scope && tile.def.scope !== (proc ? 'target' : 'machine');
     body.dataset.scope = proc ? 'process' : 'system';
+    hideAbsentTargetCharts();
     renderAll();
   }
 
@@ -309,7 +320,11 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
   async function getData(q) {
     const u = new URLSearchParams(q);
     u.set('format', 'columns');
-    if (st.useFieldsParam) u.set('fields', FIELDS.join(','));
+    if (st.useFieldsParam) {
+      // Only what this ring has (a replay holds what its recording held): a field it lacks is a 400.
+      const known = st.fieldInfo ? new Set(st.fieldInfo.map((f) => f.key)) : null;
+      u.set('fields', (known ? FIELDS.filter((k) => known.has(k)) : FIELDS).join(','));
+    }
     try {
       return await getJSON('/api/data?' + u);
     } catch (e) {
@@ -332,6 +347,7 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
     updateMeta(st);
     computeAvailability();
     for (const c of cards) applyAvailability(c);
+    hideAbsentTargetCharts();
     updateUnavailBanner(st);
     applyScope();
   }
@@ -348,6 +364,7 @@ import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from
     store.seenChanged = false;
     computeAvailability();
     for (const c of cards) applyAvailability(c);
+    hideAbsentTargetCharts();
   }
   async function loadHistory() {
     const limit = isReplay() ? MAX_POINTS : Math.min(MAX_POINTS, Math.ceil(st.windowMs / Math.max(1, st.interval)) + 2);

@@ -43,9 +43,9 @@ export function updateMeta(st) {
   const m = st.meta;
   if (!m) return;
   const h = m.host || {};
-  // `cpus` is what the ring counted (1 for a process); a live ring's machine is this one, whose
-  // own count the server gives; a replay's is the recording's.
-  const n = m.mode !== 'replay' && h.online_cpus ? h.online_cpus : h.cpus;
+  // `cpus` is what the ring counted (1 for a process, or a perf stat recording's 1); the host
+  // named is the machine serving the ring, whose own count the server gives.
+  const n = h.online_cpus || h.cpus;
   $('host').textContent = (h.hostname || '?') + (n ? ' · ' + n + ' CPU' + (n === 1 ? '' : 's') : '');
   $('host').title = [h.cpu_model, h.kernel ? 'Linux ' + h.kernel : null].filter(Boolean).join(' · ');
   const target = targetText(m);
