@@ -3,6 +3,13 @@
 // /api/data?since=… once a second while the stream is down; every chart shares one time axis.
 // No build step, no external requests; Chart.js 3.x is served from /vendor.
 //
+// ES modules, one concern each: this one (the data flow: history, stream, polling; scope,
+// availability, tiles and readouts), charts.js (the chart cards), metrics.js (what is charted), store.js (samples and decimation), api.js
+// (requests), format.js (numbers), header.js (header and banners), controls.js (pause, window,
+// zoom, hover), phases.js (the phase band), run.js (results panel, record / compare),
+// heatmap.js (per CPU), alerts.js.
+// The others follow this one through its 'perfring:state' event.
+//
 // Honesty rules: an unavailable value (null) is never drawn as zero. It becomes a break in the
 // line (NaN in the store, {x, y:null} in the chart), and a chart whose inputs are unavailable on
 // this machine says so in place. Lost records, collector restarts and samples more than three
@@ -13,13 +20,20 @@
 // breaks (see decimate()), which also makes a redraw cost O(pixels), not O(samples).
 //
 // State for tests, on <body>: data-samples (samples received), data-charts / data-charts-expected,
-// data-state (live|stalled|stopped|absent|no-data|unreachable|connecting|bench), data-conn,
+// data-state (live|stalled|stopped|absent|no-data|unreachable|connecting), data-conn,
 // data-errors (JSON list of caught errors), data-unavailable (comma-separated event names),
 // data-update-ms / -median / -p95 (script time of live updates: append + decimate + redraw),
 // data-load-ms, data-updates, data-breaks, data-zoomed, data-paused, data-fast-path, data-phases
-// (phase segments drawn in the band), and with
-// ?bench=N: data-bench, data-bench-done.
-'use strict';
+// (phase segments drawn in the band), data-scope (process|system). The timing benchmark lives in
+// the test harness (scripts/browser_check.py serves the page an hour of synthetic data).
+import { fmtVal, clock } from './format.js';
+import { Store, lowerBound, toColumns as columnsOf } from './store.js';
+import { HttpError, NetError, getJSON } from './api.js';
+import { updateStatus, updateMeta, updateUnavailBanner, showConnBanner, targetText } from './header.js';
+import { CHARTS, TILES, EVENT_DEPS, OS_REASONS, FIELDS } from './metrics.js';
+import { initControls } from './controls.js';
+import { initCharts, cards, chartsEl, createCard, readTheme, applyColors, applyAvailability, reasonText, renderCard, usesFastPath } from './charts.js';
+import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from './phases.js';
 
 (() => {
   const body = document.body;
@@ -61,129 +75,12 @@
   const POLL_MS = 1000;
   const POLL_LIMIT = 5000;
   const BACKOFF_MIN = 500, BACKOFF_MAX = 5000;
-  const FETCH_TIMEOUT_MS = 10000;
-  const Y_AXIS_WIDTH = 60;   // fits "100 MB/s" at 11 px
 
   const params = new URLSearchParams(location.search);
-  const BENCH = Math.max(0, Math.min(200000, parseInt(params.get('bench') || '0', 10) || 0));
-
-  // ---- formatting ----
-  function trimNum(x, digits) {
-    let s = x.toFixed(digits);
-    if (s.indexOf('.') >= 0) s = s.replace(/\.?0+$/, '');
-    return s === '-0' ? '0' : s;
-  }
-  function sig3(x) {
-    const a = Math.abs(x);
-    return x.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2);
-  }
-  const SI = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']];
-  function si(v, exact) {
-    const a = Math.abs(v);
-    for (const [f, p] of SI) {
-      if (a >= f) return (exact ? sig3(v / f) : trimNum(v / f, 2)) + p;
-    }
-    return exact ? sig3(v) : trimNum(v, 2);
-  }
-  function pct(v) { const a = Math.abs(v); return v.toFixed(a >= 100 ? 0 : a >= 10 ? 1 : 2); }
-  const UNITS = {
-    persec: { tick: (v) => si(v) + '/s', val: (v) => si(v, true) + '/s' },
-    pct: { tick: (v) => trimNum(v, 2) + '%', val: (v) => pct(v) + '%' },
-    bps: { tick: (v) => si(v).replace(/([kMGT]?)$/, ' $1') + 'B/s', val: (v) => si(v, true).replace(/([kMGT]?)$/, ' $1') + 'B/s' },
-    ratio: { tick: (v) => trimNum(v, 2), val: (v) => v.toFixed(2) },
-    count: { tick: (v) => trimNum(v, 2), val: (v) => sig3(v) },
-  };
-  function fmtVal(unit, v) { return UNITS[unit].val(v); }
-  const pad2 = (n) => (n < 10 ? '0' : '') + n;
-  function clock(ms, withSec, withTenths) {
-    const d = new Date(ms);
-    let s = pad2(d.getHours()) + ':' + pad2(d.getMinutes());
-    if (withSec) s += ':' + pad2(d.getSeconds());
-    if (withTenths) s += '.' + Math.floor(d.getMilliseconds() / 100);
-    return s;
-  }
-  function ago(ms) {
-    if (ms == null) return '';
-    if (ms < 1000) return (ms / 1000).toFixed(1) + ' s ago';
-    if (ms < 60000) return Math.round(ms / 1000) + ' s ago';
-    if (ms < 3600000) return Math.round(ms / 60000) + ' min ago';
-    return (ms / 3600000).toFixed(1) + ' h ago';
-  }
-  function fmtInterval(ms) {
-    if (ms == null) return '–';
-    return ms >= 1000 ? trimNum(ms / 1000, 2) + ' s' : trimNum(ms, 1) + ' ms';
-  }
-
-  // ---- what we chart ----
-  // Each chart has one or more views (a toggle switches between them); each view lists series.
-  const CHARTS = [
-    { id: 'rate', views: [{ name: 'rate', title: 'Cycles & instructions', unit: 'persec', axis: 'per second',
-      series: [{ key: 'cycles_per_s', label: 'cycles', color: 'c1' }, { key: 'instructions_per_s', label: 'instructions', color: 'c2' }] }] },
-    { id: 'miss', views: [
-      { name: '%', title: 'Cache & branch miss rate', unit: 'pct', axis: '% of references / branches',
-        series: [{ key: 'cache_miss_rate', label: 'cache misses', color: 'c5' }, { key: 'branch_miss_rate', label: 'branch misses', color: 'c4' }] },
-      { name: 'MPKI', title: 'Cache & branch MPKI', unit: 'ratio', axis: 'misses / 1000 instructions',
-        series: [{ key: 'cache_mpki', label: 'cache MPKI', color: 'c5' }, { key: 'branch_mpki', label: 'branch MPKI', color: 'c4' }] }] },
-    { id: 'cpi', views: [
-      { name: 'CPI', title: 'Cycles per instruction', unit: 'ratio', axis: 'cycles / instruction', fill: true,
-        series: [{ key: 'cpi', label: 'CPI', color: 'c1' }] },
-      { name: 'IPC', title: 'Instructions per cycle', unit: 'ratio', axis: 'instructions / cycle', fill: true,
-        series: [{ key: 'ipc', label: 'IPC', color: 'c2' }] }] },
-    { id: 'cpu', views: [{ name: 'cpu', title: 'CPU utilisation', unit: 'pct', axis: '% of all CPUs', suggestedMax: 10,
-      series: [{ key: 'cpu_util', label: 'total', color: 'fg', width: 2 }, { key: 'cpu_user', label: 'user', color: 'c1' },
-        { key: 'cpu_system', label: 'system', color: 'c2' }, { key: 'cpu_iowait', label: 'iowait', color: 'c3' },
-        { key: 'cpu_steal', label: 'steal', color: 'c5' }] }] },
-    { id: 'mem', views: [{ name: 'mem', title: 'Memory used', unit: 'pct', axis: '% of RAM', fill: true, suggestedMax: 100,
-      series: [{ key: 'mem_used_pct', label: 'used', color: 'c6' }] }] },
-    { id: 'io', views: [{ name: 'io', title: 'Disk & network', unit: 'bps', axis: 'bytes / second',
-      series: [{ key: 'disk_read_bps', label: 'disk read', color: 'c1' }, { key: 'disk_write_bps', label: 'disk write', color: 'c2' },
-        { key: 'net_rx_bps', label: 'net rx', color: 'c3' }, { key: 'net_tx_bps', label: 'net tx', color: 'c4' }] }] },
-    { id: 'psi', views: [{ name: 'psi', title: 'Pressure stall', unit: 'pct', axis: '% of wall time', suggestedMax: 1,
-      series: [{ key: 'psi_cpu_some', label: 'cpu some', color: 'c1' }, { key: 'psi_cpu_full', label: 'cpu full', color: 'c1', dash: true },
-        { key: 'psi_mem_some', label: 'mem some', color: 'c4' }, { key: 'psi_mem_full', label: 'mem full', color: 'c4', dash: true },
-        { key: 'psi_io_some', label: 'io some', color: 'c2' }, { key: 'psi_io_full', label: 'io full', color: 'c2', dash: true }] }] },
-    { id: 'sw', views: [{ name: 'sw', title: 'Software events', unit: 'persec', axis: 'per second',
-      series: [{ key: 'context_switches_per_s', label: 'context switches', color: 'c1' },
-        { key: 'page_faults_per_s', label: 'page faults', color: 'c2' }, { key: 'cpu_migrations_per_s', label: 'CPU migrations', color: 'c3' }] }] },
-    { id: 'load', views: [{ name: 'load', title: 'CPUs utilised & load', unit: 'count', axis: 'CPUs / tasks', suggestedMax: 1,
-      series: [{ key: 'cpus_utilized', label: 'CPUs utilised', color: 'c1', width: 2 }, { key: 'load1', label: 'load 1 min', color: 'c2' },
-        { key: 'procs_running', label: 'running tasks', color: 'c3' }] }] },
-  ];
-  const TILES = [
-    { key: 'ipc', label: 'IPC', unit: 'ratio', help: 'instructions per cycle' },
-    { key: 'cpi', label: 'CPI', unit: 'ratio', help: 'cycles per instruction' },
-    { key: 'cache_miss_rate', label: 'Cache miss', unit: 'pct', help: 'cache misses per cache reference' },
-    { key: 'branch_miss_rate', label: 'Branch miss', unit: 'pct', help: 'mispredicted branches per branch' },
-    { key: 'cpu_util', label: 'CPU', unit: 'pct', help: 'CPU utilisation, all CPUs' },
-    { key: 'mem_used_pct', label: 'Memory', unit: 'pct', help: 'memory used' },
-    { key: 'cpus_utilized', label: 'CPUs used', unit: 'count', help: 'CPUs utilised (task clock / wall time)' },
-    { key: 'context_switches_per_s', label: 'Switches', unit: 'persec', help: 'context switches per second' },
-  ];
-  // Which perf events a field is computed from (for the "why unavailable" text).
-  const EVENT_DEPS = {
-    cycles_per_s: ['cycles'], instructions_per_s: ['instructions'],
-    cache_miss_rate: ['cache_references', 'cache_misses'], branch_miss_rate: ['branches', 'branch_misses'],
-    cache_mpki: ['cache_misses', 'instructions'], branch_mpki: ['branch_misses', 'instructions'],
-    cpi: ['cycles', 'instructions'], ipc: ['cycles', 'instructions'],
-    context_switches_per_s: ['context_switches'], page_faults_per_s: ['page_faults'],
-    cpu_migrations_per_s: ['cpu_migrations'], cpus_utilized: ['task_clock'],
-  };
-  const OS_REASONS = {
-    psi: 'no /proc/pressure (kernel without PSI, or booted with psi=0)',
-    cpu_steal: 'the kernel reports no steal time',
-    power_watts: 'no RAPL energy counters readable',
-  };
-  const FIELDS = (() => {
-    const s = new Set(['gap']);
-    for (const c of CHARTS) for (const v of c.views) for (const r of v.series) s.add(r.key);
-    for (const t of TILES) s.add(t.key);
-    return [...s];
-  })();
 
   // ---- state ----
   const st = {
     windowMs: 300000, paused: false, frozen: null, zoom: null,
-    seen: new Set(), seenChanged: false,   // fields with a value so far (a replay's availability)
     interval: 100, generation: null, next: null, meta: null, fieldInfo: null, health: null,
     useFieldsParam: true, needMeta: true, needHistory: true,
     conn: 'connecting', failures: 0, skew: 0, skewKnown: false,
@@ -202,360 +99,64 @@
   const qw = parseInt(params.get('window') || '', 10);
   if (WINDOWS.includes(qw)) st.windowMs = qw * 1000;
 
-  // Columnar store: one time array and one value array per field (NaN = no value / break).
-  // base: rows trimmed from the front so far (absolute row = base + index); epoch: bumped on clear.
-  const store = { t: [], v: Object.create(null), base: 0, epoch: 0 };
-  for (const k of FIELDS) store.v[k] = [];
-  function clearStore() {
-    store.epoch++;
-    store.base = 0;
-    store.t.length = 0;
-    for (const k of FIELDS) store.v[k].length = 0;
-    st.seen.clear();
-  }
-  function pushBreak(t) {
-    store.t.push(t);
-    for (const k of FIELDS) store.v[k].push(NaN);
-  }
-  function lowerBound(a, x) {
-    let lo = 0, hi = a.length;
-    while (lo < hi) { const m = (lo + hi) >>> 1; if (a[m] < x) lo = m + 1; else hi = m; }
-    return lo;
-  }
-  function trimStore(minTime) {
-    let cut = lowerBound(store.t, minTime) - 1;   // keep one point left of the edge
-    if (store.t.length - cut > MAX_POINTS) cut = store.t.length - MAX_POINTS;
-    if (cut < 256) return;   // a few rows left of the view cost nothing; splicing 50 columns does
-    store.t.splice(0, cut);
-    store.base += cut;
-    for (const k of FIELDS) store.v[k].splice(0, cut);
-  }
-
-  // Appends a column-format batch. Breaks: response gap/reset, per-sample gap, >3 intervals apart.
+  const store = new Store(FIELDS, MAX_POINTS);
+  // The store plus the counters the page shows for tests (data-samples, data-breaks).
   function appendColumns(cols, breakFirst) {
-    const tm = cols.time_ms;
-    if (!tm || !tm.length) return 0;
-    const gapCol = cols.gap;
-    const src = FIELDS.map((k) => cols[k] || null);
-    const dst = FIELDS.map((k) => store.v[k]);
-    const maxStep = 3 * st.interval + 5;
-    let added = 0;
-    for (let i = 0; i < tm.length; i++) {
-      const t = tm[i];
-      if (t == null) continue;
-      const n = store.t.length;
-      let last = n ? store.t[n - 1] : null;
-      if (last !== null && t <= last) {
-        if (breakFirst) { clearStore(); last = null; } else continue;   // restarted with an older clock
-      }
-      const brk = (added === 0 && breakFirst) || (gapCol && gapCol[i] === 1) || (last !== null && t - last > maxStep);
-      if (brk && last !== null) { pushBreak((last + t) / 2); body.dataset.breaks = String((+body.dataset.breaks || 0) + 1); }
-      store.t.push(t);
-      for (let f = 0; f < src.length; f++) {
-        const c = src[f];
-        const x = c ? c[i] : null;
-        dst[f].push(x == null ? NaN : +x);
-        if (x != null && !st.seen.has(FIELDS[f])) { st.seen.add(FIELDS[f]); st.seenChanged = true; }
-      }
-      added++;
-    }
+    const breaks = store.breaks;
+    const added = store.append(cols, breakFirst, st.interval);
     st.samples += added;
     body.dataset.samples = String(st.samples);
+    if (store.breaks !== breaks) body.dataset.breaks = String((+body.dataset.breaks || 0) + store.breaks - breaks);
     return added;
   }
-  function toColumns(d) {
-    if (d.columns) return d.columns;
-    const cols = { time_ms: [], gap: [] };
-    for (const k of FIELDS) cols[k] = [];
-    for (const s of d.samples || []) {
-      cols.time_ms.push(s.time_ms);
-      for (const k of FIELDS) cols[k].push(s[k]);
-    }
-    return cols;
-  }
+  const clearStore = () => store.clear();
+  const trimStore = (minTime) => store.trim(minTime);
 
-  // ---- decimation: gap-aware LTTB over time-aligned buckets, summarised once ----
-  // A view spanning S ms drawn W px wide gets buckets of B = S/W ms aligned to multiples of B,
-  // so a live window that scrolls keeps the same buckets: each row is folded into its bucket
-  // once, when it arrives, and a redraw only walks the ~W buckets in view. Per bucket LTTB
-  // picks, of its lowest and highest value, the one making the larger triangle with the point
-  // picked before and the next bucket's mean. A bucket holding a break (lost records, restart,
-  // unavailable values) keeps the break: its last value before, a null, its first value after.
-  function newBucket(k, abs) {
-    return { k, first: abs, last: abs, n: 0, sx: 0, sy: 0, iMin: -1, iMax: -1, yMin: Infinity, yMax: -Infinity,
-      nan: -1, before: -1, after: -1, pending: false };
-  }
-  function feed(c, t, v) {
-    const base = store.base, B = c.B;
-    let r = c.open;
-    for (let j = Math.max(c.done - base, 0); j < t.length; j++) {
-      const x = t[j], k = Math.floor(x / B), abs = base + j, y = v[j];
-      if (!r || r.k !== k) { if (r) c.recs.push(r); r = c.open = newBucket(k, abs); }
-      r.last = abs;
-      if (y === y) {
-        r.n++; r.sx += x - k * B; r.sy += y;
-        if (y < r.yMin) { r.yMin = y; r.iMin = abs; }
-        if (y > r.yMax) { r.yMax = y; r.iMax = abs; }
-        if (r.nan < 0) r.before = abs;
-        else if (r.pending) { r.after = abs; r.pending = false; }
-      } else {
-        if (r.nan < 0) r.nan = abs;
-        r.pending = true; r.after = -1;
-      }
-    }
-    c.done = base + t.length;
-    let h = c.head;
-    while (h < c.recs.length && c.recs[h].last < base) h++;
-    if (h > 512 && h * 2 > c.recs.length) { c.recs.splice(0, h); h = 0; }
-    c.head = h;
-  }
-  // Writes into the dataset's own array, reusing its point objects: no garbage per redraw.
-  function decimate(ds, t, v, i0, i1, view, target) {
-    const out = ds.prOut || (ds.prOut = []);
-    let m = 0;
-    const emit = (x, y) => { const p = out[m]; if (p) { p.x = x; p.y = y; } else out[m] = { x, y }; m++; };
-    const n = i1 - i0;
-    if (n > 0 && n <= target * 1.5) {   // few enough to draw every sample
-      for (let i = i0; i < i1; i++) { const y = v[i]; emit(t[i], y === y ? y : null); }
-    } else if (n > 0) {
-      const B = (view.max - view.min) / target;
-      let c = ds.prCache;
-      if (!c || c.B !== B || c.epoch !== store.epoch) {
-        c = ds.prCache = { B, epoch: store.epoch, recs: [], head: 0, open: null, done: 0 };
-      }
-      feed(c, t, v);
-      const recs = c.recs, base = store.base;
-      const k0 = Math.floor(view.min / B) - 1, k1 = Math.floor(view.max / B) + 1;
-      let lo = c.head, hi = recs.length;
-      while (lo < hi) { const mid = (lo + hi) >>> 1; if (recs[mid].k < k0) lo = mid + 1; else hi = mid; }
-      const total = recs.length + (c.open ? 1 : 0);
-      const rec = (i) => (i < recs.length ? recs[i] : c.open);
-      let ax = NaN, ay = NaN;   // the point picked in the previous bucket (NaN: none / after a break)
-      for (let i = lo; i < total; i++) {
-        const r = rec(i);
-        if (r.k > k1) break;
-        if (r.first < base) continue;   // partly trimmed away: left of the view anyway
-        if (r.nan >= 0) {
-          if (r.before >= 0) emit(t[r.before - base], v[r.before - base]);
-          emit(t[r.nan - base], null);
-          if (r.after >= 0) { const j = r.after - base; ax = t[j]; ay = v[j]; emit(ax, ay); } else { ax = ay = NaN; }
-          continue;
-        }
-        let pick = r.iMax;
-        if (r.iMin !== r.iMax) {
-          const nx = i + 1 < total ? rec(i + 1) : null;
-          let mx, my;
-          if (nx && nx.n > 0) { mx = nx.k * B + nx.sx / nx.n; my = nx.sy / nx.n; } else { mx = r.k * B + r.sx / r.n; my = r.sy / r.n; }
-          if (ax === ax) {
-            const tMin = t[r.iMin - base], tMax = t[r.iMax - base];
-            const aMin = Math.abs((ax - mx) * (r.yMin - ay) - (ax - tMin) * (my - ay));
-            const aMax = Math.abs((ax - mx) * (r.yMax - ay) - (ax - tMax) * (my - ay));
-            pick = aMin > aMax ? r.iMin : r.iMax;
-          } else {
-            pick = Math.abs(r.yMin - my) > Math.abs(r.yMax - my) ? r.iMin : r.iMax;
-          }
-        }
-        const j = pick - base;
-        ax = t[j]; ay = v[j];
-        emit(ax, ay);
-      }
-    }
-    out.length = m;
-    return out;
-  }
 
-  // ---- theme ----
-  const theme = {};
-  function readTheme() {
-    const cs = getComputedStyle(document.documentElement);
-    const g = (n) => cs.getPropertyValue(n).trim();
-    for (const n of ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'fg']) theme[n] = g('--series-' + n);
-    theme.grid = g('--grid'); theme.tick = g('--muted'); theme.cross = g('--cross');
-  }
-  function withAlpha(color, a) {
-    const m = /^#([0-9a-f]{6})$/i.exec(color);
-    if (!m) return color;
-    const n = parseInt(m[1], 16);
-    return 'rgba(' + (n >> 16) + ',' + ((n >> 8) & 255) + ',' + (n & 255) + ',' + a + ')';
-  }
 
-  // ---- charts ----
-  const crosshair = {
-    id: 'prCrosshair',
-    afterDatasetsDraw(chart) {
-      if (st.hoverT == null) return;
-      const area = chart.chartArea, x = chart.scales.x.getPixelForValue(st.hoverT);
-      if (!(x >= area.left && x <= area.right)) return;
-      const ctx = chart.ctx;
-      ctx.save();
-      ctx.strokeStyle = theme.cross; ctx.lineWidth = 1; ctx.setLineDash([3, 3]);
-      ctx.beginPath(); ctx.moveTo(Math.round(x) + 0.5, area.top); ctx.lineTo(Math.round(x) + 0.5, area.bottom); ctx.stroke();
-      ctx.restore();
-    },
-  };
-  const TIME_STEPS = [100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3];
-  function buildTimeTicks(scale) {
-    const min = scale.min, max = scale.max, span = max - min;
-    // Labels with seconds ("12:34:56") need ~80 px each, minute labels ("12:34") ~50 px.
-    const pick = (px) => {
-      const want = Math.max(2, Math.floor((scale.width || 300) / px));
-      return TIME_STEPS.find((s) => span / s <= want) || TIME_STEPS[TIME_STEPS.length - 1];
-    };
-    let step = pick(80);
-    if (step >= 60000) step = Math.max(60000, pick(50));
-    const off = new Date(min).getTimezoneOffset() * -60000;   // local = utc + off
-    const ticks = [];
-    for (let t = Math.ceil((min + off) / step) * step - off; t <= max && ticks.length < 50; t += step) ticks.push({ value: t });
-    scale.ticks = ticks;
-    scale.prStep = step;
+
+
+
+
+  // ---- scope: in process scope the target's charts and counters lead, the machine follows ----
+  const targetEl = document.getElementById('charts-target');
+  let scopeShown = null;
+  function isProcessScope() {
+    const m = st.meta;
+    if (!m) return false;
+    if (m.mode === 'pid' || m.mode === 'command') return true;
+    return m.mode === 'replay' && phaseScope() === 'process';
   }
-  function timeTickLabel(value) {
-    const step = this.prStep || 1000;
-    return clock(value, step < 60000, step < 1000);
-  }
-
-  const cards = [];
-  const visibility = 'IntersectionObserver' in window ? new IntersectionObserver((entries) => {
-    let due = false;
-    for (const e of entries) {
-      const card = cards.find((c) => c.el === e.target);
-      if (!card) continue;
-      card.visible = e.isIntersecting;
-      if (card.visible && card.stale) due = true;
-    }
-    if (due) {
-      const view = viewRange(), t = store.t;
-      const i0 = Math.max(0, lowerBound(t, view.min) - 1), i1 = Math.min(t.length, lowerBound(t, view.max) + 1);
-      for (const c of cards) if (c.visible && c.stale && !c.unavailable) renderCard(c, view, i0, i1);
-    }
-  }, { rootMargin: '150px 0px' }) : null;
-  const chartsEl = document.getElementById('charts');
-  const tpl = document.getElementById('chart-card');
-  let chartsCreated = 0;
-
-  function createCard(def) {
-    const frag = tpl.content.cloneNode(true);
-    const card = {
-      def, view: 0, el: frag.querySelector('.card'),
-      title: frag.querySelector('.card-title'), unit: frag.querySelector('.card-unit'), tools: frag.querySelector('.card-tools'),
-      legend: frag.querySelector('.legend'), plot: frag.querySelector('.plot'),
-      canvas: frag.querySelector('canvas'), box: frag.querySelector('.select-box'),
-      na: frag.querySelector('.na-box'), naReason: frag.querySelector('.na-reason'),
-      legendItems: [], hidden: new Set(), unavailable: false, visible: true, stale: false, needFull: true,
-    };
-    card.el.id = 'chart-' + def.id;
-    const saved = prefs.get('view.' + def.id);
-    const vi = def.views.findIndex((v) => v.name === saved);
-    if (vi >= 0) card.view = vi;
-    if (def.views.length > 1) {
-      const seg = document.createElement('div');
-      seg.className = 'seg small';
-      seg.setAttribute('role', 'group');
-      def.views.forEach((v, i) => {
-        const b = document.createElement('button');
-        b.type = 'button'; b.textContent = v.name;
-        b.addEventListener('click', () => {
-          card.view = i; prefs.set('view.' + def.id, v.name);
-          setupView(card); renderAll();
-        });
-        seg.appendChild(b);
-      });
-      card.tools.appendChild(seg);
-    }
-    chartsEl.appendChild(frag);
-    card.chart = new Chart(card.canvas, {
-      type: 'line',
-      data: { datasets: [] },
-      options: {
-        animation: false, responsive: true, maintainAspectRatio: false,
-        parsing: false, normalized: true, spanGaps: false, events: [],
-        layout: { padding: { top: 4, right: 6 } },
-        elements: { point: { radius: 0, hoverRadius: 0, hitRadius: 0 }, line: { borderWidth: 1.5, tension: 0 } },
-        // Plugins we do not use are switched off outright: Chart.js 3 rebuilds hidden legends on
-        // every update, and the filler only matters for filled (area) charts.
-        plugins: { legend: false, tooltip: false, decimation: false, title: false, subtitle: false, filler: false },
-        scales: {
-          x: {
-            type: 'linear', min: 0, max: 1, afterBuildTicks: buildTimeTicks,
-            grid: { color: theme.grid, drawBorder: false, tickLength: 4 },
-            ticks: { color: theme.tick, maxRotation: 0, autoSkip: false, sampleSize: 4, callback: timeTickLabel, font: { size: 11 } },
-          },
-          y: {
-            type: 'linear', beginAtZero: true,
-            grid: { color: theme.grid, drawBorder: false, tickLength: 4 },
-            ticks: { color: theme.tick, maxTicksLimit: 5, autoSkip: false, sampleSize: 4, font: { size: 11 } },
-            // A fixed width lines the plot areas (and so the time axes) up across charts, and
-            // keeps a plot from jumping sideways when its labels change width.
-            afterFit: (scale) => { scale.width = Y_AXIS_WIDTH; },
-          },
-        },
-      },
-      plugins: [crosshair],
-    });
-    chartsCreated++;
-    body.dataset.charts = String(chartsCreated);
-    attachPointer(card);
-    setupView(card);
-    cards.push(card);
-    if (visibility) visibility.observe(card.el);
-  }
-
-  function currentView(card) { return card.def.views[card.view]; }
-
-  function setupView(card) {
-    const v = currentView(card);
-    card.title.textContent = v.title;
-    [...card.tools.querySelectorAll('.seg button')].forEach((b, i) => b.setAttribute('aria-pressed', String(i === card.view)));
-    card.hidden.clear();
-    const ds = v.series.map((s) => ({
-      label: s.label, data: [], key: s.key, prColor: s.color,
-      borderWidth: s.width || 1.5, borderDash: s.dash ? [4, 3] : [],
-      pointRadius: 0, spanGaps: false, fill: v.fill ? 'origin' : false,
-    }));
-    card.chart.data.datasets = ds;
-    card.needFull = true;
-    card.chart.options.plugins.filler = v.fill ? { propagate: false } : false;
-    const y = card.chart.options.scales.y;
-    y.ticks.callback = UNITS[v.unit].tick;
-    y.suggestedMax = v.suggestedMax;
-    card.unit.textContent = v.axis;
-    card.unit.title = v.axis;
-    applyColors(card);
-    // legend
-    card.legend.textContent = '';
-    card.legendItems = v.series.map((s, i) => {
-      const li = document.createElement('li');
-      const b = document.createElement('button');
-      b.type = 'button'; b.className = 'lg';
-      const sw = document.createElement('span'); sw.className = 'sw sw-' + s.color + (s.dash ? ' dash' : '');
-      const name = document.createElement('span'); name.className = 'lg-name'; name.textContent = s.label;
-      const val = document.createElement('span'); val.className = 'lg-val'; val.textContent = '–';
-      b.append(sw, name, val);
-      b.addEventListener('click', () => {
-        if (card.hidden.has(i)) card.hidden.delete(i); else card.hidden.add(i);
-        b.classList.toggle('off', card.hidden.has(i));
-        renderAll();
-      });
-      li.appendChild(b);
-      card.legend.appendChild(li);
-      return { btn: b, val, key: s.key, unit: v.unit };
-    });
-    applyAvailability(card);
-  }
-
-  function applyColors(card) {
-    const v = currentView(card);
-    card.needFull = true;
-    card.chart.data.datasets.forEach((d) => {
-      const c = theme[d.prColor] || theme.c1;
-      d.borderColor = c;
-      d.backgroundColor = v.fill ? withAlpha(c, 0.12) : c;
-    });
-    for (const ax of ['x', 'y']) {
-      const o = card.chart.options.scales[ax];
-      o.grid.color = theme.grid; o.ticks.color = theme.tick;
+  /// A replayed recording of a process without the target's own figures (perf stat has none)
+  /// does not lead with empty cards: its counters do.
+  function hideAbsentTargetCharts() {
+    if (!scopeShown) return;
+    for (const c of cards) {
+      if (c.def.scope !== 'target') continue;
+      c.off = isReplay() && c.unavailable;
+      c.el.hidden = c.off;
     }
   }
+  function applyScope() {
+    const proc = isProcessScope();
+    const title = document.getElementById('target-title');
+    if (proc) title.textContent = 'Target · ' + targetText(st.meta);
+    if (proc === scopeShown) return;
+    scopeShown = proc;
+    for (const c of cards) {
+      c.off = !proc && c.def.scope === 'target';
+      c.el.hidden = c.off;
+      (proc && c.def.scope !== 'machine' ? targetEl : chartsEl).appendChild(c.el);
+    }
+    targetEl.hidden = title.hidden = !proc;
+    document.getElementById('machine-title').hidden = !proc;
+    for (const tile of tileEls) tile.el.hidden = !!tile.def.scope && tile.def.scope !== (proc ? 'target' : 'machine');
+    body.dataset.scope = proc ? 'process' : 'system';
+    hideAbsentTargetCharts();
+    renderAll();
+  }
+
+
 
   // ---- availability ----
   function eventByKey(key) {
@@ -567,7 +168,6 @@
   function computeAvailability() {
     st.unavail.clear();
     reasonCache.clear();
-    if (BENCH) return;
     const fi = new Map((st.fieldInfo || []).map((f) => [f.key, f]));
     for (const key of FIELDS) {
       if (key === 'gap') continue;
@@ -583,125 +183,56 @@
       if (isReplay()) {
         // A replayed recording has the figures it has: one without any is not in it (perf
         // stat has no OS signals), whatever this machine reports.
-        if ((f && f.available === false) || (store.t.length && !st.seen.has(key))) st.unavail.set(key, [[null, 'not in this recording']]);
+        if ((f && f.available === false) || (store.t.length && !store.seen.has(key))) st.unavail.set(key, [[null, 'not in this recording']]);
       } else if (f && f.available === false) {
         const pre = key.startsWith('psi_') ? 'psi' : key;
         st.unavail.set(key, [[null, OS_REASONS[pre] || ((f.help || key) + ' is not reported by this machine')]]);
       }
     }
   }
-  // "cycles and instructions: unsupported here (…)": events grouped by their shared reason.
-  function reasonText(pairs) {
-    const byReason = new Map();
-    for (const [name, r] of pairs) {
-      if (!byReason.has(r)) byReason.set(r, []);
-      if (name && !byReason.get(r).includes(name)) byReason.get(r).push(name);
-    }
-    return [...byReason].map(([r, names]) => (names.length ? joinNames(names) + ': ' : '') + r).join('; ');
-  }
-  function joinNames(a) { return a.length < 2 ? a.join('') : a.slice(0, -1).join(', ') + ' and ' + a[a.length - 1]; }
   function unavailReason(key) {
     const p = st.unavail.get(key);
     if (!p) return null;
     if (!reasonCache.has(key)) reasonCache.set(key, reasonText(p));
     return reasonCache.get(key);
   }
-  function applyAvailability(card) {
-    const v = currentView(card);
-    const pairs = [];
-    let avail = 0;
-    v.series.forEach((s, i) => {
-      const p = st.unavail.get(s.key);
-      const item = card.legendItems[i];
-      if (item) {
-        item.btn.classList.toggle('is-na', !!p);
-        item.btn.disabled = !!p;
-        item.btn.title = p ? s.label + (isReplay() ? ' is not in this recording: ' : ' is not available on this machine: ') + reasonText(p) : 'show / hide ' + s.label;
-      }
-      if (p) pairs.push(...p); else avail++;
-    });
-    card.unavailable = avail === 0;
-    card.el.classList.toggle('card-na', card.unavailable);
-    card.na.hidden = !card.unavailable;
-    card.naReason.textContent = card.unavailable ? reasonText(pairs) : '';
-    card.na.querySelector('strong').textContent = isReplay() ? 'Not in this recording' : 'Not available on this machine';
-  }
 
   // ---- rendering ----
   function viewRange() {
     if (st.zoom) return st.zoom;
     if (st.frozen) return st.frozen;
-    // A replay shows its recording whole: from the start of its first interval to its end.
-    if (isReplay() && store.t.length && !BENCH) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
-    let now;
-    if (BENCH) now = store.t.length ? store.t[store.t.length - 1] : Date.now();
-    else {
-      now = Math.round(Date.now() + st.skew);   // whole ms: the span, and so the buckets, stay the same
-      const last = store.t.length ? store.t[store.t.length - 1] : null;
-      if (last !== null && last > now) now = last;
-    }
-    return { min: now - st.windowMs, max: now };
+    // A replay shows its recording whole: from the start of its first interval to its end;
+    // so does a stopped run that fits in the window (a command that ran for 20 s).
+    const whole = isReplay() || (st.health && st.health.collector === 'stopped' && store.t.length &&
+      store.last - store.t[0] < st.windowMs);
+    if (whole && store.t.length) return { min: store.t[0] - st.interval, max: Math.max(store.t[store.t.length - 1], store.t[0]) };
+    let now = Math.round(Date.now() + st.skew);   // whole ms: the span, and so the buckets, stay the same
+    const last = store.last;
+    if (last !== null && last > now) now = last;
+    // A process's run starts at its first sample: a 20 s command fills the charts, not the
+    // right edge of a 5 min window.
+    let min = now - st.windowMs;
+    if (isProcessScope() && store.t.length) min = Math.min(now - 10 * st.interval, Math.max(min, store.t[0] - st.interval));
+    return { min, max: now };
   }
   function renderAll() {
     const view = viewRange();
     const t = store.t;
     chartsEl.classList.toggle('is-empty', t.length === 0);
+    targetEl.classList.toggle('is-empty', t.length === 0);
     const i0 = Math.max(0, lowerBound(t, view.min) - 1);
     const i1 = Math.min(t.length, lowerBound(t, view.max) + 1);
     for (const card of cards) {
       // Charts scrolled out of sight are brought up to date when they come back (see the
-      // IntersectionObserver below); the benchmark redraws every chart regardless.
-      if (card.unavailable) continue;
-      if (!card.visible && !BENCH) { card.stale = true; continue; }
+      // IntersectionObserver below).
+      if (card.unavailable || card.off) continue;
+      if (!card.visible) { card.stale = true; continue; }
       renderCard(card, view, i0, i1);
     }
     renderPhases();
     updateReadouts();
   }
-  function renderCard(card, view, i0, i1) {
-    const t = store.t, ch = card.chart;
-    card.stale = false;
-    const area = ch.chartArea;
-    const width = Math.max(60, Math.round(area ? area.right - area.left : card.canvas.clientWidth || 300));
-    const ds = ch.data.datasets;
-    let points = 0;
-    for (let j = 0; j < ds.length; j++) {
-      const key = ds[j].key;
-      if (card.hidden.has(j) || st.unavail.has(key)) { const o = ds[j].prOut || (ds[j].prOut = []); o.length = 0; ds[j].data = o; }
-      else ds[j].data = decimate(ds[j], t, store.v[key], i0, i1, view, width);
-      points += ds[j].data.length;
-    }
-    updateChart(card, view);
-    card.el.dataset.points = String(points);
-  }
 
-  // Chart#update re-resolves every option, rebuilds the scales and re-fits the layout: about
-  // two thirds of a live update's time with nine charts. When only the data and the time range
-  // changed, do just the data-dependent part of it (Chart.js 3.x internals, checked below: any
-  // surprise switches to plain update() for good). Options changes always take update().
-  let fastPath = /^3\./.test(Chart.version || '');
-  function updateChart(card, view) {
-    const ch = card.chart;
-    const xo = ch.options.scales.x;
-    xo.min = view.min; xo.max = view.max;
-    if (fastPath && !card.needFull && ch.chartArea) {
-      try {
-        const xs = ch.scales.x;
-        xs._userMin = view.min; xs._userMax = view.max;
-        xs.options.min = view.min; xs.options.max = view.max;
-        for (let i = 0; i < ch.data.datasets.length; i++) ch.getDatasetMeta(i).controller.buildOrUpdateElements(false);
-        ch._updateLayout(ch._minPadding);
-        for (let i = 0; i < ch.data.datasets.length; i++) ch.getDatasetMeta(i).controller.update('none');
-        ch.notifyPlugins('afterDatasetsUpdate', { mode: 'none' });
-        ch._layers.sort((a, b) => a.z - b.z || a._idx - b._idx);
-        ch.render();
-        if (xs.min === view.min && xs.max === view.max) return;
-      } catch (_) { /* fall through */ }
-      fastPath = false;
-    }
-    card.needFull = false;
-    ch.update('none');
-  }
   function nearestIndex(time) {
     const t = store.t;
     if (!t.length) return -1;
@@ -728,7 +259,14 @@
       }
     }
     for (const tile of tileEls) {
-      const r = valueText(tile.def.key, tile.def.unit, latest);
+      // A stopped run's last record may lack what ended with it (the target's figures after it
+      // exited): its tiles keep the last value it had, not a blank.
+      let at = latest;
+      if (st.health && st.health.collector === 'stopped') {
+        const col = store.v[tile.def.key];
+        for (let i = latest; i >= 0 && i > latest - 50; i--) if (col[i] === col[i]) { at = i; break; }
+      }
+      const r = valueText(tile.def.key, tile.def.unit, at);
       if (tile.val.textContent !== r.text) tile.val.textContent = r.text;
       tile.val.classList.toggle('is-na', r.na);
       const title = tile.def.help + (r.title ? ' — ' + r.title : '');
@@ -753,7 +291,7 @@
     body.dataset.updateMsP95 = p95(st.updateTimes).toFixed(2);
     body.dataset.updateMsMedian = median(st.updateTimes).toFixed(2);
     body.dataset.updates = String((+body.dataset.updates || 0) + 1);
-    body.dataset.fastPath = fastPath ? '1' : '0';
+    body.dataset.fastPath = usesFastPath() ? '1' : '0';
     return ms;
   }
   function median(a) {
@@ -778,448 +316,15 @@
     return { def, el, val: v };
   });
 
-  // ---- pointer: hover crosshair and drag-to-zoom ----
-  let drag = null, hoverQueued = false;
-  function scheduleHover() {
-    if (hoverQueued) return;
-    hoverQueued = true;
-    requestAnimationFrame(() => {
-      hoverQueued = false;
-      for (const c of cards) if (!c.unavailable) c.chart.draw();
-      updateReadouts();
-    });
-  }
-  function attachPointer(card) {
-    const plot = card.plot;
-    const localX = (e) => e.clientX - card.canvas.getBoundingClientRect().left;
-    plot.addEventListener('pointerdown', (e) => {
-      if (card.unavailable || (e.pointerType === 'mouse' && e.button !== 0)) return;
-      const area = card.chart.chartArea, x = localX(e);
-      if (!area || x < area.left || x > area.right) return;
-      drag = { card, x0: x, x1: x, id: e.pointerId };
-      plot.setPointerCapture(e.pointerId);
-      e.preventDefault();
-    });
-    plot.addEventListener('pointermove', (e) => {
-      if (card.unavailable) return;
-      const area = card.chart.chartArea;
-      if (!area) return;
-      const x = Math.max(area.left, Math.min(area.right, localX(e)));
-      if (drag && drag.card === card && drag.id === e.pointerId) {
-        drag.x1 = x;
-        const l = Math.min(drag.x0, x), w = Math.abs(x - drag.x0);
-        card.box.style.left = l + 'px';
-        card.box.style.width = w + 'px';
-        card.box.style.top = area.top + 'px';
-        card.box.style.height = (area.bottom - area.top) + 'px';
-        card.box.hidden = w < 2;
-      }
-      if (e.pointerType === 'mouse' || drag) {
-        st.hoverT = card.chart.scales.x.getValueForPixel(x);
-        scheduleHover();
-      }
-    });
-    const end = (e, commit) => {
-      if (!drag || drag.card !== card || drag.id !== e.pointerId) return;
-      card.box.hidden = true;
-      const d = drag; drag = null;
-      if (commit && Math.abs(d.x1 - d.x0) >= 5) {
-        const sc = card.chart.scales.x;
-        const a = sc.getValueForPixel(Math.min(d.x0, d.x1)), b = sc.getValueForPixel(Math.max(d.x0, d.x1));
-        if (b - a >= 2 * st.interval) setZoom({ min: a, max: b });
-      }
-      if (e.pointerType !== 'mouse') { st.hoverT = null; scheduleHover(); }
-    };
-    plot.addEventListener('pointerup', (e) => end(e, true));
-    plot.addEventListener('pointercancel', (e) => end(e, false));
-    plot.addEventListener('pointerleave', (e) => {
-      if (e.pointerType === 'mouse' && !drag) { st.hoverT = null; scheduleHover(); }
-    });
-    plot.addEventListener('dblclick', () => resetZoom());
-  }
-  function setZoom(z) {
-    st.zoom = z;
-    document.getElementById('zoom-reset').hidden = false;
-    body.dataset.zoomed = '1';
-    renderAll();
-  }
-  function resetZoom() {
-    if (!st.zoom) return;
-    st.zoom = null;
-    document.getElementById('zoom-reset').hidden = true;
-    delete body.dataset.zoomed;
-    renderAll();
-  }
-
-  // ---- controls ----
-  const pauseBtn = document.getElementById('pause-btn');
-  function setPaused(p) {
-    st.paused = p;
-    st.frozen = p ? viewRange() : null;
-    st.bufferedWhilePaused = 0;
-    pauseBtn.textContent = p ? 'Resume' : 'Pause';
-    pauseBtn.setAttribute('aria-pressed', String(p));
-    body.dataset.paused = p ? '1' : '0';
-    renderAll();
-    updateStatus();
-  }
-  pauseBtn.addEventListener('click', () => setPaused(!st.paused));
-  document.getElementById('zoom-reset').addEventListener('click', resetZoom);
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape') resetZoom();
-    else if (e.key === ' ' && e.target === document.body) { e.preventDefault(); setPaused(!st.paused); }
-  });
-  const winButtons = [...document.querySelectorAll('#window-seg button')];
-  function markWindow() {
-    for (const b of winButtons) b.setAttribute('aria-pressed', String(+b.dataset.window * 1000 === st.windowMs));
-  }
-  for (const b of winButtons) {
-    b.addEventListener('click', () => {
-      const ms = +b.dataset.window * 1000;
-      if (ms === st.windowMs || BENCH) return;
-      const grow = ms > st.windowMs;
-      st.windowMs = ms;
-      prefs.set('window', String(ms / 1000));
-      markWindow();
-      st.zoom = null; document.getElementById('zoom-reset').hidden = true;
-      if (st.paused) st.frozen = { min: st.frozen.max - ms, max: st.frozen.max };
-      if (grow) { st.needHistory = true; kick(); } else renderAll();
-    });
-  }
-  markWindow();
-
-  // ---- status bar and banners ----
-  const $ = (id) => document.getElementById(id);
-  function updateStatus() {
-    const dot = $('status-dot'), text = $('status-text');
-    let state, label, cls;
-    const h = st.health;
-    if (BENCH) { state = 'bench'; label = 'benchmark (synthetic data)'; cls = 'info'; }
-    else if (st.conn === 'unreachable') { state = 'unreachable'; label = 'server unreachable'; cls = 'bad'; }
-    else if (st.conn === 'no-data' || (h && h.status === 'no-data')) { state = 'no-data'; label = 'waiting for the first sample'; cls = 'warn'; }
-    else if (!h) { state = 'connecting'; label = 'connecting…'; cls = 'muted'; }
-    else {
-      const age = h.newest_age_ms;
-      switch (h.collector) {
-        case 'running': state = 'live'; label = 'live'; cls = 'ok'; break;
-        case 'stalled': state = 'stalled'; label = 'collector stalled'; cls = 'warn'; break;
-        case 'stopped': state = 'stopped'; label = 'collector stopped'; cls = 'bad'; break;
-        default: state = 'absent'; label = 'no collector'; cls = 'bad';
-      }
-      if (age != null && state !== 'live') label += ' · newest ' + ago(age);
-      else if (age != null) label += ' · ' + ago(age);
-      if (h.records_lost) label += ' · ' + h.records_lost + ' lost';
-    }
-    if (st.paused && !BENCH) label += ' · paused';
-    text.textContent = label;
-    dot.className = 'dot ' + cls;
-    $('status').title = h ? 'server ' + (h.version || '?') + ', ' + h.samples + ' samples kept' +
-      (h.ring_error ? ', ring error: ' + h.ring_error : '') : '';
-    body.dataset.state = state;
-    body.dataset.conn = st.conn;
-  }
-  function updateMeta() {
-    const m = st.meta;
-    if (!m) return;
-    const h = m.host || {};
-    $('host').textContent = (h.hostname || '?') + (h.cpus ? ' · ' + h.cpus + ' CPU' + (h.cpus === 1 ? '' : 's') : '');
-    $('host').title = [h.cpu_model, h.kernel ? 'Linux ' + h.kernel : null].filter(Boolean).join(' · ');
-    let target = m.target || m.mode || '?';
-    if (m.mode === 'replay') target = target.startsWith('replay of ') ? target : 'replay · ' + target;
-    else if (m.mode === 'command') target = '$ ' + target;
-    else if (m.mode === 'pid') target = 'pid ' + target;
-    $('target').textContent = target;
-    $('target').title = 'mode: ' + (m.mode || '?') + (m.per_cpu ? ' · per CPU' : '');
-    $('interval').textContent = fmtInterval(m.interval_ms);
-    document.title = 'perfring · ' + (h.hostname || '') + ' · ' + target;
-  }
-  function updateUnavailBanner() {
-    const el = $('banner-unavail');
-    el.textContent = '';
-    let groups = new Map();
-    const names = [];
-    const evs = st.meta && st.meta.events;
-    if (evs) {
-      for (const e of evs) {
-        let head;
-        if (e.status === 'counting') {
-          // Counts, but user space only after perf's privilege fallback: say so.
-          if (!e.user_space_only) continue;
-          head = 'Counting user space only';
-          const k = head + '\u0000' + (e.reason || '');
-          if (!groups.has(k)) groups.set(k, { head, reason: e.reason || '', names: [] });
-          groups.get(k).names.push(e.name);
-          continue;
-        }
-        names.push(e.name);
-        if (isReplay()) head = 'Not in this recording';
-        else if (e.status === 'not-counted') head = 'Not counted: never scheduled on the PMU';
-        else if (e.status === 'not-permitted') head = 'Not permitted: set kernel.perf_event_paranoid or grant CAP_PERFMON';
-        else if (e.status === 'unsupported' && e.hardware) head = 'Hardware counters unavailable';
-        else if (e.status === 'unsupported') head = 'Not supported by this kernel';
-        else head = 'Failed to open';
-        const k = head + '\u0000' + (e.reason || '');
-        if (!groups.has(k)) groups.set(k, { head, reason: e.reason || '', names: [] });
-        groups.get(k).names.push(e.name);
-      }
-    } else if (st.health && st.health.unavailable_events) {
-      for (const e of st.health.unavailable_events) {
-        names.push(e.name);
-        const k = e.reason || '';
-        if (!groups.has(k)) groups.set(k, { head: 'Events unavailable', reason: e.reason || '', names: [] });
-        groups.get(k).names.push(e.name);
-      }
-    }
-    body.dataset.unavailable = names.join(',');
-    if (!groups.size || BENCH) { el.hidden = true; return; }
-    for (const g of groups.values()) {
-      const p = document.createElement('p');
-      const s = document.createElement('strong'); s.textContent = g.head;
-      const n = document.createElement('span'); n.className = 'ev-names'; n.textContent = g.names.join(', ');
-      p.append(s, ' — ', n);
-      if (g.reason) {
-        const r = document.createElement('span'); r.className = 'why'; r.textContent = g.reason;
-        p.append(r);
-      }
-      el.appendChild(p);
-    }
-    el.hidden = false;
-  }
-  function showConnBanner(text, kind) {
-    const el = $('banner-conn');
-    el.textContent = text || '';
-    el.className = 'banner ' + (kind || 'error');
-    el.hidden = !text;
-  }
-
-  // ---- phase timeline band: /api/phases on the charts' time range ----
-  // One segment per phase, coloured by class (--phase-* CSS variables); the open phase runs to
-  // now while the collector is live, and otherwise ends at its last sample (a stopped collector
-  // or a finished replay adds nothing after it). Drawn from renderAll(), so it follows window,
-  // zoom and pause exactly like the charts.
-  // A server without /api/phases (non-200) gets no band at all; nothing is made up.
-  const PHASE_POLL_MS = 2000;
-  const PHASE_CLASSES = ['idle', 'compute-bound', 'memory-bound', 'branch-bound', 'io-bound', 'contention', 'mixed'];
-  const PHASE_FIGS = [
-    ['cpi', 'CPI', ''], ['cpus_busy', 'CPUs busy', ''], ['cpu_util', 'CPU', '%'], ['cache_mpki', 'cache MPKI', ''],
-    ['branch_mpki', 'branch MPKI', ''], ['cache_miss_rate', 'cache miss', '%'], ['branch_miss_rate', 'branch miss', '%'],
-    ['cpu_iowait', 'iowait', '%'], ['psi_cpu_some', 'PSI cpu', '%'], ['psi_io_some', 'PSI io', '%'], ['psi_mem_some', 'PSI mem', '%'],
-    ['context_switches_per_s', 'switches', '/s'], ['io_bytes_per_s', 'disk I/O', 'B/s'], ['net_bytes_per_s', 'network', 'B/s'],
-  ];
-  const phaseSt = { list: null, pinned: null, shownId: null };
-  function phaseNum(v, unit) {
-    if (typeof v !== 'number' || !isFinite(v)) return '–';
-    if (unit === 'B/s') return UNITS.bps.val(v);
-    if (unit === '/s') return UNITS.persec.val(v);
-    return sig3(v) + (unit === '%' ? '%' : unit ? ' ' + unit : '');
-  }
-  function fmtDur(s) {
-    if (!(s >= 0)) return '–';
-    if (s < 60) return trimNum(s, s < 10 ? 1 : 0) + ' s';
-    if (s < 3600) return Math.floor(s / 60) + ' min ' + pad2(Math.round(s % 60)) + ' s';
-    return (s / 3600).toFixed(1) + ' h';
-  }
-  function phaseNow() { return Math.round(Date.now() + st.skew); }
-  function phaseSpan(p) {
-    const a = p.start && p.start.time_ms, b = p.end && p.end.time_ms;
-    if (typeof a !== 'number') return null;
-    let end = typeof b === 'number' ? b : a;
-    if (p.open && st.health && st.health.collector === 'running') end = Math.max(end, phaseNow(), store.t.length ? store.t[store.t.length - 1] : 0);
-    return [a, end];
-  }
-  function renderPhases() {
-    const bar = $('phasebar'), band = $('phase-band');
-    const list = phaseSt.list;
-    if (!list || BENCH) {
-      bar.hidden = true;
-      body.dataset.phases = '0';
-      return;
-    }
-    bar.hidden = false;
-    const view = viewRange(), span = view.max - view.min;
-    const segs = [];
-    for (const p of list) {
-      const sp = phaseSpan(p);
-      if (!sp || sp[1] < view.min || sp[0] > view.max || !(span > 0)) continue;
-      const l = Math.max(0, (sp[0] - view.min) / span), r = Math.min(1, (sp[1] - view.min) / span);
-      segs.push([p, l, r]);
-    }
-    const kids = band.children;
-    while (kids.length > segs.length) band.lastChild.remove();
-    while (kids.length < segs.length) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'phase-seg';
-      band.appendChild(b);
-    }
-    const present = new Set();
-    const bw = band.clientWidth || 1;
-    segs.forEach(([p, l, r], i) => {
-      const el = kids[i];
-      const cls = PHASE_CLASSES.includes(p.class) ? p.class : 'mixed';
-      present.add(cls);
-      el.className = 'phase-seg ph-' + cls + (p.open ? ' is-open' : '') + (phaseSt.shownId === p.id ? ' is-shown' : '');
-      el.style.left = (l * 100).toFixed(3) + '%';
-      el.style.width = Math.max(0.2, (r - l) * 100).toFixed(3) + '%';
-      el.dataset.id = String(p.id);
-      const label = p.class + (p.open ? ' (open)' : '');
-      if (el.textContent !== ((r - l) * bw > 90 ? p.class : '')) el.textContent = (r - l) * bw > 90 ? p.class : '';
-      el.setAttribute('aria-label', 'phase ' + p.id + ': ' + label + ', ' + fmtDur(p.seconds));
-    });
-    body.dataset.phases = String(segs.length);
-    const lg = $('phase-legend');
-    const want = PHASE_CLASSES.filter((c) => present.has(c)).join(',');
-    if (lg.dataset.classes !== want) {
-      lg.dataset.classes = want;
-      lg.textContent = '';
-      for (const c of PHASE_CLASSES) {
-        if (!present.has(c)) continue;
-        const li = document.createElement('li');
-        const sw = document.createElement('span'); sw.className = 'psw ph-' + c;
-        li.append(sw, c);
-        lg.appendChild(li);
-      }
-    }
-    if (phaseSt.shownId != null) {
-      const p = list.find((q) => q.id === phaseSt.shownId);
-      if (!p) hidePhaseTip(true);
-      else if (p.open) fillPhaseTip(p);   // its duration and figures move on
-    }
-  }
-  function tipLine(parent, cls, text) {
-    const d = document.createElement('div');
-    if (cls) d.className = cls;
-    d.textContent = text;
-    parent.appendChild(d);
-    return d;
-  }
-  function fillPhaseTip(p) {
-    const tip = $('phase-tip');
-    tip.textContent = '';
-    const h = document.createElement('div'); h.className = 'pt-head';
-    const sw = document.createElement('span'); sw.className = 'psw ph-' + (PHASE_CLASSES.includes(p.class) ? p.class : 'mixed');
-    const name = document.createElement('strong'); name.textContent = p.class;
-    const meta = document.createElement('span'); meta.className = 'pt-muted';
-    meta.textContent = 'phase ' + p.id + (p.open ? ' · open' : '') + (p.stable === false ? ' · settling' : '');
-    h.append(sw, name, meta);
-    tip.appendChild(h);
-    const sp = phaseSpan(p);
-    const secs = p.open && sp ? (sp[1] - sp[0]) / 1000 : p.seconds;
-    tipLine(tip, '', fmtDur(secs) + (sp ? ' · ' + clock(sp[0], true) + '–' + (p.open ? 'now' : clock(sp[1], true)) : '') +
-      ' · confidence ' + (typeof p.confidence === 'number' ? Math.round(p.confidence * 100) + '%' : '–') +
-      (p.samples ? ' · ' + p.samples + ' samples' : ''));
-    if (p.note) tipLine(tip, 'pt-muted', p.note);
-    const sum = p.summary || {};
-    const figs = PHASE_FIGS.filter(([k]) => typeof sum[k] === 'number').slice(0, 6);
-    if (figs.length) tipLine(tip, 'pt-figs', figs.map(([k, n, u]) => n + ' ' + phaseNum(sum[k], u)).join(' · '));
-    const ev = Array.isArray(p.evidence) ? p.evidence : [];
-    if (ev.length) {
-      const ul = document.createElement('ul'); ul.className = 'pt-ev';
-      for (const e of ev.slice(0, 4)) {
-        const li = document.createElement('li');
-        const u = e.unit === '%' ? '%' : e.unit ? ' ' + e.unit : '';
-        li.textContent = e.figure + ' ' + phaseNum(e.value, '') + u + ' ' + e.relation + ' ' +
-          phaseNum(e.threshold, '') + u + (e.basis ? ' — ' + e.basis : '');
-        ul.appendChild(li);
-      }
-      tip.appendChild(ul);
-    }
-    const rec = p.recommendation || {};
-    if (Array.isArray(rec.actions) && rec.actions.length) {
-      tipLine(tip, 'pt-sub', 'Recommendation');
-      const ul = document.createElement('ul'); ul.className = 'pt-rec';
-      for (const a of rec.actions) { const li = document.createElement('li'); li.textContent = a; ul.appendChild(li); }
-      tip.appendChild(ul);
-    }
-    const b = rec.speedup_bound;
-    if (b && typeof b.value === 'number') {
-      tipLine(tip, 'pt-bound', 'Speedup ≤ ' + b.value.toFixed(2) + '× (' + (b.kind || 'upper bound') + ')');
-      tipLine(tip, 'pt-muted pt-mono', (b.formula || '') + (typeof b.f === 'number' ? ' · f = ' + sig3(b.f) : '') +
-        (typeof b.w === 'number' ? ' · w = ' + sig3(b.w) : ''));
-      if (b.derivation) tipLine(tip, 'pt-muted', b.derivation);
-    } else if (rec.no_bound) {
-      tipLine(tip, 'pt-muted', 'No speedup bound: ' + rec.no_bound);
-    }
-  }
-  function showPhaseTip(id, x, pin) {
-    const p = phaseSt.list && phaseSt.list.find((q) => q.id === id);
-    if (!p) return;
-    if (pin) phaseSt.pinned = id;
-    phaseSt.shownId = id;
-    fillPhaseTip(p);
-    const tip = $('phase-tip'), bar = $('phasebar');
-    tip.hidden = false;
-    const bw = bar.clientWidth, tw = tip.offsetWidth;
-    tip.style.left = Math.max(8, Math.min(bw - tw - 8, x - tw / 2)) + 'px';
-    for (const el of $('phase-band').children) el.classList.toggle('is-shown', el.dataset.id === String(id));
-  }
-  function hidePhaseTip(force) {
-    if (phaseSt.pinned != null && !force) return;
-    phaseSt.pinned = null; phaseSt.shownId = null;
-    $('phase-tip').hidden = true;
-    for (const el of $('phase-band').children) el.classList.remove('is-shown');
-  }
-  function setupPhaseBand() {
-    const band = $('phase-band'), bar = $('phasebar');
-    const segAt = (e) => e.target.closest && e.target.closest('.phase-seg');
-    const xIn = (e) => e.clientX - bar.getBoundingClientRect().left;
-    band.addEventListener('pointermove', (e) => {
-      if (e.pointerType === 'touch' || phaseSt.pinned != null) return;
-      const s = segAt(e);
-      if (s) showPhaseTip(+s.dataset.id, xIn(e), false); else hidePhaseTip(false);
-    });
-    band.addEventListener('pointerleave', () => hidePhaseTip(false));
-    band.addEventListener('click', (e) => {
-      const s = segAt(e);
-      if (!s) return;
-      const id = +s.dataset.id;
-      if (phaseSt.pinned === id) { hidePhaseTip(true); return; }
-      const r = s.getBoundingClientRect();
-      showPhaseTip(id, e.clientX ? xIn(e) : r.left + r.width / 2 - bar.getBoundingClientRect().left, true);
-    });
-    document.addEventListener('click', (e) => {
-      if (phaseSt.pinned != null && !bar.contains(e.target)) hidePhaseTip(true);
-    });
-    document.addEventListener('keydown', (e) => { if (e.key === 'Escape') hidePhaseTip(true); });
-  }
-  async function pollPhases() {
-    let delay = PHASE_POLL_MS;
-    try {
-      const d = await getJSON('/api/phases');
-      phaseSt.list = Array.isArray(d.phases) ? d.phases : null;
-    } catch (e) {
-      // Older server (404) or no data yet (503): no band. Unreachable: keep what was drawn.
-      if (e instanceof HttpError) { phaseSt.list = null; if (e.status === 404) delay = 10000; }
-      else if (!(e instanceof NetError)) recordError(e && e.stack ? e.stack : String(e));
-    }
-    try { renderPhases(); } catch (e) { recordError(e && e.stack ? e.stack : String(e)); }
-    setTimeout(pollPhases, delay);
-  }
-
   // ---- networking ----
-  class HttpError extends Error {
-    constructor(status, msg) { super(msg); this.status = status; }
-  }
-  class NetError extends Error {}   // no answer at all: refused, reset, timed out
-  async function getJSON(url) {
-    // A hung server must end up "unreachable" too, not a request that never returns.
-    const ctl = new AbortController();
-    const timeout = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
-    let res, body = null;
-    try {
-      res = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' }, signal: ctl.signal });
-      body = await res.json().catch((e) => { if (e && e.name === 'AbortError') throw e; return null; });
-    } catch (e) {
-      throw new NetError(e && e.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s' : String(e && e.message));
-    } finally { clearTimeout(timeout); }
-    if (!res.ok) throw new HttpError(res.status, (body && body.error) || res.statusText || ('HTTP ' + res.status));
-    if (body === null || typeof body !== 'object') throw new HttpError(res.status, 'not a JSON object');
-    return body;
-  }
   async function getData(q) {
     const u = new URLSearchParams(q);
     u.set('format', 'columns');
-    if (st.useFieldsParam) u.set('fields', FIELDS.join(','));
+    if (st.useFieldsParam) {
+      // Only what this ring has (a replay holds what its recording held): a field it lacks is a 400.
+      const known = st.fieldInfo ? new Set(st.fieldInfo.map((f) => f.key)) : null;
+      u.set('fields', (known ? FIELDS.filter((k) => known.has(k)) : FIELDS).join(','));
+    }
     try {
       return await getJSON('/api/data?' + u);
     } catch (e) {
@@ -1239,10 +344,12 @@
     st.meta = meta; st.fieldInfo = Array.isArray(fields) ? fields : null; st.health = health;
     if (meta.interval_ms) st.interval = meta.interval_ms;
     st.needMeta = false;
-    updateMeta();
+    updateMeta(st);
     computeAvailability();
     for (const c of cards) applyAvailability(c);
-    updateUnavailBanner();
+    hideAbsentTargetCharts();
+    updateUnavailBanner(st);
+    applyScope();
   }
   function noteSkew(h) {
     const last = store.t.length ? store.t[store.t.length - 1] : null;
@@ -1253,10 +360,11 @@
   }
   /// A replay's figures arrive record by record: availability follows what has been seen.
   function refreshReplayAvailability() {
-    if (!isReplay() || !st.seenChanged) return;
-    st.seenChanged = false;
+    if (!isReplay() || !store.seenChanged) return;
+    store.seenChanged = false;
     computeAvailability();
     for (const c of cards) applyAvailability(c);
+    hideAbsentTargetCharts();
   }
   async function loadHistory() {
     const limit = isReplay() ? MAX_POINTS : Math.min(MAX_POINTS, Math.ceil(st.windowMs / Math.max(1, st.interval)) + 2);
@@ -1264,9 +372,9 @@
     const health = await getJSON('/api/health');
     const t0 = performance.now();
     clearStore();
-    appendColumns(toColumns(d), false);
+    appendColumns(columnsOf(d, FIELDS), false);
     st.generation = d.generation; st.next = d.next; st.needHistory = false; st.health = health;
-    st.seenChanged = true;
+    store.seenChanged = true;
     refreshReplayAvailability();
     noteSkew(health);
     timedRender(performance.now() - t0, false);
@@ -1277,7 +385,7 @@
     st.health = health;
     const genChanged = st.generation != null && d.generation != null && d.generation !== st.generation;
     if (genChanged && !d.reset) { st.needHistory = true; st.needMeta = true; catchUp = true; return; }
-    const cols = toColumns(d);
+    const cols = columnsOf(d, FIELDS);
     if (d.reset || genChanged) st.needMeta = true;
     if (d.generation != null) st.generation = d.generation;
     if (d.next != null) st.next = d.next;
@@ -1354,7 +462,7 @@
     }
     if (rows.length) {
       st.next = next;
-      applyColumns(toColumns({ samples: rows }), false);
+      applyColumns(columnsOf({ samples: rows }, FIELDS), false);
     }
     if (live.pending.length && !live.flushTimer) live.flushTimer = setTimeout(flushStream, STREAM_FLUSH_MS);
   }
@@ -1397,63 +505,22 @@
       }
     } finally {
       busy = false;
-      updateStatus();
+      updateStatus(st);
+      announce();
       clearTimeout(timer);
       timer = setTimeout(tick, again ? 0 : delay);
       again = false;
     }
   }
 
-  // ---- benchmark mode: synthetic data, clearly labelled, for timing only ----
-  function synth(key, i) {
-    let h = 0;
-    for (let c = 0; c < key.length; c++) h = (h * 31 + key.charCodeAt(c)) | 0;
-    const ph = (h & 1023) / 100, x = i / 10;
-    const noise = Math.sin(i * 12.9898 + h) * 43758.5453;
-    const r = noise - Math.floor(noise);
-    const base = 50 + 30 * Math.sin(x / 40 + ph) + 10 * r;
-    if (key.endsWith('_per_s') || key.endsWith('_bps')) return base * 1e6;
-    return key === 'cpi' || key === 'ipc' || key.includes('mpki') || key === 'cpus_utilized' || key.startsWith('load') ? base / 40 : base;
-  }
-  function benchAppend(i0, count) {
-    const cols = { time_ms: [], gap: [] };
-    for (const k of FIELDS) if (k !== 'gap') cols[k] = [];
-    for (let i = i0; i < i0 + count; i++) {
-      cols.time_ms.push(benchT0 + i * 100);
-      cols.gap.push(i % 9000 === 4500 ? 1 : 0);   // a lost-records break now and then
-      for (const k of FIELDS) if (k !== 'gap') cols[k].push(synth(k, i));
-    }
-    return appendColumns(cols, false);
-  }
-  let benchT0 = 0;
-  function startBench() {
-    const el = $('banner-bench');
-    el.textContent = 'Benchmark mode: synthetic data (' + BENCH.toLocaleString('en') + ' points per series, not from this machine), used only to time chart updates.';
-    el.hidden = false;
-    body.dataset.bench = String(BENCH);
-    st.windowMs = Math.max(3600000, BENCH * 100); markWindow();
-    st.interval = 100;
-    st.meta = { host: { hostname: 'benchmark' }, mode: 'benchmark', target: 'synthetic data', interval_ms: 100 };
-    updateMeta(); updateStatus(); updateUnavailBanner();
-    benchT0 = Date.now() - BENCH * 100;
-    benchAppend(0, BENCH);
-    let i = BENCH, n = 0;
-    timedRender(0, false);
-    // 40 live updates of 10 new samples each (1 s at 100 ms); the first 5 warm the JIT up.
-    const step = () => {
-      const t0 = performance.now();
-      benchAppend(i, 10); i += 10;
-      trimStore(store.t[store.t.length - 1] - st.windowMs);
-      if (n === 5) st.updateTimes.length = 0;
-      timedRender(performance.now() - t0, true);
-      n++;
-      if (n < 45) { setTimeout(step, 150); return; }
-      body.dataset.benchDone = '1';
-      el.textContent += ' One update (append + redraw of all ' + chartsCreated + ' charts, ' + store.t.length.toLocaleString('en') +
-        ' samples per series): median ' + body.dataset.updateMsMedian + ' ms, p95 ' + body.dataset.updateMsP95 + ' ms over the last ' +
-        st.updateTimes.length + ' updates.';
-    };
-    setTimeout(step, 300);
+  // The other parts of the page (run.js: results and recording; heatmap.js) follow the run
+  // through this event, not through this module's state.
+  function announce() {
+    document.dispatchEvent(new CustomEvent('perfring:state', { detail: {
+      meta: st.meta, health: st.health, generation: st.generation, next: st.next,
+      interval: st.interval, windowMs: st.windowMs, conn: st.conn,
+      first: store.t.length ? store.t[0] : null, last: store.last,
+    } }));
   }
 
   // ---- theme changes and resizes ----
@@ -1471,8 +538,12 @@
   readTheme();
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   body.dataset.chartsExpected = String(CHARTS.length);
+  initCharts({ st, store, prefs, viewRange, renderAll, isReplay });
+  initControls({ st, cards, renderAll, updateReadouts, viewRange, updateStatus: () => updateStatus(st), kick, prefs });
   for (const def of CHARTS) createCard(def);
-  updateStatus();
+  updateStatus(st);
+  initPhases({ st, store, viewRange, onScope: applyScope, recordError });
   setupPhaseBand();
-  if (BENCH) startBench(); else { tick(); pollPhases(); }
+  tick();
+  pollPhases();
 })();

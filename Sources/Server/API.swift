@@ -19,7 +19,7 @@ public final class PerfringAPI: HTTPHandler {
     public weak var server: HTTPServer?
     private var streams: [StreamToken: StreamCursor] = [:]
     private var lastState: CollectorState?
-    private var hostFacts: (hostname: String, cpuModel: String, kernel: String)
+    private var hostFacts: (hostname: String, cpuModel: String, kernel: String, onlineCPUs: Int?)
     /// Ticks so far: /metrics carries clocks (ages, state), so it is re-rendered at most once a tick.
     private var ticks = 0
     /// Rendered once and shared, each with the follower version (and tick) it was made at.
@@ -49,7 +49,7 @@ public final class PerfringAPI: HTTPHandler {
         recordings = recordingsDir.map(RecordingsDirectory.init(path:))
         follower = RingFollower(path: ringPath, fallbacks: ringFallbacks, minPhaseNs: minPhaseNs, alertRules: alertRules)
         self.files = files
-        hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease())
+        hostFacts = (Sys.hostname(), HostFacts.cpuModelName() ?? "unknown", HostFacts.kernelRelease(), HostFacts.onlineCPUs()?.count)
         // The ring is first opened by the first poll (a tick or a request), not here: a server
         // started as root builds this, binds, drops privileges, and only then reads the ring.
     }
@@ -456,6 +456,8 @@ public final class PerfringAPI: HTTPHandler {
         w.key("hostname"); w.string(header.hostname)
         w.key("cpu_model"); w.string(hostFacts.cpuModel)
         w.key("cpus"); w.int(header.cpuCount)
+        // `cpus` is what the ring counts (1 for a process); the page names the machine's own.
+        w.key("online_cpus"); if let n = hostFacts.onlineCPUs { w.int(n) } else { w.null() }
         w.key("kernel"); w.string(hostFacts.kernel)
         w.endObject()
         w.key("mode"); w.string(header.mode.name)

@@ -408,6 +408,8 @@ extension TestClient {
         let host = try #require(e["host"] as? [String: Any])
         #expect(host["hostname"] as? String == "fakehost")
         #expect(number(host["cpus"]) == 4)
+        // What the ring counts (4 here) is not the machine: the page names this one's CPUs.
+        #expect(number(host["online_cpus"]) == Double(try #require(HostFacts.onlineCPUs()).count))
         let events = try #require(e["events"] as? [[String: Any]])
         #expect(events.compactMap { $0["name"] as? String } == Slot.events.map(\.name))
         #expect(events.compactMap { $0["key"] as? String } == ["cycles", "instructions", "cache_references", "cache_misses",
