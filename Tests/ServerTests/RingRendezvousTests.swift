@@ -111,9 +111,11 @@ import Testing
         collector.write()
         #expect(eventually { count("following ring \(ring)") == 1 })
         collector.writer.markStopped()
-        #expect(eventually { count("collector running -> stopped") == 1 })
+        // (From running, or from stalled when a loaded machine delays the server past the fake
+        // collector's one heartbeat: either way, logged once.)
+        #expect(eventually { count("-> stopped") == 1 })
         usleep(300_000)
         server.stop()
-        #expect(count("waiting for the ring") == 1 && count("following ring") == 1 && count("collector running -> stopped") == 1, "\(text())")
+        #expect(count("waiting for the ring") == 1 && count("following ring") == 1 && count("-> stopped") == 1, "\(text())")
     }
 }
