@@ -213,6 +213,15 @@ public struct JSONWriter {
         digits(fraction, count: places)
     }
 
+    /// Appends again the `count` bytes written at `start` (a value rendered earlier in this
+    /// buffer, since the last `reset`), as the value that follows.
+    public mutating func repeatValue(at start: Int, count: Int) {
+        out.reserve(count)
+        (out.base + out.count).update(from: out.base + start, count: count)
+        out.count += count
+        needComma = true
+    }
+
     /// Appends pre-rendered text (a reply's opening fields); the next value starts without a
     /// comma.
     public mutating func literal(_ bytes: [UInt8]) {

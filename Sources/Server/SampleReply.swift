@@ -131,6 +131,9 @@ final class SampleReply: HTTPBodyProducer {
             if column < count {
                 let plan = encoder.plans[column]
                 let block = block
+                // A value equal to the one before it (a column's many repeats: dt_ms, gap, a
+                // level, null) is copied from its rendering in this chunk, not formatted again.
+                var last: (bits: UInt64, start: Int, count: Int)?
                 reads.withUnsafeBufferPointer { offsets in
                     while i < upper && w.count < budget {
                         let n = Int(min(UInt64(block.capacity), upper - i))
@@ -139,7 +142,14 @@ final class SampleReply: HTTPBodyProducer {
                             let index = i + UInt64(k)
                             if index > lower { w.byte(UInt8(ascii: ",")) }
                             if block.ok[k] != 0 {
-                                w.number(plan.value(block.record(k), previous: index == lower ? before : index - 1))
+                                let v = plan.value(block.record(k), previous: index == lower ? before : index - 1)
+                                if let l = last, l.bits == v.bitPattern {
+                                    w.repeatValue(at: l.start, count: l.count)
+                                } else {
+                                    let start = w.count
+                                    w.number(v)
+                                    last = (v.bitPattern, start, w.count - start)
+                                }
                             } else {
                                 w.null()
                             }
