@@ -1232,7 +1232,7 @@ http {
         with open("/proc/loadavg") as f:
             load_end = f.read().split()[0]
         sections = sorted({r.section for r in self.rows})
-        return "Rows %s re-measured by `scripts/bench --only %s` on %s in %.0f s; load average %s at the end." % (
+        return "Section %s re-measured by `scripts/bench --%s` on %s in %.0f s; load average %s at the end." % (
             ", ".join(sections), self.args.only, datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), self.elapsed, load_end)
 
     def table(self):
@@ -1301,7 +1301,7 @@ def replace_readme_rows(path, rows, note):
     sections = {r.section for r in rows}
     first = next(i for i, l in enumerate(lines) if l.startswith("|"))
     option = note.split("`")[1]  # a earlier note of the same option is replaced
-    head = [l for l in lines[:first] if not (l.startswith("Rows ") and "`%s`" % option in l)]
+    head = [l for l in lines[:first] if not (l.startswith("Section ") and "`%s`" % option in l)]
     titles = lines[first:first + 2]
     table = [l for l in lines[first + 2:] if l.split("|")[1].strip() not in sections]
     new = ["| " + " | ".join(c.replace("|", "\\|") for c in [r.section, r.figure, r.measured, r.goal, r.status]) + " |" for r in rows]
