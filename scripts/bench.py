@@ -954,18 +954,23 @@ http {
         return rows_hist + rows_beside + rows_mem
 
     def latest_beside_export(self, port, hours):
-        """wrk on /api/latest while one client downloads the whole ring as CSV beside it."""
+        """wrk on /api/latest while one client downloads the whole ring as CSV beside it, again
+        and again until wrk ends (one export may finish sooner than wrk)."""
         secs = self.seconds(8, 3)
-        done = {"bytes": 0}
+        done = {"bytes": 0, "exports": 0}
+        stop = threading.Event()
         def export():
-            _, _, _, size = http_get(port, "/api/export.csv", keep=4096)
-            done["bytes"] = size
+            while not stop.is_set():
+                _, _, _, size = http_get(port, "/api/export.csv", keep=4096)
+                done["bytes"] = size
+                done["exports"] += 1
         t = threading.Thread(target=export)
         t.start()
         time.sleep(0.2)
         rps, p99, note = self.wrk("http://127.0.0.1:%d/api/latest" % port, 8, secs)
+        stop.set()
         t.join()
-        return Row("5 history", "/api/latest beside a %d h /api/export.csv (%.0f MB), 8 conns" % (hours, done["bytes"] / 1e6),
+        return Row("5 history", "/api/latest beside a %d h /api/export.csv (%.0f MB, repeated: %d started), 8 conns" % (hours, done["bytes"] / 1e6, done["exports"]),
                    "%.0f req/s, p99 %.2f ms%s" % (rps, p99, note), "p99 < 10 ms", verdict(p99 < 10))
 
     def encode_cost(self, srv, port, path, n):
@@ -1195,8 +1200,14 @@ http {
         if not self.root:
             log("not root: the collector measurements (1-3, 6) need system-wide counters; they are skipped")
         col = ("root", "perf")
-        if self.args.only == "upload":
-            self.step("9 upload", self.upload_beside_latest)
+        if self.args.only:
+            if self.args.only == "upload":
+                self.step("9 upload", self.upload_beside_latest)
+            elif self.args.only == "http":
+                self.step("4 http", self.server_throughput, needs=("root", "wrk", "nginx"))
+            elif self.args.only == "history":
+                self.step("5+7 history/memory", self.history_and_memory)
+            self.rows.sort(key=lambda r: int(r.section[0]) if r.section[0].isdigit() else 0)
             self.elapsed = time.monotonic() - started
             self.report()
             return 1 if self.errors else 0
@@ -1215,6 +1226,14 @@ http {
         self.report()
         shutil.rmtree(self.tmp, ignore_errors=True)
         return 1 if self.errors else 0
+
+    def table_header_line(self):
+        """The note a partial run (--only) adds above the table: which rows it replaced, when."""
+        with open("/proc/loadavg") as f:
+            load_end = f.read().split()[0]
+        sections = sorted({r.section for r in self.rows})
+        return "Section %s re-measured by `scripts/bench --%s` on %s in %.0f s; load average %s at the end." % (
+            ", ".join(sections), self.args.only, datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), self.elapsed, load_end)
 
     def table(self):
         with open("/proc/loadavg") as f:
@@ -1242,8 +1261,12 @@ http {
         if self.errors:
             log("could not measure: " + "; ".join(self.errors))
         if not self.args.no_readme:
-            write_readme(os.path.join(REPO, "README.md"), t)
-            log("table written to README.md")
+            if self.args.only:
+                replace_readme_rows(os.path.join(REPO, "README.md"), self.rows, self.table_header_line())
+                log("the %s rows of README.md's table replaced" % self.args.only)
+            else:
+                write_readme(os.path.join(REPO, "README.md"), t)
+                log("table written to README.md")
 
 
 def write_readme(path, table):
@@ -1264,6 +1287,37 @@ def write_readme(path, table):
     os.replace(tmp, path)
 
 
+def replace_readme_rows(path, rows, note):
+    """A partial run: its sections' rows replace those in README.md's table (the others stay,
+    with their own run's header), and a note under the header says which and when."""
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    with open(path) as f:
+        text = f.read()
+    if start not in text or end not in text:
+        log("README.md has no bench table; run a full scripts/bench first")
+        return
+    a, b = text.index(start) + len(start), text.index(end)
+    lines = text[a:b].strip("\n").split("\n")
+    sections = {r.section for r in rows}
+    first = next(i for i, l in enumerate(lines) if l.startswith("|"))
+    option = note.split("`")[1]  # a earlier note of the same option is replaced
+    head = [l for l in lines[:first] if not (l.startswith("Section ") and "`%s`" % option in l)]
+    titles = lines[first:first + 2]
+    table = [l for l in lines[first + 2:] if l.split("|")[1].strip() not in sections]
+    new = ["| " + " | ".join(c.replace("|", "\\|") for c in [r.section, r.figure, r.measured, r.goal, r.status]) + " |" for r in rows]
+    def order(l):
+        sec = l.split("|")[1].strip()
+        return int(sec[0]) if sec[:1].isdigit() else 0
+    merged = sorted(table + new, key=order)  # stable: each section's rows keep their order
+    blank = head.index("") if "" in head else len(head)
+    body = head[:blank] + [note] + head[blank:] + titles + merged
+    text = text[:a] + "\n" + "\n".join(body) + "\n" + text[b:]
+    tmp = path + ".bench.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
@@ -1272,7 +1326,7 @@ def main():
     ap.add_argument("--package", default=REPO, help="package directory (for the phase evaluation test)")
     ap.add_argument("--scratch", default=os.path.join(REPO, ".build"), help="swift scratch path of the test build")
     ap.add_argument("--tests-built", default="0", help="1 when the test build is fresh")
-    ap.add_argument("--only", choices=["upload"], help="one measurement alone (its table is printed, not written to README)")
+    ap.add_argument("--only", choices=["upload", "http", "history"], help="one measurement alone (its rows replace the same sections' rows of README's table)")
     args = ap.parse_args()
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))

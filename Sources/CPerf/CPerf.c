@@ -144,6 +144,44 @@ int cperf_seq_gather(const void *record, void *dst, const uint32_t *offsets, siz
     return result;
 }
 
+int cperf_seq_gather_block(const void *area, uint64_t capacity, size_t record_size, uint64_t first, size_t count,
+                           const uint32_t *offsets, size_t n, void *dst, size_t dst_stride, uint8_t *ok) {
+    sigjmp_buf env;
+    if (sigsetjmp(env, 0)) return -1;
+    guard_env = &env;
+    enum { ahead = 8 };  // records fetched ahead: a pass over the ring is a strided walk through memory
+    for (size_t r = 0; r < count && r < ahead; r++) {
+        const char *record = (const char *)area + (size_t)((first + r) % capacity) * record_size;
+        __builtin_prefetch(record);
+        for (size_t i = 0; i < n; i++) __builtin_prefetch(record + offsets[i]);
+    }
+    for (size_t r = 0; r < count; r++) {
+        uint64_t index = first + r;
+        const char *record = (const char *)area + (size_t)(index % capacity) * record_size;
+        if (r + ahead < count) {
+            const char *later = (const char *)area + (size_t)((index + ahead) % capacity) * record_size;
+            __builtin_prefetch(later);
+            for (size_t i = 0; i < n; i++) __builtin_prefetch(later + offsets[i]);
+        }
+        const uint64_t *seq = (const uint64_t *)record;
+        char *out = (char *)dst + r * dst_stride;
+        uint64_t expected = index * 2 + 2;
+        uint8_t good = 0;
+        uint64_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
+        if (s1 == expected) {
+            for (size_t i = 0; i < n; i++) {
+                memcpy(out + offsets[i], record + offsets[i], 8);
+            }
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            good = __atomic_load_n(seq, __ATOMIC_RELAXED) == s1;
+        }
+        ok[r] = good;
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    guard_env = NULL;
+    return 0;
+}
+
 // MARK: spawn paused
 
 /// Reports a failed stage to the parent and exits as a shell does for a command it cannot run.

@@ -137,7 +137,7 @@ public struct HTTPServerConfig: Sendable {
     /// Queued reply bytes above which a connection is not read (a stream is dropped instead).
     public var maxBufferedOutput = 1 << 20
     /// Bytes a body producer is asked for at a time (one chunk per connection per loop turn).
-    public var bodyChunk = 16 << 10
+    public var bodyChunk = 64 << 10
     /// Signals that stop the server (e.g. SIGTERM, SIGINT). They are blocked on the thread that
     /// calls `run`; the process should block them in every other thread too.
     public var stopSignals: [Int32] = []

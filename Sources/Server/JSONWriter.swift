@@ -131,46 +131,42 @@ public struct JSONWriter {
     }
     public mutating func uint(_ v: UInt64) { comma(); digits(v) }
 
-    /// Decimal digits of `v`.
-    @inline(__always) private func digits(_ v: UInt64) {
-        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
-        let (first, end) = withUnsafeMutableBytes(of: &t) { b in
-            let buf = b.bindMemory(to: UInt8.self)
-            return (Self.render(v, minDigits: 1, into: buf), buf.count)
-        }
-        withUnsafeBytes(of: &t) { out.put(UnsafeRawBufferPointer(rebasing: $0[first..<end])) }
+    /// How many decimal digits `v` has (1 for 0).
+    @inline(__always) private static func digitCount(_ v: UInt64) -> Int {
+        var n = 1, x = v
+        if x >= 10_000_000_000_000_000 { n += 16; x /= 10_000_000_000_000_000 }
+        if x >= 100_000_000 { n += 8; x /= 100_000_000 }
+        if x >= 10_000 { n += 4; x /= 10_000 }
+        if x >= 100 { n += 2; x /= 100 }
+        if x >= 10 { n += 1 }
+        return n
     }
 
-    /// Writes the decimal digits of `v`, at least `minDigits` (zero-padded), right-aligned at
-    /// the end of `t` (20 bytes or more, two digits at a time from a table); returns the index
-    /// of the first.
-    @inline(__always) private static func render(_ v: UInt64, minDigits: Int, into t: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    /// Decimal digits of `v`, written straight into the output.
+    @inline(__always) private func digits(_ v: UInt64) {
+        digits(v, count: Self.digitCount(v))
+    }
+
+    /// The last `count` decimal digits of `v` (zero-padded), straight into the output, two at
+    /// a time from a table.
+    @inline(__always) private func digits(_ v: UInt64, count: Int) {
         // "00" "01" ... "99": a literal, so no lazy-global check per call.
         let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
-        var i = t.count
+        out.reserve(count)
+        let t = out.base + out.count
+        var i = count
         var n = v
         pairs.withUTF8Buffer { table in
-            while n >= 100 {
+            while i >= 2 {
                 let r = Int(n % 100)
                 n /= 100
                 i -= 2
                 t[i] = table[2 * r]
                 t[i + 1] = table[2 * r + 1]
             }
-            if n >= 10 {
-                i -= 2
-                t[i] = table[2 * Int(n)]
-                t[i + 1] = table[2 * Int(n) + 1]
-            } else {
-                i -= 1
-                t[i] = UInt8(truncatingIfNeeded: n) &+ 0x30
-            }
+            if i == 1 { t[0] = UInt8(truncatingIfNeeded: n % 10) &+ 0x30 }
         }
-        while t.count - i < minDigits {
-            i -= 1
-            t[i] = 0x30
-        }
-        return i
+        out.count += count
     }
 
     /// A number, or null when it is NaN or infinite (an unavailable value). Shown with 10
@@ -191,43 +187,39 @@ public struct JSONWriter {
         // Fixed point: the decimals that leave 10 significant digits.
         var decimals: Int
         if a >= 1 {
-            var intDigits = 1
-            var bound = 10.0
-            while intDigits < 16 && bound <= a { intDigits += 1; bound *= 10 }
-            decimals = max(0, 10 - intDigits)
+            // The digits before the point (a < 1e15: those of its integer part).
+            decimals = max(0, 10 - Self.digitCount(UInt64(a)))
         } else {
             decimals = 10
             var q = a
             while q < 0.1 { q *= 10; decimals += 1 }
             decimals = min(decimals, 19)
         }
-        var divisor: UInt64 = 1
-        for _ in 0..<decimals { divisor &*= 10 }
+        let divisor = powersOfTen[decimals]
         let scaled = a * Double(divisor) + 0.5
         guard scaled < 1.8e19 else {
             v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
             return
         }
-        // All digits at once, at least one before the point; the point goes `decimals` from
-        // the end and the fraction's trailing zeros are dropped.
-        var t: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes on the stack
-        let (first, point, last) = withUnsafeMutableBytes(of: &t) { b in
-            let t = b.bindMemory(to: UInt8.self)
-            let first = Self.render(UInt64(scaled), minDigits: decimals + 1, into: t)
-            let point = t.count - decimals
-            var last = t.count
-            while last > point && t[last - 1] == 0x30 { last -= 1 }
-            return (first, point, last)
-        }
-        withUnsafeBytes(of: &t) { t in
-            let isZero = last == point && point - first == 1 && t[first] == 0x30
-            if v < 0 && !isZero { out.put(UInt8(ascii: "-")) }
-            out.put(UnsafeRawBufferPointer(rebasing: t[first..<point]))
-            if last > point {
-                out.put(UInt8(ascii: "."))
-                out.put(UnsafeRawBufferPointer(rebasing: t[point..<last]))
-            }
-        }
+        // The integer part (at least one digit), then the fraction without its trailing zeros.
+        let s = UInt64(scaled)
+        if v < 0 && s != 0 { raw(UInt8(ascii: "-")) }
+        digits(s / divisor)
+        var fraction = s % divisor
+        guard fraction != 0 else { return }
+        var places = decimals
+        while fraction % 10 == 0 { fraction /= 10; places -= 1 }
+        raw(UInt8(ascii: "."))
+        digits(fraction, count: places)
+    }
+
+    /// Appends again the `count` bytes written at `start` (a value rendered earlier in this
+    /// buffer, since the last `reset`), as the value that follows.
+    public mutating func repeatValue(at start: Int, count: Int) {
+        out.reserve(count)
+        (out.base + out.count).update(from: out.base + start, count: count)
+        out.count += count
+        needComma = true
     }
 
     /// Appends pre-rendered text (a reply's opening fields); the next value starts without a
@@ -256,3 +248,10 @@ public struct JSONWriter {
 extension UInt {
     fileprivate var asUInt64: UInt64 { UInt64(self) }
 }
+
+/// 10^0 ... 10^19 (a literal array: statically initialized, no lazy-global check).
+private let powersOfTen: [UInt64] = [
+    1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
+    10_000_000_000, 100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000,
+    1_000_000_000_000_000, 10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000]

@@ -33,11 +33,12 @@ public struct ColumnSpec: Sendable, Equatable {
 public final class MetricDeriver {
     public let header: RingHeader
     public private(set) var columns: [ColumnSpec] = []
-    /// Each `.derived` column's computation from one record, by column index (nil for others).
-    private var computers: [((RecordView) -> Double)?] = []
+    /// Each `.derived` column's computation from one record, by column index (nil for others);
+    /// held in a struct, so calls need no reabstraction thunk.
+    private var computers: [ColumnPlan?] = []
     private var derivedReads: [[Int]] = []
-    /// Each column's kind, apart from its strings (read per value).
-    private var kinds: [ColumnSpec.Kind] = []
+    /// Each column's computation, resolved once (see `ColumnPlan`).
+    public private(set) var plans: [ColumnPlan] = []
     /// Event slot by API key, for counting events only.
     public private(set) var eventColumn: [String: Int] = [:]
 
@@ -256,8 +257,17 @@ public final class MetricDeriver {
         process("proc_read_bps", "monitored process bytes read from storage per second", "bytes/s", reads: Self.os([.procReadBytes]) + Self.dt) { r in Self.rate(r, .procReadBytes) }
         process("proc_write_bps", "monitored process bytes written to storage per second", "bytes/s", reads: Self.os([.procWriteBytes]) + Self.dt) { r in Self.rate(r, .procWriteBytes) }
         process("proc_major_faults_per_s", "monitored process major faults per second", "1/s", reads: Self.os([.procMajorFaults]) + Self.dt) { r in Self.rate(r, .procMajorFaults) }
-        kinds = columns.map(\.kind)
         computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
+        plans = columns.indices.map { c in
+            switch columns[c].kind {
+            case .derived: computers[c]!
+            case .rate(let count): ColumnPlan(.rate, computers[count]!.first)
+            case .ratio(let n, let d, let scale): ColumnPlan(.ratio, computers[n]!.first, computers[d]!.first, scale: scale)
+            case .sequence: ColumnPlan(.sequence)
+            case .gap: ColumnPlan(.gap)
+            case .unavailable: ColumnPlan(.unavailable)
+            }
+        }
     }
 
     static func rate(_ r: RecordView, _ f: OSField) -> Double {
@@ -269,7 +279,7 @@ public final class MetricDeriver {
     /// words that `f` reads (a reply of one column copies only those).
     private func add(_ key: String, _ help: String, _ unit: String, reads: [Int], _ f: @escaping (RecordView) -> Double) {
         computers.append(contentsOf: repeatElement(nil, count: columns.count - computers.count))
-        computers.append(f)
+        computers.append(ColumnPlan(.derived, f))
         derivedReads.append(contentsOf: repeatElement([], count: columns.count - derivedReads.count))
         derivedReads.append(reads)
         columns.append(ColumnSpec(key: key, kind: .derived, help: help, unit: unit))
@@ -324,15 +334,45 @@ public final class MetricDeriver {
     /// this one (nil: none, so no gap can be told).
     @inline(__always)
     public func value(_ c: Int, _ r: RecordView, previous: UInt64?) -> Double {
-        switch kinds[c] {
+        plans[c].value(r, previous: previous)
+    }
+
+    /// The column with API key `key`.
+    public func column(_ key: String) -> Int? { columns.firstIndex { $0.key == key } }
+}
+
+/// How one column's value is computed from a record, resolved from its kind once, so a reply
+/// that encodes thousands of records looks nothing up per value.
+public struct ColumnPlan {
+    enum Operation { case derived, rate, ratio, sequence, gap, unavailable }
+    let operation: Operation
+    /// derived: the column's computation; rate: its count column's; ratio: the numerator's.
+    let first: (RecordView) -> Double
+    /// ratio: the denominator's computation.
+    let second: (RecordView) -> Double
+    let scale: Double
+
+    init(_ operation: Operation, _ first: @escaping (RecordView) -> Double = Self.none, _ second: @escaping (RecordView) -> Double = Self.none, scale: Double = 1) {
+        self.operation = operation
+        self.first = first
+        self.second = second
+        self.scale = scale
+    }
+    private static func none(_: RecordView) -> Double { .nan }
+
+    /// The value in record `r`; `previous` is the index of the sample the reader saw before
+    /// this one (nil: none, so no gap can be told).
+    @inline(__always)
+    public func value(_ r: RecordView, previous: UInt64?) -> Double {
+        switch operation {
         case .derived:
-            return computers[c]!(r)
-        case .rate(let count):
+            return first(r)
+        case .rate:
             let dt = Double(r.dtNs) / 1e6
-            return dt > 0 ? computers[count]!(r) * 1000 / dt : .nan
-        case .ratio(let numerator, let denominator, let scale):
-            let b = computers[denominator]!(r)
-            return b > 0 ? scale * computers[numerator]!(r) / b : .nan
+            return dt > 0 ? first(r) * 1000 / dt : .nan
+        case .ratio:
+            let b = second(r)
+            return b > 0 ? scale * first(r) / b : .nan
         case .sequence:
             return Double(r.index)
         case .gap:
@@ -342,7 +382,4 @@ public final class MetricDeriver {
             return .nan
         }
     }
-
-    /// The column with API key `key`.
-    public func column(_ key: String) -> Int? { columns.firstIndex { $0.key == key } }
 }

@@ -59,6 +59,18 @@ public final class RingSamples {
         reader.gather(index, into: buffer.bytes, offsets: offsets) == .ok
     }
 
+    /// `gather` for records `first..<first + count` (at most `block.capacity`) into `block`, with
+    /// one fault guard for them all.
+    public func gather(_ first: UInt64, count: Int, into block: RecordBlock, offsets: UnsafeBufferPointer<UInt32>) {
+        let stride = block.stride
+        if !reader.gather(first, count: count, into: block.bytes, stride: stride, offsets: offsets, ok: block.ok) {
+            // A fault (the file shrank under the mapping): learn record by record which are gone.
+            for i in 0..<count {
+                block.ok[i] = reader.gather(first + UInt64(i), into: block.bytes + i * stride, offsets: offsets) == .ok ? 1 : 0
+            }
+        }
+    }
+
     /// Column `c` of the record in `buffer`.
     @inline(__always)
     public func value(_ c: Int, in buffer: SampleBuffer, previous: UInt64?) -> Double {
@@ -75,4 +87,26 @@ public final class SampleBuffer {
     public init(recordOf header: RingHeader) { bytes = .allocate(byteCount: max(header.recordSize, RingLayout.perCpuOffset(eventCount: RingLayout.maxEventsExtended)), alignment: 64) }
     deinit { bytes.deallocate() }
     public var record: RecordView { RecordView(UnsafeRawPointer(bytes)) }
+}
+
+/// Private copies of a run of records (seqlock-checked, only the words a column needs): a
+/// columns reply gathers a block of records per fault guard rather than one.
+public final class RecordBlock {
+    public let capacity: Int
+    /// Bytes from one record's copy to the next: room for its derived part.
+    let stride: Int
+    let bytes: UnsafeMutableRawPointer
+    /// 1 where the record was read.
+    let ok: UnsafeMutablePointer<UInt8>
+    public init(capacity: Int, for samples: RingSamples) {
+        self.capacity = capacity
+        stride = (samples.copyBytes + 63) / 64 * 64
+        bytes = .allocate(byteCount: capacity * stride, alignment: 64)
+        ok = .allocate(capacity: capacity)
+    }
+    deinit {
+        bytes.deallocate()
+        ok.deallocate()
+    }
+    @inline(__always) func record(_ i: Int) -> RecordView { RecordView(UnsafeRawPointer(bytes + i * stride)) }
 }

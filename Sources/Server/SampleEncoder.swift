@@ -5,6 +5,8 @@ public struct SampleEncoder {
     public let samples: RingSamples
     /// Column indices to emit, in order.
     public let columns: [Int]
+    /// How each emitted column is computed, in the same order.
+    let plans: ContiguousArray<ColumnPlan>
     /// The emitted columns' `"key":` texts back to back; key k is keyBytes[keyStarts[k]..<keyStarts[k + 1]].
     private let keyBytes: [UInt8]
     private let keyStarts: [Int]
@@ -12,6 +14,7 @@ public struct SampleEncoder {
     public init(samples: RingSamples, columns: [Int]) {
         self.samples = samples
         self.columns = columns
+        plans = ContiguousArray(columns.map { samples.deriver.plans[$0] })
         var bytes: [UInt8] = [], starts = [0]
         for c in columns {
             bytes += samples.renderedKeys[c]
@@ -38,15 +41,18 @@ public struct SampleEncoder {
 
     /// The sample in `buffer` as an object; `previous` is the index of the sample before it in
     /// this reply (for `gap`); `extra` adds fields after the columns (the phase).
-    public func object(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter, extra: ((inout JSONWriter) -> Void)? = nil) {
+    public func object(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
         w.beginObject()
+        let r = buffer.record
         keyBytes.withUnsafeBytes { keys in
-            for (k, c) in columns.enumerated() {
-                w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[keyStarts[k]..<keyStarts[k + 1]]))
-                w.number(samples.value(c, in: buffer, previous: previous))
+            plans.withUnsafeBufferPointer { plans in
+                for k in plans.indices {
+                    w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[keyStarts[k]..<keyStarts[k + 1]]))
+                    w.number(plans[k].value(r, previous: previous))
+                }
             }
         }
-        extra?(&w)
+        extra(&w)
         w.endObject()
     }
 
@@ -62,10 +68,13 @@ public struct SampleEncoder {
 
     /// One CSV row; unavailable values are empty cells.
     public func csvRow(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter) {
-        for (k, c) in columns.enumerated() {
-            if k > 0 { w.byte(UInt8(ascii: ",")) }
-            let v = samples.value(c, in: buffer, previous: previous)
-            if v.isFinite { w.number(v) }
+        let r = buffer.record
+        plans.withUnsafeBufferPointer { plans in
+            for k in plans.indices {
+                if k > 0 { w.byte(UInt8(ascii: ",")) }
+                let v = plans[k].value(r, previous: previous)
+                if v.isFinite { w.number(v) }
+            }
         }
         w.byte(UInt8(ascii: "\n"))
     }

@@ -32,6 +32,8 @@ final class SampleReply: HTTPBodyProducer {
     private var inColumn = false
     /// The record words the current column is derived from.
     private var reads: [UInt32] = []
+    /// Columns: the records of the current pass, a block at a time.
+    private lazy var block = RecordBlock(capacity: 64, for: samples)
     private var previous: UInt64?
     private var wroteSample = false
     /// Columns: the per-CPU key and CPU being written once the metric columns are done.
@@ -84,7 +86,7 @@ final class SampleReply: HTTPBodyProducer {
                 encoder.csvRow(buffer, previous: previous, into: &w)
             } else {
                 if wroteSample { w.byte(UInt8(ascii: ",")) }
-                encoder.object(buffer, previous: previous, into: &w) { [labels, perCPU, buffer] w in
+                encoder.object(buffer, previous: previous, into: &w) { w in
                     PhaseJSON.sampleField(labels?.phase(forSeq: i), into: &w)
                     perCPU?.objects(buffer.record, into: &w)
                 }
@@ -127,16 +129,32 @@ final class SampleReply: HTTPBodyProducer {
             var i = next
             let upper = range.upperBound, lower = range.lowerBound
             if column < count {
-                let c = encoder.columns[column]
+                let plan = encoder.plans[column]
+                let block = block
+                // A value equal to the one before it (a column's many repeats: dt_ms, gap, a
+                // level, null) is copied from its rendering in this chunk, not formatted again.
+                var last: (bits: UInt64, start: Int, count: Int)?
                 reads.withUnsafeBufferPointer { offsets in
                     while i < upper && w.count < budget {
-                        if i > lower { w.byte(UInt8(ascii: ",")) }
-                        if samples.gather(i, into: buffer, offsets: offsets) {
-                            w.number(samples.value(c, in: buffer, previous: i == lower ? before : i - 1))
-                        } else {
-                            w.null()
+                        let n = Int(min(UInt64(block.capacity), upper - i))
+                        samples.gather(i, count: n, into: block, offsets: offsets)
+                        for k in 0..<n {
+                            let index = i + UInt64(k)
+                            if index > lower { w.byte(UInt8(ascii: ",")) }
+                            if block.ok[k] != 0 {
+                                let v = plan.value(block.record(k), previous: index == lower ? before : index - 1)
+                                if let l = last, l.bits == v.bitPattern {
+                                    w.repeatValue(at: l.start, count: l.count)
+                                } else {
+                                    let start = w.count
+                                    w.number(v)
+                                    last = (v.bitPattern, start, w.count - start)
+                                }
+                            } else {
+                                w.null()
+                            }
                         }
-                        i += 1
+                        i += UInt64(n)
                     }
                 }
             } else {

@@ -374,6 +374,19 @@ public final class RingReader {
         }
     }
 
+    /// `gather` for records `first..<first + count` at once (one fault guard for them all): record
+    /// first + i goes to `buffer` + i * `stride`, and ok[i] says whether it was there. False on
+    /// a fault: the caller reads those records one at a time to learn which.
+    public func gather(_ first: UInt64, count: Int, into buffer: UnsafeMutableRawPointer, stride: Int,
+                       offsets: UnsafeBufferPointer<UInt32>, ok: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard first &+ UInt64(count) <= RingLayout.maxWriteIndex else {  // a sequence word would wrap
+            for i in 0..<count { ok[i] = gather(first &+ UInt64(i), into: buffer + i * stride, offsets: offsets) == .ok ? 1 : 0 }
+            return true
+        }
+        return cperf_seq_gather_block(base + header.headerSize, UInt64(header.capacity), header.recordSize, first, count,
+                                      offsets.baseAddress, offsets.count, buffer, stride, ok) == 0
+    }
+
     /// The caller is done with records up to `index` (it copied what it needs): their pages
     /// leave this process's resident set.
     public func finished(through index: UInt64) { releaser.finished(through: index) }

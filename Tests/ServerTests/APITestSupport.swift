@@ -150,7 +150,7 @@ final class FakeCollector {
         p.setU64(RingLayout.rDtNs, r.dtNs)
         var valid: UInt64 = 0
         for (slot, t) in r.counters {
-            let o = RingLayout.rCounters + slot * RingLayout.counterSize
+            let o = RingLayout.counterOffset(slot)
             p.setU64(o, t.value)
             p.setU64(o + 8, t.enabled)
             p.setU64(o + 16, t.running)

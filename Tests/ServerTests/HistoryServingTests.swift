@@ -61,6 +61,34 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
     }
 
     /// HTTP/1.0 has no chunked coding: the body is delimited by the connection's end.
+    /// A ring of more than 16 events (a replayed recording) keeps the counters of slots 16 on
+    /// past the record's fixed part: every reply shape reads them from there.
+    @Test(arguments: [17, 40, 128])
+    func countersPastTheSixteenthSlotAreServed(events: Int) throws {
+        let dir = APITempDir()
+        let extra = (Slot.events.count..<events).map {
+            EventEntry(name: "ev\($0)", type: 1, config: UInt64($0), status: .counting, group: UInt32($0), opened: 1)
+        }
+        let c = try FakeCollector(path: dir.ring, capacity: 8, events: Slot.events + extra)
+        var r = FakeRecord.plain
+        for slot in Slot.events.count..<events { r.counters[slot] = .full(UInt64(1000 + slot)) }
+        c.write(r)
+        c.write(r)
+        let server = APIServer(ring: dir.ring)
+        let last = events - 1
+        let expected = Double(1000 + last)
+        let objects = try server.object("/api/data")
+        let samples = try #require(objects["samples"] as? [[String: Any]])
+        #expect(samples.map { $0["ev\(last)"] as? Double } == [expected, expected])
+        #expect(samples.map { $0["ev\(last)_per_s"] as? Double } == [expected * 2, expected * 2])  // dt 0.5 s
+        let columns = try #require(try server.object("/api/data?format=columns")["columns"] as? [String: Any])
+        #expect(columns["ev\(last)"] as? [Double] == [expected, expected])
+        #expect(columns["ev16"] as? [Double] == [1016, 1016])
+        let csv = try server.get("/api/export.csv").text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let k = try #require(csv.first?.firstIndex(of: "ev\(last)"))
+        #expect(csv.dropFirst().map { String($0[k]) } == ["\(1000 + last)", "\(1000 + last)"])
+    }
+
     @Test func anHTTP10ClientGetsTheBodyUntilClose() throws {
         let dir = APITempDir()
         let c = try FakeCollector(path: dir.ring)

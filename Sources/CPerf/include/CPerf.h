@@ -131,6 +131,13 @@ int cperf_seq_read(const void *record, void *dst, size_t n, uint64_t expected);
 /// the few words that column is derived from, not whole records.
 int cperf_seq_gather(const void *record, void *dst, const uint32_t *offsets, size_t n, uint64_t expected);
 
+/// cperf_seq_gather over `count` consecutive records of a ring, under one fault guard: record
+/// first + i is ring slot (first + i) % capacity at `area` + slot * `record_size`, expected to
+/// hold sequence 2 (first + i) + 2, and its words go to `dst` + i * `dst_stride`; ok[i] is 1
+/// when that copy is consistent, else 0. Returns 0, or -1 on a fault (ok[] is then not set).
+int cperf_seq_gather_block(const void *area, uint64_t capacity, size_t record_size, uint64_t first, size_t count,
+                           const uint32_t *offsets, size_t n, void *dst, size_t dst_stride, uint8_t *ok);
+
 // MARK: self-test
 
 /// Runs a loop of exactly `n` iterations whose instruction count is known, and returns the
