@@ -49,6 +49,9 @@ public final class Collector {
     private var slowHeldValid: UInt64 = 0
     /// OS fields taken from a counting software event instead of /proc (system-wide, all CPUs).
     private let counterSourced: [(OSField, Int)]
+    /// Their fields, and the slow ones: fields whose header total adds what the records hold
+    /// rather than /proc's growth (so that every total is the sum of its records).
+    private let totalFromRecords: UInt64
     /// The delta fields whose header running total has started (from their first reading;
     /// `osPrev` holds the reading it grows from).
     private var totalBaseValid: UInt64 = 0
@@ -167,6 +170,7 @@ public final class Collector {
         counterSourced = sourced
         let mask = options.osSignals && slowEvery > 1 ? ProcSignals.slowFields & ~sourced.reduce(UInt64(0)) { $0 | $1.0.bit } : 0
         slowMask = mask
+        totalFromRecords = mask | sourced.reduce(UInt64(0)) { $0 | $1.0.bit }
         self.slowEvery = mask == 0 ? 1 : slowEvery
         writer.setSlowFields(mask, periodNs: slowEvery &* options.intervalNs)
         do {
@@ -448,19 +452,24 @@ public final class Collector {
                 // Growth since the last good reading: the header's running total takes it, so
                 // it misses nothing even where this record's delta is invalid; the record's
                 // delta also needs the previous attempt to have read the field.
+                // A slow or counter-sourced field's total adds what its records hold instead
+                // (below), so that every total is the sum of its records, as the event totals are.
                 let g = totalBaseValid & f.bit != 0 ? growth(f, from: osPrev[i], to: osNow[i]) : nil
+                let slowField = slowMask & f.bit != 0
                 if totalBaseValid & f.bit == 0 {
                     writer.addOSTotal(f, 0)
                     totalBaseValid |= f.bit
-                } else if let g {
+                } else if let g, totalFromRecords & f.bit == 0 {
                     writer.addOSTotal(f, g)
                 }
                 let d = prevValid & f.bit != 0 ? g : nil
                 osPrev[i] = osNow[i]
                 guard let d else { continue }
-                if slowMask & f.bit != 0, span > 0 {
-                    slowHeld[i] = Double(d) / Double(span)
-                    rec.setU64(f.offset, Self.prorated(slowHeld[i], dt))
+                if slowField {
+                    slowHeld[i] = span > 0 ? Double(d) / Double(span) : 0
+                    let v = Self.prorated(slowHeld[i], dt)
+                    rec.setU64(f.offset, v)
+                    writer.addOSTotal(f, v)
                 } else {
                     rec.setU64(f.offset, d)
                 }
@@ -475,7 +484,13 @@ public final class Collector {
             slowHeldValid = present & slowMask
         } else if slowHeldValid != 0 {
             for f in Self.osFields where slowHeldValid & f.bit != 0 {
-                rec.setU64(f.offset, f.kind == .level ? UInt64(slowHeld[f.rawValue]) : Self.prorated(slowHeld[f.rawValue], dt))
+                if f.kind == .level {
+                    rec.setU64(f.offset, UInt64(slowHeld[f.rawValue]))
+                } else {
+                    let v = Self.prorated(slowHeld[f.rawValue], dt)
+                    rec.setU64(f.offset, v)
+                    writer.addOSTotal(f, v)
+                }
             }
             present |= slowHeldValid
         }
@@ -485,7 +500,9 @@ public final class Collector {
             present &= ~f.bit
             let c = RecordView(rec).counter(slot)
             guard c.running > 0 else { continue }
-            rec.setU64(f.offset, c.enabled == c.running ? c.value : UInt64(min(Double(c.value) * Double(c.enabled) / Double(c.running), 1.8e19)))
+            let v = c.enabled == c.running ? c.value : UInt64(min(Double(c.value) * Double(c.enabled) / Double(c.running), 1.8e19))
+            rec.setU64(f.offset, v)
+            writer.addOSTotal(f, v)
             present |= f.bit
         }
         if let perCpu {
