@@ -12,11 +12,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "CPerf", path: "Sources/CPerf"),
-        .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["RING-FORMAT.md", "THREAT-MODEL.md"]),
+        .target(name: "Shared", dependencies: ["CPerf"], path: "Sources/Shared", exclude: ["Ring/RING-FORMAT.md", "THREAT-MODEL.md"]),
         // Collector links Server's offline tools for one thing: the end-of-run summary (RunSummary).
         .target(name: "Collector", dependencies: ["Shared", "CPerf", "Server"], path: "Sources/Collector", exclude: ["Main"]),
         .executableTarget(name: "perfring-collector", dependencies: ["Collector"], path: "Sources/Collector/Main"),
-        .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main", "PHASES.md"]),
+        .target(name: "Server", dependencies: ["Shared", "CPerf"], path: "Sources/Server", exclude: ["Main", "Phases/PHASES.md"]),
         .executableTarget(name: "perfring-server", dependencies: ["Server"], path: "Sources/Server/Main"),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CPerf"]),
         .testTarget(name: "CollectorTests", dependencies: ["Collector", "Shared"]),

@@ -142,7 +142,7 @@ def pct(values, p):
 
 
 # ------------------------------------------------------------------------------------------
-# The ring file, read and written from its documentation (Sources/Shared/RING-FORMAT.md)
+# The ring file, read and written from its documentation (Sources/Shared/Ring/RING-FORMAT.md)
 # ------------------------------------------------------------------------------------------
 
 HEADER_SIZE, RECORD_FIXED, OS_FIELDS = 4096, 792, 45
