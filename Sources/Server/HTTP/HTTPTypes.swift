@@ -149,23 +149,14 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
-    /// A JSON reply; `json` must already be a JSON text.
-    public static func json(_ status: HTTPStatus, _ json: String) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [HTTPField("Content-Type", "application/json")], body: Array(json.utf8))
-    }
-    /// `{"error":"message"}`: the shape of every error the server itself produces.
+    /// `{"error":"message"}`: the shape of every error the server itself produces, written by
+    /// the one JSON writer.
     public static func error(_ status: HTTPStatus, _ message: String) -> HTTPResponse {
-        var out = "{\"error\":\""
-        for u in message.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where u.value < 0x20: out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return json(status, out + "\"}")
+        var w = JSONWriter(reserve: message.utf8.count + 16)
+        w.beginObject()
+        w.key("error"); w.string(message)
+        w.endObject()
+        return HTTPResponse(status: status, headers: [HTTPField("Content-Type", "application/json")], body: w.bytes)
     }
 }
 
