@@ -305,28 +305,15 @@ public enum PrometheusExposition {
         return name
     }
 
-    /// A label value: backslash, double quote and line feed escaped, other controls dropped
-    /// (a carriage return is legal there but breaks some scrapers' line handling).
-    static func escape(_ s: String) -> String {
+    /// A label value (`quote`: backslash, double quote and line feed escaped) or HELP text (the
+    /// format's two: backslash and line feed); other controls dropped either way (a carriage
+    /// return is legal in a label but breaks some scrapers' line handling).
+    static func escape(_ s: String, quote: Bool = true) -> String {
         var out = ""
         for c in s.unicodeScalars {
             switch c {
             case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            case _ where c.value < 0x20 || c.value == 0x7F: break
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-
-    /// HELP text: backslash and line feed escaped (the format's two), other controls dropped.
-    static func escapeHelp(_ s: String) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\\": out += "\\\\"
+            case "\"" where quote: out += "\\\""
             case "\n": out += "\\n"
             case _ where c.value < 0x20 || c.value == 0x7F: break
             default: out.unicodeScalars.append(c)
@@ -385,7 +372,7 @@ public enum PrometheusExposition {
         mutating func family(_ name: String, _ type: String, _ help: String) {
             guard announced.insert(name).inserted else { skipping = name; return }
             skipping = nil
-            text += "# HELP \(name) \(PrometheusExposition.escapeHelp(help))\n# TYPE \(name) \(type)\n"
+            text += "# HELP \(name) \(PrometheusExposition.escape(help, quote: false))\n# TYPE \(name) \(type)\n"
         }
         mutating func sample(_ name: String, _ labels: String, _ value: Double) {
             guard name != skipping else { return }
