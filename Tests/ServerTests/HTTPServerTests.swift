@@ -227,12 +227,15 @@ final class TestClient {
     }
     func shutdownWrite() { Sys.shutdownWrite(fd) }
 
-    /// Receives more bytes; false at end of stream, on error or after 5 s.
+    /// How long `fill` waits for bytes (an upload's analysis on a loaded machine takes longer).
+    var waitMs: Int32 = 5000
+
+    /// Receives more bytes; false at end of stream, on error or after `waitMs`.
     @discardableResult
     func fill() -> Bool {
         guard !sawEOF else { return false }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, 5000) == 1 else { return false }
+        guard poll(&p, 1, waitMs) == 1 else { return false }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { b in (try? Sys.recv(fd, b)).flatMap { $0 } ?? -1 }
         if n <= 0 {

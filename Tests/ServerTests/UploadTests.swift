@@ -65,6 +65,7 @@ final class UploadServer: Sendable {
     /// One POST on a fresh connection.
     func post(_ target: String, _ body: [UInt8], headers: [String] = []) throws -> TestResponse {
         let c = try TestClient(port: port)
+        c.waitMs = 60_000  // the analysis runs on the worker: a 160-CPU recording on a busy machine
         c.send("POST \(target) HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n")
         c.send(body)
         return try #require(c.readResponse(), "no reply to POST \(target)")
