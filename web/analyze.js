@@ -10,17 +10,12 @@
 // caught script errors), data-phases, data-charts (charts drawn), data-compare
 // (none|running|done|error).
 'use strict';
+import { recordPageErrors } from './pageerrors.js';
 
 (() => {
   const body = document.body;
   const $ = (id) => document.getElementById(id);
-  const errors = [];
-  function recordError(msg) {
-    errors.push(String(msg).slice(0, 300));
-    body.dataset.errors = JSON.stringify(errors);
-  }
-  window.addEventListener('error', (e) => recordError(e.message || 'error'));
-  window.addEventListener('unhandledrejection', (e) => recordError(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+  const recordError = recordPageErrors(body);
 
   const CLASSES = ['idle', 'compute-bound', 'memory-bound', 'branch-bound', 'io-bound', 'contention', 'mixed'];
   // Figures charted when the recording has them: key, title, unit.

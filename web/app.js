@@ -33,32 +33,14 @@ import { updateStatus, updateMeta, updateUnavailBanner, showConnBanner, targetTe
 import { CHARTS, TILES, EVENT_DEPS, OS_REASONS, FIELDS } from './metrics.js';
 import { initControls } from './controls.js';
 import { initCharts, cards, chartsEl, createCard, readTheme, applyColors, applyAvailability, reasonText, renderCard, usesFastPath } from './charts.js';
+import { recordPageErrors } from './pageerrors.js';
 import { initPhases, phaseScope, renderPhases, pollPhases, setupPhaseBand } from './phases.js';
 
 (() => {
   const body = document.body;
 
   // ---- errors exposed for tests (fetch failures are state, not errors) ----
-  const errors = [];
-  function recordError(msg) {
-    errors.push(String(msg).slice(0, 300));
-    if (errors.length > 50) errors.shift();
-    body.dataset.errors = JSON.stringify(errors);
-  }
-  window.addEventListener('error', (e) => {
-    if (e.target && e.target !== window && (e.target.src || e.target.href)) {
-      recordError('failed to load ' + (e.target.src || e.target.href));
-    } else {
-      recordError((e.message || 'error') + (e.filename ? ' at ' + e.filename + ':' + e.lineno : ''));
-    }
-  }, true);
-  window.addEventListener('unhandledrejection', (e) => {
-    const r = e.reason;
-    recordError('unhandled rejection: ' + (r && r.message ? r.message : String(r)));
-  });
-  document.addEventListener('securitypolicyviolation', (e) => {
-    recordError('CSP violation: ' + e.violatedDirective + ' ' + (e.blockedURI || ''));
-  });
+  const recordError = recordPageErrors(body);
 
   if (typeof window.Chart !== 'function') {
     recordError('Chart.js did not load from /vendor/chart.min.js');

@@ -7,17 +7,12 @@
 // caught errors), data-rows (metric rows shown).
 // /compare.html?a=NAME&b=NAME is what the dashboard's "compare with ..." links to.
 'use strict';
+import { recordPageErrors } from './pageerrors.js';
 
 (() => {
   const body = document.body;
   const $ = (id) => document.getElementById(id);
-  const errors = [];
-  function recordError(msg) {
-    errors.push(String(msg).slice(0, 300));
-    body.dataset.errors = JSON.stringify(errors);
-  }
-  window.addEventListener('error', (e) => recordError(e.message || 'error'));
-  window.addEventListener('unhandledrejection', (e) => recordError(e.reason && e.reason.message ? e.reason.message : String(e.reason)));
+  const recordError = recordPageErrors(body);
 
   function setStatus(state, text, dot) {
     body.dataset.state = state;
