@@ -32,8 +32,6 @@ public final class RingFollower {
     public private(set) var recordsLost: UInt64 = 0
     /// Monotonic time (ns) of the newest sample's record.
     public private(set) var newestTimeNs: UInt64?
-    /// Last-known per-event cumulative totals (kept when the file goes away).
-    public private(set) var totals: [UInt64] = []
     /// Last-known event flags (the collector updates never-scheduled live).
     public private(set) var eventFlags: [EventFlags] = []
     /// The ring's event table with the flags as they are now.
@@ -131,7 +129,6 @@ public final class RingFollower {
         lastWriteIndex = w
         heartbeatNs = hb
         stopped = st
-        for i in totals.indices { if let t = reader.total(i) { totals[i] = t } }
         for i in eventFlags.indices { if let f = reader.eventFlags(i) { eventFlags[i] = f } }
         var arrived = 0
         if w > samples.end {
@@ -248,7 +245,6 @@ public final class RingFollower {
         lastWriteIndex = 0
         phases = PhaseTracker(samples: run, minPhaseNs: minPhaseNs)
         alerts.bind(columns: run.columns)
-        totals = [UInt64](repeating: 0, count: header.eventCount)
         eventFlags = header.events.map(\.flags)
         epoch += 1
         version &+= 1
