@@ -149,29 +149,29 @@ int cperf_seq_gather_block(const void *area, uint64_t capacity, size_t record_si
     sigjmp_buf env;
     if (sigsetjmp(env, 0)) return -1;
     guard_env = &env;
-    enum { ahead = 8 };  // records fetched ahead: a pass over the ring is a strided walk through memory
+    // A pass over the ring is a strided walk through memory: each record's words are fetched
+    // `ahead` records early. Slots advance by addition (no division per record).
+    enum { ahead = 8 };
+    const char *records = (const char *)area;
+    size_t slot = (size_t)(first % capacity), later = slot;
     for (size_t r = 0; r < count && r < ahead; r++) {
-        const char *record = (const char *)area + (size_t)((first + r) % capacity) * record_size;
-        __builtin_prefetch(record);
-        for (size_t i = 0; i < n; i++) __builtin_prefetch(record + offsets[i]);
+        for (size_t i = 0; i < n; i++) __builtin_prefetch(records + later * record_size + offsets[i]);
+        if (++later == capacity) later = 0;
     }
-    for (size_t r = 0; r < count; r++) {
-        uint64_t index = first + r;
-        const char *record = (const char *)area + (size_t)(index % capacity) * record_size;
+    uint64_t expected = first * 2 + 2;
+    char *out = (char *)dst;
+    for (size_t r = 0; r < count; r++, expected += 2, out += dst_stride) {
+        const char *record = records + slot * record_size;
+        if (++slot == capacity) slot = 0;
         if (r + ahead < count) {
-            const char *later = (const char *)area + (size_t)((index + ahead) % capacity) * record_size;
-            __builtin_prefetch(later);
-            for (size_t i = 0; i < n; i++) __builtin_prefetch(later + offsets[i]);
+            for (size_t i = 0; i < n; i++) __builtin_prefetch(records + later * record_size + offsets[i]);
+            if (++later == capacity) later = 0;
         }
         const uint64_t *seq = (const uint64_t *)record;
-        char *out = (char *)dst + r * dst_stride;
-        uint64_t expected = index * 2 + 2;
         uint8_t good = 0;
         uint64_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if (s1 == expected) {
-            for (size_t i = 0; i < n; i++) {
-                memcpy(out + offsets[i], record + offsets[i], 8);
-            }
+            for (size_t i = 0; i < n; i++) memcpy(out + offsets[i], record + offsets[i], 8);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             good = __atomic_load_n(seq, __ATOMIC_RELAXED) == s1;
         }

@@ -60,7 +60,6 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
         }
     }
 
-    /// HTTP/1.0 has no chunked coding: the body is delimited by the connection's end.
     /// A ring of more than 16 events (a replayed recording) keeps the counters of slots 16 on
     /// past the record's fixed part: every reply shape reads them from there.
     @Test(arguments: [17, 40, 128])
@@ -89,6 +88,42 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
         #expect(csv.dropFirst().map { String($0[k]) } == ["\(1000 + last)", "\(1000 + last)"])
     }
 
+    /// Records caught mid-write (an odd sequence word) inside a block of rows, at a block's
+    /// edge and in a run are left out of objects and CSV, the sample after each with `gap` 1
+    /// (but the reply's first), and are null in every column; the samples around them keep their own values.
+    @Test(arguments: [[5], [15, 16], [16, 17, 18, 33], [0, 39]])
+    func recordsCaughtMidWriteAreLeftOutOfEveryShape(torn: [Int]) throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring, capacity: 64)
+        c.write(40)
+        let recordSize = RingLayout.recordSize(eventCount: Slot.events.count, perCpuCount: 0)
+        for i in torn {
+            apiPatch(dir.ring, at: RingLayout.headerSize(eventCount: Slot.events.count) + i * recordSize, apiLE64(UInt64(2 * i + 1)))
+        }
+        let kept = (0..<40).filter { !torn.contains($0) }
+        // A gap is told after a sample of the reply (before its first one, none can be).
+        let gapAfter = Set(kept.filter { $0 > kept[0] && torn.contains($0 - 1) })
+        let server = APIServer(ring: dir.ring)
+
+        let samples = try #require(try server.object("/api/data")["samples"] as? [[String: Any]])
+        #expect(samples.compactMap { number($0["seq"]).map(Int.init) } == kept)
+        #expect(samples.map { number($0["gap"]) } == kept.map { gapAfter.contains($0) ? 1 : 0 })
+        #expect(samples.allSatisfy { number($0["ipc"]) == 1.5 })
+
+        let rows = try server.get("/api/export.csv").text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let seqAt = try #require(rows.first?.firstIndex(of: "seq")), gapAt = try #require(rows.first?.firstIndex(of: "gap"))
+        #expect(rows.dropFirst().map { Int($0[seqAt]) } == kept)
+        #expect(rows.dropFirst().map { Int($0[gapAt]) } == kept.map { gapAfter.contains($0) ? 1 : 0 })
+
+        let columns = try #require(try server.object("/api/data?format=columns")["columns"] as? [String: Any])
+        let seq = try #require(columns["seq"] as? [Any])
+        #expect(seq.count == 40)
+        #expect((0..<40).filter { isNull(seq[$0]) } == torn)
+        let ipc = try #require(columns["ipc"] as? [Any])
+        #expect((0..<40).filter { isNull(ipc[$0]) } == torn)
+    }
+
+    /// HTTP/1.0 has no chunked coding: the body is delimited by the connection's end.
     @Test func anHTTP10ClientGetsTheBodyUntilClose() throws {
         let dir = APITempDir()
         let c = try FakeCollector(path: dir.ring)

@@ -33,9 +33,24 @@ public struct JSONWriter {
             count += 1
         }
         @inline(__always) func put(_ p: UnsafeRawBufferPointer) {
-            reserve(p.count)
-            if let a = p.baseAddress { (base + count).update(from: a.assumingMemoryBound(to: UInt8.self), count: p.count) }
-            count += p.count
+            let n = p.count
+            reserve(n)
+            guard let from = p.baseAddress else { return }
+            let to = UnsafeMutableRawPointer(base + count)
+            // Keys and short literals (most of a reply's copies) by two overlapping loads and
+            // stores, not a call to memmove.
+            if n >= 16 && n <= 32 {
+                to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+                (to + (n - 16)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+            } else if n >= 8 && n < 16 {
+                to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+                (to + (n - 8)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), as: UInt64.self)
+            } else if n < 8 {
+                for i in 0..<n { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+            } else {
+                to.copyMemory(from: from, byteCount: n)
+            }
+            count += n
         }
     }
 
@@ -148,7 +163,8 @@ public struct JSONWriter {
     }
 
     /// The last `count` decimal digits of `v` (zero-padded), straight into the output, two at
-    /// a time from a table.
+    /// a time from a table. Past 8 digits the low 8 are split off first and written with 32-bit
+    /// arithmetic: two short chains of divisions by 100 that the CPU overlaps, not one long one.
     @inline(__always) private func digits(_ v: UInt64, count: Int) {
         // "00" "01" ... "99": a literal, so no lazy-global check per call.
         let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
@@ -157,14 +173,26 @@ public struct JSONWriter {
         var i = count
         var n = v
         pairs.withUTF8Buffer { table in
-            while i >= 2 {
-                let r = Int(n % 100)
-                n /= 100
-                i -= 2
-                t[i] = table[2 * r]
-                t[i + 1] = table[2 * r + 1]
+            if i > 8 {
+                var low = UInt32(truncatingIfNeeded: n % 100_000_000)
+                n /= 100_000_000
+                for _ in 0..<4 {
+                    let r = Int(low % 100)
+                    low /= 100
+                    i -= 2
+                    t[i] = table[2 &* r]
+                    t[i &+ 1] = table[2 &* r &+ 1]
+                }
             }
-            if i == 1 { t[0] = UInt8(truncatingIfNeeded: n % 10) &+ 0x30 }
+            var m = n
+            while i >= 2 {
+                let r = Int(m % 100)
+                m /= 100
+                i -= 2
+                t[i] = table[2 &* r]
+                t[i &+ 1] = table[2 &* r &+ 1]
+            }
+            if i == 1 { t[0] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30 }
         }
         out.count += count
     }
@@ -175,9 +203,10 @@ public struct JSONWriter {
         comma()
         guard v.isFinite else { raw("null"); return }
         let a = v.magnitude
-        if a < 9.0e15, a == a.rounded(.towardZero) {
+        // Whole numbers exactly (a conversion and back, not a call to trunc()).
+        if a < 9.0e15, case let whole = UInt64(a), Double(whole) == a {
             if v < 0 { raw(UInt8(ascii: "-")) }
-            digits(UInt64(a))
+            digits(whole)
             return
         }
         guard a >= 1e-6, a < 1e15 else {
@@ -195,22 +224,38 @@ public struct JSONWriter {
             while q < 0.1 { q *= 10; decimals += 1 }
             decimals = min(decimals, 19)
         }
-        let divisor = powersOfTen[decimals]
-        let scaled = a * Double(divisor) + 0.5
+        let scaled = a * Double(powersOfTen[decimals]) + 0.5
         guard scaled < 1.8e19 else {
             v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
             return
         }
-        // The integer part (at least one digit), then the fraction without its trailing zeros.
-        let s = UInt64(scaled)
-        if v < 0 && s != 0 { raw(UInt8(ascii: "-")) }
-        digits(s / divisor)
-        var fraction = s % divisor
-        guard fraction != 0 else { return }
-        var places = decimals
-        while fraction % 10 == 0 { fraction /= 10; places -= 1 }
-        raw(UInt8(ascii: "."))
-        digits(fraction, count: places)
+        // The digits of the scaled value without the fraction's trailing zeros, then the point
+        // put in place: no division by a power of ten chosen at run time.
+        var s = UInt64(scaled)
+        guard s != 0 else { raw(UInt8(ascii: "0")); return }
+        if v < 0 { raw(UInt8(ascii: "-")) }
+        while decimals > 0 && s % 10 == 0 { s /= 10; decimals -= 1 }
+        let n = Self.digitCount(s)
+        guard decimals > 0 else { digits(s, count: n); return }
+        if n > decimals {
+            // 123.45: the digits, then the fraction's moved one place right for the point.
+            out.reserve(n + 1)
+            digits(s, count: n)
+            let end = out.base + out.count
+            var i = 0
+            while i < decimals { end[-i] = end[-i - 1]; i += 1 }
+            end[-decimals] = UInt8(ascii: ".")
+            out.count += 1
+        } else {
+            // 0.0012: a zero, the point, the zeros after it, then the digits.
+            out.reserve(2 + decimals - n)
+            let t = out.base + out.count
+            t[0] = UInt8(ascii: "0")
+            t[1] = UInt8(ascii: ".")
+            for z in 0..<(decimals - n) { t[2 + z] = UInt8(ascii: "0") }
+            out.count += 2 + decimals - n
+            digits(s, count: n)
+        }
     }
 
     /// Appends again the `count` bytes written at `start` (a value rendered earlier in this

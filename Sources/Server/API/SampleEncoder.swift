@@ -42,18 +42,64 @@ public struct SampleEncoder {
     /// The sample in `buffer` as an object; `previous` is the index of the sample before it in
     /// this reply (for `gap`); `extra` adds fields after the columns (the phase).
     public func object(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
+        withValues(of: buffer, previous: previous) { object(values: $0, stride: 1, into: &w, extra: extra) }
+    }
+
+    /// One CSV row of the sample in `buffer`; unavailable values are empty cells.
+    public func csvRow(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter) {
+        withValues(of: buffer, previous: previous) { csvRow(values: $0, stride: 1, into: &w) }
+    }
+
+    /// Every emitted column's value for the records of `block` that were read (`ok`), computed
+    /// column by column: one plan per inner loop, so no closure context is retained per value
+    /// and its branches stay predictable. Column k of record i goes to
+    /// `values[k * block.capacity + i]`; `previous[i]` is the sample before record i (for `gap`).
+    func derive(_ block: RecordBlock, count: Int, previous: UnsafePointer<UInt64?>, into values: UnsafeMutablePointer<Double>) {
+        plans.withUnsafeBufferPointer { plans in
+            for k in plans.indices {
+                let plan = plans[k]
+                let row = values + k * block.capacity
+                for i in 0..<count where block.ok[i] != 0 {
+                    row[i] = plan.value(block.record(i), previous: previous[i])
+                }
+            }
+        }
+    }
+
+    /// The sample whose column k is `values[k * stride]`, as an object.
+    func object(values: UnsafePointer<Double>, stride: Int, into w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
         w.beginObject()
-        let r = buffer.record
         keyBytes.withUnsafeBytes { keys in
-            plans.withUnsafeBufferPointer { plans in
-                for k in plans.indices {
-                    w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[keyStarts[k]..<keyStarts[k + 1]]))
-                    w.number(plans[k].value(r, previous: previous))
+            keyStarts.withUnsafeBufferPointer { starts in
+                for k in 0..<plans.count {
+                    w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[starts[k]..<starts[k + 1]]))
+                    w.number(values[k * stride])
                 }
             }
         }
         extra(&w)
         w.endObject()
+    }
+
+    /// The sample whose column k is `values[k * stride]`, as a CSV row.
+    func csvRow(values: UnsafePointer<Double>, stride: Int, into w: inout JSONWriter) {
+        for k in 0..<plans.count {
+            if k > 0 { w.byte(UInt8(ascii: ",")) }
+            let v = values[k * stride]
+            if v.isFinite { w.number(v) }
+        }
+        w.byte(UInt8(ascii: "\n"))
+    }
+
+    /// The emitted columns' values for the one record in `buffer`.
+    private func withValues(of buffer: SampleBuffer, previous: UInt64?, _ body: (UnsafePointer<Double>) -> Void) {
+        let r = buffer.record
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: plans.count) { values in
+            plans.withUnsafeBufferPointer { plans in
+                for k in plans.indices { values[k] = plans[k].value(r, previous: previous) }
+            }
+            body(UnsafePointer(values.baseAddress!))
+        }
     }
 
     /// The `"key":` of the k-th emitted column.
@@ -64,18 +110,5 @@ public struct SampleEncoder {
     /// The CSV header row.
     public func csvHeader(into w: inout JSONWriter) {
         w.literal(columns.map { samples.columns[$0].key }.joined(separator: ",") + "\n")
-    }
-
-    /// One CSV row; unavailable values are empty cells.
-    public func csvRow(_ buffer: SampleBuffer, previous: UInt64?, into w: inout JSONWriter) {
-        let r = buffer.record
-        plans.withUnsafeBufferPointer { plans in
-            for k in plans.indices {
-                if k > 0 { w.byte(UInt8(ascii: ",")) }
-                let v = plans[k].value(r, previous: previous)
-                if v.isFinite { w.number(v) }
-            }
-        }
-        w.byte(UInt8(ascii: "\n"))
     }
 }

@@ -34,6 +34,8 @@ final class SampleReply: HTTPBodyProducer {
     private var reads: [UInt32] = []
     /// Columns: the records of the current pass, a block at a time.
     private lazy var block = RecordBlock(capacity: 64, for: samples)
+    /// Objects and CSV: a block of whole records and their values.
+    private lazy var rowBlock = RowBlock(samples: samples, columns: encoder.plans.count, whole: perCPU != nil)
     private var previous: UInt64?
     private var wroteSample = false
     /// Columns: the per-CPU key and CPU being written once the metric columns are done.
@@ -76,23 +78,37 @@ final class SampleReply: HTTPBodyProducer {
         }
     }
 
+    /// Objects and CSV rows: a block of records read whole, derived column by column, then
+    /// written record by record.
     private func rows(into w: inout JSONWriter, budget: Int) -> Bool {
         let chunkStart = next
+        let b = rowBlock
+        let capacity = b.records.capacity
         while next < range.upperBound && w.count < budget {
-            let i = next
-            next += 1
-            guard perCPU == nil ? samples.read(i, into: buffer) : samples.readWhole(i, into: buffer) else { continue }
-            if shape == .csv {
-                encoder.csvRow(buffer, previous: previous, into: &w)
-            } else {
-                if wroteSample { w.byte(UInt8(ascii: ",")) }
-                encoder.object(buffer, previous: previous, into: &w) { w in
-                    PhaseJSON.sampleField(labels?.phase(forSeq: i), into: &w)
-                    perCPU?.objects(buffer.record, into: &w)
-                }
+            let first = next
+            let n = Int(min(UInt64(capacity), range.upperBound - first))
+            samples.read(first, count: n, into: b.records)
+            var before = previous
+            for i in 0..<n where b.records.ok[i] != 0 {
+                b.previous[i] = before
+                before = first + UInt64(i)
             }
-            wroteSample = true
-            previous = i
+            encoder.derive(b.records, count: n, previous: b.previous, into: b.values)
+            for i in 0..<n where b.records.ok[i] != 0 {
+                let index = first + UInt64(i)
+                if shape == .csv {
+                    encoder.csvRow(values: b.values + i, stride: capacity, into: &w)
+                } else {
+                    if wroteSample { w.byte(UInt8(ascii: ",")) }
+                    encoder.object(values: b.values + i, stride: capacity, into: &w) { w in
+                        PhaseJSON.sampleField(labels?.phase(forSeq: index), into: &w)
+                        perCPU?.objects(b.records.record(i), into: &w)
+                    }
+                }
+                wroteSample = true
+                previous = index
+            }
+            next = first + UInt64(n)
         }
         // Streaming forward: the pages behind this chunk are not needed again.
         samples.reader.release(chunkStart..<next)
@@ -223,6 +239,26 @@ final class SampleReply: HTTPBodyProducer {
             }
         }
         return false
+    }
+}
+
+/// Records read a block at a time for objects and CSV rows, with their derived values (column
+/// by column: value k of record i at `values[k * capacity + i]`) and, for each, the sample
+/// before it (for `gap`). Small enough that a block's rows stay near the chunk budget.
+private final class RowBlock {
+    let records: RecordBlock
+    let values: UnsafeMutablePointer<Double>
+    let previous: UnsafeMutablePointer<UInt64?>
+    init(samples: RingSamples, columns: Int, whole: Bool) {
+        records = RecordBlock(capacity: 16, for: samples, whole: whole)
+        values = .allocate(capacity: max(1, columns) * records.capacity)
+        previous = .allocate(capacity: records.capacity)
+        previous.initialize(repeating: nil, count: records.capacity)
+    }
+    deinit {
+        values.deallocate()
+        previous.deinitialize(count: records.capacity)
+        previous.deallocate()
     }
 }
 

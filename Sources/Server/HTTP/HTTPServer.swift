@@ -554,7 +554,9 @@ public final class HTTPServer {
             c.output.consume(n)
             c.lastActivity = now
         }
-        c.output.shrinkIfLarge()
+        // Not between a streamed body's chunks: each would grow the queue again (a chain of
+        // reallocations and fresh zeroed pages per chunk); the body's end shrinks it.
+        if c.producer == nil { c.output.shrinkIfLarge() }
         return true
     }
 

@@ -71,6 +71,15 @@ public final class RingSamples {
         }
     }
 
+    /// Copies records `first..<first + count` (at most `block.capacity`) whole into `block`
+    /// (the per-CPU section too when the block's stride holds it); ok[i] says which were there.
+    public func read(_ first: UInt64, count: Int, into block: RecordBlock) {
+        let bytes = min(block.stride, header.recordSize)
+        for i in 0..<count {
+            block.ok[i] = reader.read(first + UInt64(i), into: block.bytes + i * block.stride, byteCount: bytes) == .ok ? 1 : 0
+        }
+    }
+
     /// Column `c` of the record in `buffer`.
     @inline(__always)
     public func value(_ c: Int, in buffer: SampleBuffer, previous: UInt64?) -> Double {
@@ -89,8 +98,9 @@ public final class SampleBuffer {
     public var record: RecordView { RecordView(UnsafeRawPointer(bytes)) }
 }
 
-/// Private copies of a run of records (seqlock-checked, only the words a column needs): a
-/// columns reply gathers a block of records per fault guard rather than one.
+/// Private copies of a run of records (seqlock-checked): a columns reply gathers the words a
+/// column needs for a block of records per fault guard; a reply of objects or rows reads a
+/// block whole and derives it column by column.
 public final class RecordBlock {
     public let capacity: Int
     /// Bytes from one record's copy to the next: room for its derived part.
@@ -98,9 +108,11 @@ public final class RecordBlock {
     let bytes: UnsafeMutableRawPointer
     /// 1 where the record was read.
     let ok: UnsafeMutablePointer<UInt8>
-    public init(capacity: Int, for samples: RingSamples) {
+    /// Room for the derived part of each record (`whole`: the whole record, per-CPU section
+    /// included).
+    public init(capacity: Int, for samples: RingSamples, whole: Bool = false) {
         self.capacity = capacity
-        stride = (samples.copyBytes + 63) / 64 * 64
+        stride = ((whole ? samples.header.recordSize : samples.copyBytes) + 63) / 64 * 64
         bytes = .allocate(byteCount: capacity * stride, alignment: 64)
         ok = .allocate(capacity: capacity)
     }
