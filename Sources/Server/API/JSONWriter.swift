@@ -204,9 +204,9 @@ public struct JSONWriter {
         guard v.isFinite else { raw("null"); return }
         let a = v.magnitude
         // Whole numbers exactly (a conversion and back, not a call to trunc()).
-        if a < 9.0e15, case let whole = UInt64(a), Double(whole) == a {
+        if a < 9.0e15, case let whole = Int64(a), Double(whole) == a {
             if v < 0 { raw(UInt8(ascii: "-")) }
-            digits(whole)
+            digits(UInt64(whole))
             return
         }
         guard a >= 1e-6, a < 1e15 else {
@@ -217,21 +217,21 @@ public struct JSONWriter {
         var decimals: Int
         if a >= 1 {
             // The digits before the point (a < 1e15: those of its integer part).
-            decimals = max(0, 10 - Self.digitCount(UInt64(a)))
+            decimals = max(0, 10 - Self.digitCount(UInt64(Int64(a))))
         } else {
             decimals = 10
             var q = a
             while q < 0.1 { q *= 10; decimals += 1 }
             decimals = min(decimals, 19)
         }
-        let scaled = a * Double(powersOfTen[decimals]) + 0.5
+        let scaled = a * scales[decimals] + 0.5
         guard scaled < 1.8e19 else {
             v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
             return
         }
         // The digits of the scaled value without the fraction's trailing zeros, then the point
         // put in place: no division by a power of ten chosen at run time.
-        var s = UInt64(scaled)
+        var s = scaled < 9.0e18 ? UInt64(Int64(scaled)) : UInt64(scaled)
         guard s != 0 else { raw(UInt8(ascii: "0")); return }
         if v < 0 { raw(UInt8(ascii: "-")) }
         while decimals > 0 && s % 10 == 0 { s /= 10; decimals -= 1 }
@@ -294,9 +294,5 @@ extension UInt {
     fileprivate var asUInt64: UInt64 { UInt64(self) }
 }
 
-/// 10^0 ... 10^19 (a literal array: statically initialized, no lazy-global check).
-private let powersOfTen: [UInt64] = [
-    1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
-    10_000_000_000, 100_000_000_000, 1_000_000_000_000, 10_000_000_000_000, 100_000_000_000_000,
-    1_000_000_000_000_000, 10_000_000_000_000_000, 100_000_000_000_000_000, 1_000_000_000_000_000_000,
-    10_000_000_000_000_000_000]
+/// 10^0 ... 10^19 as doubles (each exact), for scaling without a conversion.
+private let scales: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19]

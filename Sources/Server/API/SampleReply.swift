@@ -81,7 +81,6 @@ final class SampleReply: HTTPBodyProducer {
     /// Objects and CSV rows: a block of records read whole, derived column by column, then
     /// written record by record.
     private func rows(into w: inout JSONWriter, budget: Int) -> Bool {
-        let chunkStart = next
         let b = rowBlock
         let capacity = b.records.capacity
         while next < range.upperBound && w.count < budget {
@@ -110,9 +109,12 @@ final class SampleReply: HTTPBodyProducer {
             }
             next = first + UInt64(n)
         }
-        // Streaming forward: the pages behind this chunk are not needed again.
-        samples.reader.release(chunkStart..<next)
-        released = next
+        // Streaming forward: the pages behind are not needed again. Released a megabyte of
+        // records at a time, not per chunk: each release is a system call and a TLB flush.
+        if (next - released) * UInt64(samples.header.recordSize) >= 1 << 20 || next == range.upperBound {
+            samples.reader.release(released..<next)
+            released = next
+        }
         guard next == range.upperBound else { return false }
         if shape == .objects { w.literal(Array("]}".utf8)) }
         return true
