@@ -3,8 +3,8 @@
 // compared (the server). One reader for all three: what counts as a count, a gap or an error
 // is decided once.
 //
-// Layouts: `-x SEP` with any separator (comma, tab, space, semicolon, several characters) and
-// the human layout without `-x`, in any locale's digit grouping; interval (`-I`) or totals;
+// Layouts: `-x SEP` with any separator (comma, tab, space, semicolon, several characters),
+// `-j` (JSON lines) and the human layout without `-x`, in any locale's digit grouping; interval (`-I`) or totals;
 // aggregated, per CPU (`-A`) or per core/die/socket/node/cache/cluster, whose lines are summed
 // per event; `-G` cgroup and `-r` variance columns; header and comment lines (`# started on`,
 // `perf version`, a command line, the human layout's title and footer). Column positions are
@@ -66,10 +66,13 @@ public enum PerfStatCSV {
     public enum Layout: Sendable, Equatable {
         case csv(separator: String)
         case human
+        /// `-j` (`--json`, perf 5.19 and later): one JSON object per line.
+        case json
         public var description: String {
             switch self {
             case .csv(let s): "-x '\(s.map { $0 == "\t" ? "\\t" : String($0) }.joined())'"
             case .human: "human-readable"
+            case .json: "-j (JSON)"
             }
         }
     }
@@ -110,7 +113,7 @@ public enum PerfStatCSV {
 
     /// Whether `text` looks like perf stat output rather than a CSV with a header row: its
     /// first line that is not blank, a comment or perf's prose starts with a time stamp, a
-    /// count or a CPU/aggregation column.
+    /// count, a CPU/aggregation column, or is a -j object.
     public static func isPerfStat(_ text: String) -> Bool {
         for line in text.split(whereSeparator: \.isNewline) {
             let l = line.trimmingSpaces
@@ -118,7 +121,7 @@ public enum PerfStatCSV {
             // A header row starts with a column name; perf's lines with a time stamp, a count,
             // <not counted>, or a CPU or aggregation unit.
             let first = l.prefix { $0.isLetter || $0.isASCIIDigit || $0 == "-" }
-            return (l.first?.isASCIIDigit ?? false) || l.hasPrefix("<") || PerfStatUnit.kind(of: first) != nil || first == "summary"
+            return (l.first?.isASCIIDigit ?? false) || l.hasPrefix("<") || PerfStatUnit.kind(of: first) != nil || first == "summary" || l.hasPrefix("{")
         }
         return false
     }
@@ -193,6 +196,16 @@ public enum PerfStatCSV {
     static func detect(_ data: [(number: Int, line: Substring)]) throws(ParseError) -> PerfStatLineReader {
         let (number, raw) = data[0]
         let line = raw.trimmingSpaces
+        if line.hasPrefix("{") {
+            // -j: the keys say what each line holds; `interval` is on every line of an -I run.
+            var reader = PerfStatLineReader(layout: .json, interval: false, cgroups: false)
+            do {
+                reader = PerfStatLineReader(layout: .json, interval: try reader.jsonFields(raw)["interval"] != nil, cgroups: false)
+            } catch {
+                throw ParseError(line: number, column: error.column, message: error.message)
+            }
+            return reader
+        }
         let leadingBlank = raw.first?.isWhitespace ?? false
         let firstField = line.prefix { !($0.isWhitespace || (!$0.isLetter && !$0.isASCIIDigit && $0 != "." && $0 != "<" && $0 != "-")) }
         var afterFirst = line.dropFirst(firstField.count)

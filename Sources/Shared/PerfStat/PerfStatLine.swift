@@ -98,7 +98,150 @@ struct PerfStatLineReader {
         switch layout {
         case .csv(let sep): return try readCSV(line, separator: sep)
         case .human: return try readHuman(line)
+        case .json: return try readJSON(line)
         }
+    }
+
+    // MARK: -j
+
+    /// A JSON value of perf's flat objects: a string or a number, kept as its text.
+    enum JSONScalar: Equatable {
+        case string(String)
+        case number(String)
+        var text: String {
+            switch self {
+            case .string(let s), .number(let s): s
+            }
+        }
+    }
+
+    /// One -j line: `{"interval" : 1.0, "cpu" : "3", "counter-value" : "123.000000", "unit" : "",
+    /// "event" : "cycles", "event-runtime" : 99, "pcnt-running" : 100.00, "metric-value" : ...}`.
+    /// The aggregation unit is a key of its own (`cpu`, `core`, `die`, `socket`, `node`, `cache`,
+    /// `cluster`) with `aggregate-number` CPUs; `-G` adds `cgroup`, `-r` `variance`. A line
+    /// without `event` (a metric of the line before, newer perf) is no reading; keys perfring
+    /// does not use are skipped.
+    private func readJSON(_ line: Substring) throws(PerfStatLineError) -> PerfStatLine? {
+        let fields = try jsonFields(line)
+        func fail(_ message: String) -> PerfStatLineError { PerfStatLineError(column: 1, message: message) }
+        func number(_ key: String) throws(PerfStatLineError) -> Double? {
+            guard let v = fields[key] else { return nil }
+            guard let d = Double(v.text), d.isFinite else { throw fail("expected a number for \"\(key)\", found '\(v.text)'") }
+            return d
+        }
+        guard let event = fields["event"] else { return nil }
+        var time: Double?
+        if interval {
+            guard let t = try number("interval"), t >= 0 else { throw fail("expected \"interval\" (seconds since the start) on every line of an -I recording") }
+            time = t
+        }
+        guard let counter = fields["counter-value"] else { throw fail("expected \"counter-value\" beside \"event\"") }
+        let value: PerfStatValue
+        switch counter.text {
+        case Self.notCounted: value = .notCounted
+        case Self.notSupported: value = .notSupported
+        case let t:
+            guard let v = Double(t), v.isFinite, v >= 0 else { throw fail("expected a count (a number, <not counted> or <not supported>), found '\(t)'") }
+            value = .count(v)
+        }
+        var unit: PerfStatUnit?
+        for (key, kind) in Self.jsonUnits {
+            guard let id = fields[key]?.text else { continue }
+            if kind == .cpu {
+                guard !id.isEmpty, id.allSatisfy(\.isASCIIDigit) else { throw fail("expected a CPU number for \"cpu\", found '\(id)'") }
+                unit = PerfStatUnit(kind: .cpu, id: "CPU" + id, cpus: 1)
+            } else {
+                guard PerfStatUnit.kind(of: id[...]) == kind else { throw fail("expected a \(kind.rawValue) unit for \"\(key)\", found '\(id)'") }
+                guard let n = try number("aggregate-number"), n >= 1, n < 1_048_576, n == n.rounded() else {
+                    throw fail("expected \"aggregate-number\" (the CPUs in \(id)) beside \"\(key)\"")
+                }
+                unit = PerfStatUnit(kind: kind, id: id, cpus: Int(n))
+            }
+            break
+        }
+        let name = event.text
+        guard Self.isEventName(name) else { throw fail("expected an event name, found '\(name)'") }
+        var l = PerfStatLine(time: time, unit: unit, value: value, valueUnit: (fields["unit"]?.text ?? "")[...], event: name)
+        l.cgroup = fields["cgroup"].map { $0.text[...] }
+        l.variancePct = try number("variance")
+        l.runningPct = try number("pcnt-running")
+        // perf writes `"metric-value" : 0.000000, "metric-unit" : ""` where -x leaves both
+        // cells empty: no metric.
+        l.metricUnit = (fields["metric-unit"]?.text ?? "")[...]
+        if case .count = value, !l.metricUnit.isEmpty { l.metric = fields["metric-value"].flatMap { Double($0.text) } ?? .nan }
+        return l
+    }
+
+    /// -j keys that name an aggregation unit.
+    static let jsonUnits: [(String, PerfStatUnit.Kind)] = [("cpu", .cpu), ("core", .core), ("die", .die), ("socket", .socket),
+                                                           ("node", .node), ("cache", .cache), ("cluster", .cluster)]
+
+    /// The keys and values of a flat JSON object on one line (perf's -j lines nest nothing).
+    func jsonFields(_ line: Substring) throws(PerfStatLineError) -> [String: JSONScalar] {
+        let bytes = Array(line.utf8)
+        var i = 0
+        func fail(_ message: String) -> PerfStatLineError { PerfStatLineError(column: i + 1, message: message) }
+        func blanks() { while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0D { i += 1 } }
+        func expect(_ b: UInt8, _ what: String) throws(PerfStatLineError) {
+            blanks()
+            guard i < bytes.count, bytes[i] == b else { throw fail("expected \(what) (perf stat -j output)") }
+            i += 1
+        }
+        func string() throws(PerfStatLineError) -> String {
+            try expect(UInt8(ascii: "\""), "a quoted string")
+            var out: [UInt8] = []
+            while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+                if bytes[i] == UInt8(ascii: "\\") {
+                    i += 1
+                    guard i < bytes.count else { break }
+                    switch bytes[i] {
+                    case UInt8(ascii: "n"): out.append(0x0A)
+                    case UInt8(ascii: "t"): out.append(0x09)
+                    case UInt8(ascii: "u"):
+                        // \u00XX (perf escapes control bytes so); others are not in its output.
+                        guard i + 4 < bytes.count, let v = UInt8(String(decoding: bytes[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else { throw fail("expected four hex digits after \\u") }
+                        out.append(v)
+                        i += 4
+                    default: out.append(bytes[i])
+                    }
+                } else {
+                    out.append(bytes[i])
+                }
+                i += 1
+            }
+            guard i < bytes.count else { throw fail("a string is not closed before the end of the line") }
+            i += 1
+            return String(decoding: out, as: UTF8.self)
+        }
+        var fields: [String: JSONScalar] = [:]
+        try expect(UInt8(ascii: "{"), "'{'")
+        blanks()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+        } else {
+            while true {
+                let key = try string()
+                try expect(UInt8(ascii: ":"), "':' after \"\(key)\"")
+                blanks()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
+                    fields[key] = .string(try string())
+                } else {
+                    let start = i
+                    while i < bytes.count, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: ".")
+                        || bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") || (bytes[i] >= 0x30 && bytes[i] <= 0x39) { i += 1 }
+                    guard i > start else { throw fail("expected a string or a number for \"\(key)\"") }
+                    fields[key] = .number(String(decoding: bytes[start..<i], as: UTF8.self))
+                }
+                blanks()
+                guard i < bytes.count else { throw fail("the object is not closed before the end of the line") }
+                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "}"), "',' or '}'")
+                break
+            }
+        }
+        blanks()
+        guard i == bytes.count else { throw fail("unexpected text after the object") }
+        return fields
     }
 
     // MARK: -x SEP
@@ -176,18 +319,23 @@ struct PerfStatLineReader {
         f = Array(f[nameStart..<nameEnd])
         let name = f.joined(separator: separator)
         k = nameStart
-        // perf's names start with a letter and have no blanks, but for `cycles [cpu_core]` (an
-        // event of several PMUs); one the separator splits is PMU syntax (`cha/event=0x34,umask=1/`).
-        let blank = name.firstIndex(where: \.isWhitespace)
-        guard let first = name.first, first.isLetter, blank == nil || (name.hasSuffix("]") && name[blank!...].trimmingSpaces.hasPrefix("[")) else {
-            throw fail("expected an event name, found '\(name)'")
-        }
-        if f.count > 1, !(name.contains("/") && f.allSatisfy({ !$0.isEmpty && locale.parsePlain($0) == nil })) {
+        // One the separator splits is PMU syntax (`cha/event=0x34,umask=1/`): its first and last
+        // pieces hold a slash (`cycles,/web` is an event and a -G cgroup).
+        guard Self.isEventName(name) else { throw fail("expected an event name, found '\(name)'") }
+        if f.count > 1, !(f[0].contains("/") && f[f.count - 1].contains("/") && f.allSatisfy({ !$0.isEmpty && locale.parsePlain($0) == nil })) {
             k = nameStart + 1
             throw fail("expected the counter's run time (ns) and running percentage (0 to 100) after the event name \(f[0]), found '\(f[1])'")
         }
         line.event = name
         return line
+    }
+
+    /// perf's names start with a letter and have no blanks, but for `cycles [cpu_core]` (an
+    /// event of several PMUs), and never a control character.
+    static func isEventName(_ name: String) -> Bool {
+        guard let first = name.first, first.isLetter, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return false }
+        guard let blank = name.firstIndex(where: \.isWhitespace) else { return true }
+        return name.hasSuffix("]") && name[blank...].trimmingSpaces.hasPrefix("[")
     }
 
     private func csvValue(_ s: Substring, column: Int) throws(PerfStatLineError) -> PerfStatValue {
