@@ -197,12 +197,16 @@ public enum PerfStatCSV {
         let (number, raw) = data[0]
         let line = raw.trimmingSpaces
         if line.hasPrefix("{") {
-            // -j: the keys say what each line holds; `interval` is on every line of an -I run.
-            var reader = PerfStatLineReader(layout: .json, interval: false, cgroups: false)
-            do {
-                reader = PerfStatLineReader(layout: .json, interval: try reader.jsonFields(raw)["interval"] != nil, cgroups: false)
-            } catch {
-                throw ParseError(line: number, column: error.column, message: error.message)
+            // -j: the keys say what each line holds; `interval` is on every reading of an -I run
+            // (the first reading decides: a metric-only line may come first).
+            let reader = PerfStatLineReader(layout: .json, interval: false, cgroups: false)
+            for (n, l) in data.prefix(12) {
+                do {
+                    let fields = try reader.jsonFields(l)
+                    if fields["event"] != nil { return PerfStatLineReader(layout: .json, interval: fields["interval"] != nil, cgroups: false) }
+                } catch {
+                    throw ParseError(line: n, column: error.column, message: error.message)
+                }
             }
             return reader
         }
