@@ -258,6 +258,18 @@ public struct JSONWriter {
         }
     }
 
+    /// Overwrites the `width` bytes at `offset` with `v` in lowercase hex, zero-padded (a size
+    /// written before what it measures).
+    public func setHex(_ v: Int, at offset: Int, width: Int) {
+        precondition(v >= 0 && offset >= 0 && offset + width <= out.count && (width >= 16 || v < 1 << (4 * width)), "setHex out of range")
+        var x = v
+        for k in stride(from: offset + width - 1, through: offset, by: -1) {
+            let d = UInt8(x & 15)
+            out.base[k] = d < 10 ? 0x30 + d : 0x57 + d
+            x >>= 4
+        }
+    }
+
     /// Appends again the `count` bytes written at `start` (a value rendered earlier in this
     /// buffer, since the last `reset`), as the value that follows.
     public mutating func repeatValue(at start: Int, count: Int) {

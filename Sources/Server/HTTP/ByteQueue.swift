@@ -57,21 +57,6 @@ final class ByteQueue {
         var s = s
         s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
-    /// A chunk-size line's number: lowercase hex digits of `n` (>= 0).
-    func append(hex n: Int) {
-        var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes: room for any Int in hex
-        withUnsafeMutableBytes(of: &digits) { d in
-            var v = UInt(n)
-            var k = d.count
-            repeat {
-                k -= 1
-                let x = UInt8(v & 15)
-                d[k] = x < 10 ? 0x30 + x : 0x57 + x
-                v >>= 4
-            } while v > 0
-            append(UnsafeRawBufferPointer(rebasing: d[k...]))
-        }
-    }
     func append(decimal n: Int) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
         withUnsafeMutableBytes(of: &digits) { d in

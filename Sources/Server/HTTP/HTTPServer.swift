@@ -500,26 +500,40 @@ public final class HTTPServer {
         }
     }
 
-    /// Asks the connection's producer for one chunk and queues it, framed; the last one ends the
-    /// body.
+    /// Asks the connection's producer for one chunk, framed in the writer itself (its size line
+    /// zero-padded to a fixed width, which RFC 9112 allows, so it can be written before the
+    /// chunk), and sends it straight from there when nothing is queued before it: the common
+    /// case copies no body bytes. What the socket does not take is queued. The last chunk ends
+    /// the body.
     private func produceChunk(_ c: Connection) {
         guard let producer = c.producer else { return }
         chunkWriter.reset()
-        let done = producer.produce(into: &chunkWriter, budget: config.bodyChunk)
-        if chunkWriter.count > 0 {
-            if c.chunked {
-                c.output.append(hex: chunkWriter.count)
-                c.output.append("\r\n")
+        if c.chunked { chunkWriter.literal(Self.chunkSizeLine) }
+        let head = chunkWriter.count
+        let done = producer.produce(into: &chunkWriter, budget: config.bodyChunk + head)
+        if c.chunked {
+            let size = chunkWriter.count - head
+            if size > 0 {
+                chunkWriter.setHex(size, at: 0, width: Self.chunkSizeLine.count - 2)
+                chunkWriter.literal("\r\n")
+            } else {
+                chunkWriter.reset()  // never an empty chunk: that would end the body
             }
-            chunkWriter.withBytes { c.output.append($0) }
-            if c.chunked { c.output.append("\r\n") }
+            if done { chunkWriter.literal("0\r\n\r\n") }
         }
-        if done {
-            if c.chunked { c.output.append("0\r\n\r\n") }
-            c.producer = nil
+        if done { c.producer = nil }
+        chunkWriter.withBytes { bytes in
+            var rest = bytes
+            // A send error leaves it all queued: the flush that follows meets it and closes.
+            if c.output.count == 0, !rest.isEmpty, let n = try? Sys.send(c.fd, rest) {
+                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            }
+            c.output.append(rest)
         }
         c.lastActivity = now
     }
+    /// A chunk-size line before its chunk is made: 8 hex digits, room for any chunk.
+    private static let chunkSizeLine = Array("00000000\r\n".utf8)
 
     /// Queues a complete response (closing after it when the connection is not kept alive).
     private func queue(_ response: HTTPResponse, on c: Connection, keepAlive: Bool, versionMinor: Int, isHEAD: Bool) {
