@@ -90,7 +90,23 @@ import Testing
         #expect(r.events.map(\.name) == ["cycles"] && r.intervals.count == 1 && r.isInterval)
     }
 
+    /// Shapes other perf versions print, as reported on linux-perf-users: metric values as
+    /// strings, a comma before the closing brace (ARM, perf 6.9), an event's further metric on
+    /// the same line (perf 6.3 with -M).
+    @Test func otherPerfVersionsShapesAreRead() throws {
+        let r = try PerfStatCSV.parse("""
+        {"counter-value" : "225904.823297", "unit" : "msec", "event" : "cpu-clock", "event-runtime" : 225904323425, "pcnt-running" : 100.00, "metric-value" : "224.456872", "metric-unit" : "CPUs utilized"}
+        {"counter-value" : "3112.000000", "unit" : "", "event" : "armv8_pmuv3_1/branch-misses/", "event-runtime" : 20699340, "pcnt-running" : 100.00, }
+        {"counter-value" : "1117309.000000", "unit" : "", "event" : "UNC_M_CAS_COUNT.RD", "event-runtime" : 8017286783, "pcnt-running" : 100.00, "metric-value" : 124.961911, "metric-unit" : "MB/s  memory_bandwidth_read"} {"metric-value" : 2.5, "metric-unit" : "MB/s  memory_bandwidth_total"}
+        """)
+        #expect(r.events.count == 3)
+        let readings = r.intervals[0].readings.compactMap { $0 }
+        #expect(readings.map(\.count) == [225_904_823_297, 3112, 1_117_309])
+        #expect(readings[0].metric == 224.456872 && readings[2].metricUnit == "MB/s  memory_bandwidth_read")
+    }
+
     @Test(arguments: [
+        ("{\"interval\" : 0.1, \"counter-value\" : \"5\", \"event\" : \"cycles\"} {\"interval\" : 0.1, \"counter-value\" : \"6\", \"event\" : \"instructions\"}", "two readings"),
         ("{\"interval\" : 0.1, \"counter-value\" : \"5\", \"unit\" : \"\", \"event\" : \"cycles\"", "not closed"),
         ("{\"interval\" : 0.1, \"counter-value\" : {\"v\" : 5}, \"event\" : \"cycles\"}", "a string or a number"),
         ("{\"interval\" : 0.1, \"counter-value\" : \"-5\", \"unit\" : \"\", \"event\" : \"cycles\"}", "expected a count"),

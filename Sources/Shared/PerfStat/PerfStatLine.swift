@@ -213,12 +213,14 @@ struct PerfStatLineReader {
             i += 1
             return String(decoding: out, as: UTF8.self)
         }
-        var fields: [String: JSONScalar] = [:]
-        try expect(UInt8(ascii: "{"), "'{'")
-        blanks()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
-            i += 1
-        } else {
+        func object() throws(PerfStatLineError) -> [String: JSONScalar] {
+            var fields: [String: JSONScalar] = [:]
+            try expect(UInt8(ascii: "{"), "'{'")
+            blanks()
+            if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return fields
+            }
             while true {
                 let key = try string()
                 try expect(UInt8(ascii: ":"), "':' after \"\(key)\"")
@@ -234,13 +236,27 @@ struct PerfStatLineReader {
                 }
                 blanks()
                 guard i < bytes.count else { throw fail("the object is not closed before the end of the line") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+                if bytes[i] == UInt8(ascii: ",") {
+                    i += 1
+                    blanks()
+                    // `"pcnt-running" : 100.00, }`: some perf versions leave a comma before the end.
+                    if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return fields }
+                    continue
+                }
                 try expect(UInt8(ascii: "}"), "',' or '}'")
-                break
+                return fields
             }
         }
+        let fields = try object()
+        // Some perf versions print an event's further metrics as objects on the same line
+        // (`{... "event" : ...} {"metric-value" : ...}`): those are no readings.
         blanks()
-        guard i == bytes.count else { throw fail("unexpected text after the object") }
+        while i < bytes.count {
+            guard bytes[i] == UInt8(ascii: "{") else { throw fail("unexpected text after the object") }
+            let column = i
+            if try object()["event"] != nil { i = column; throw fail("two readings on one line") }
+            blanks()
+        }
         return fields
     }
 
