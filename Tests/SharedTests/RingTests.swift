@@ -410,3 +410,44 @@ private func checkLocation(_ path: String) throws(RingSetupError) {
         #expect(throws: RingSetupError.self) { _ = try RingWriter(config: RingConfig(path: dir.path + "/big", capacity: 4, eventCount: 129)) }
     }
 }
+
+/// The writer drops written pages from its mapping in batches (PageReleaser): however many
+/// records it writes, and across a wrap, its resident share of the ring stays within the header,
+/// one batch and the page being written, and every record stays readable from the file.
+@Suite struct RingWriterResidency {
+    /// Resident kB of this process's mapping of `path` (/proc/self/smaps), nil when not mapped.
+    static func residentKB(of path: String) -> Int? {
+        guard let text = try? Sys.readFile("/proc/self/smaps", limit: 1 << 26) else { return nil }
+        var inRing = false
+        for line in text.split(separator: "\n") {
+            if line.first.map({ $0.isHexDigit }) == true, line.contains("-") {
+                inRing = line.hasSuffix(" " + path)
+            } else if inRing, line.hasPrefix("Rss:") {
+                return Int(line.split(separator: " ")[1])
+            }
+        }
+        return nil
+    }
+
+    @Test(arguments: [40, 1_000, 2_600])
+    func writtenPagesLeaveTheMappingInBatches(records: Int) throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let path = dir.path + "/ring"
+        let capacity = 2_000
+        let w = try makeRing(at: path, capacity: capacity, events: 2)
+        for i in 0..<records { writeRecord(w, value: UInt64(i), time: UInt64(1 + i)) }
+        let page = Sys.pageSize
+        let ringKB = (RingLayout.headerSize(eventCount: 2) + capacity * w.config.recordSize) / 1024
+        let boundKB = (RingLayout.headerSize(eventCount: 2) + (RingWriter.releaseBatchPages + 2) * page) / 1024
+        let resident = try #require(Self.residentKB(of: path))
+        #expect(ringKB > 4 * boundKB)  // the bound is far below the ring's size
+        #expect(resident <= boundKB, "\(resident) kB of the ring mapped after \(records) records (bound \(boundKB) kB)")
+        let r = try RingReader(path: path)
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: r.header.recordSize, alignment: 64)
+        defer { buf.deallocate() }
+        for i in max(0, records - capacity)..<records {
+            #expect(r.read(UInt64(i), into: buf) == .ok)
+            #expect(RecordView(UnsafeRawPointer(buf)).counter(0).value == UInt64(i))
+        }
+    }
+}

@@ -1,7 +1,10 @@
 // Both sides of the ring touch each record once and then leave it for a whole lap. Keeping
 // those pages mapped would make each process's resident set grow to the ring's size (30 MB for
 // an hour at 100 ms) although the data lives in the page cache anyway; this drops the pages
-// behind the cursor from the process's page tables as soon as they are finished.
+// behind the cursor from the process's page tables once they are finished, a batch at a time:
+// each drop is a madvise whose TLB flush may interrupt another CPU, so a writer that finishes a
+// page every few ticks releases them in larger runs (the bound on its mapped ring pages is the
+// batch plus a page).
 
 /// Releases whole pages of the records area once every record on them is done.
 public struct PageReleaser {
@@ -9,15 +12,19 @@ public struct PageReleaser {
     private let areaLength: Int
     private let recordSize: Int
     private let capacity: Int
+    /// Finished bytes are released once at least this many have gathered (whole pages).
+    private let batchBytes: Int
     private var from = 0
     private var lastIndex: UInt64?
 
-    /// `area` is the first record (page-aligned: the header is one page).
-    public init(area: UnsafeMutableRawPointer, recordSize: Int, capacity: Int) {
+    /// `area` is the first record (page-aligned: the header is one page); finished pages are
+    /// released `batchPages` at a time (and at each wrap of the ring).
+    public init(area: UnsafeMutableRawPointer, recordSize: Int, capacity: Int, batchPages: Int = 1) {
         self.area = area
         self.recordSize = recordSize
         self.capacity = capacity
         self.areaLength = recordSize * capacity
+        self.batchBytes = max(1, batchPages) * Sys.pageSize
     }
 
     /// Records up to and including ring index `index` are finished with.
@@ -38,7 +45,7 @@ public struct PageReleaser {
         }
         lastIndex = index
         let done = (slot + 1) * recordSize / page * page
-        if done > from {
+        if done - from >= batchBytes {
             Sys.dropMappedPages(area + from, length: done - from)
             from = done
         }

@@ -96,6 +96,8 @@ public final class RingWriter {
     /// Per-event cumulative totals, kept here and stored into the header on each commit.
     private let totals: UnsafeMutableBufferPointer<UInt64>
     private var releaser: PageReleaser
+    /// Written pages are released from the mapping 64 KB at a time (PageReleaser).
+    static let releaseBatchPages = 16
     private var published = false
     /// The OS fields' running totals, and the mask of those kept, as last stored.
     private let osTotals: UnsafeMutableBufferPointer<UInt64>
@@ -155,7 +157,8 @@ public final class RingWriter {
         self.osTotals = .allocate(capacity: OSField.allCases.count)
         osTotals.initialize(repeating: 0)
         self.recordsOffset = RingLayout.headerSize(eventCount: config.eventCount)
-        self.releaser = PageReleaser(area: p + recordsOffset, recordSize: config.recordSize, capacity: config.capacity)
+        self.releaser = PageReleaser(area: p + recordsOffset, recordSize: config.recordSize, capacity: config.capacity,
+                                     batchPages: Self.releaseBatchPages)
         writeHeader()
         cleanup = false
     }
