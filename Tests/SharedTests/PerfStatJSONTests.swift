@@ -117,6 +117,7 @@ import Testing
         ("{\"interval\" : 0.1, \"socket\" : \"S0-C1\", \"aggregate-number\" : 2, \"counter-value\" : \"5\", \"event\" : \"cycles\"}", "--per-socket"),
         ("{\"interval\" : 0.1, \"event\" : \"cycles\"}", "counter-value"),
         ("{\"interval\" : \"soon\", \"counter-value\" : \"5\", \"event\" : \"cycles\"}", "\"interval\""),
+        ("{\"interval\" : 0.1, \"thread\" : \"bash-4242\", \"counter-value\" : \"5\", \"event\" : \"cycles\"}", "--per-thread"),
         ("{\"interval\" : 0.1, \"counter-value\" : \"5\", \"event\" : \"cycles\"} trailing", "after the object"),
         ("{\"interval\" : 0.1, \"counter-value\" : \"5\", \"event\" : \"cyc", "not closed"),
     ])
@@ -130,6 +131,31 @@ import Testing
                 #expect(error.line == line && error.message.contains(says), "\(error)")
             }
         }
+    }
+
+    /// `-I --summary` ends with the totals of the whole run, in both layouts: the intervals
+    /// already hold them, so they are skipped rather than refused (perf 6.1's output).
+    @Test func summaryTotalsAfterTheIntervalsAreSkipped() throws {
+        let csv = try PerfStatCSV.parse("""
+             0.300421930,601.54,msec,task-clock,601533332,100.00,2.005,CPUs utilized
+             0.300421930,51,,context-switches,601533351,100.00,84.783,/sec
+             0.601253045,601.59,msec,task-clock,601593276,100.00,2.005,CPUs utilized
+             0.601253045,27,,context-switches,601592604,100.00,44.881,/sec
+                 summary,1203.13,msec,task-clock,1203126608,100.00,1.999,CPUs utilized
+                 summary,78,,context-switches,1203126955,100.00,64.070,/sec
+        """)
+        var json = try PerfStatCSV.parse("""
+        {"interval" : 0.300421930, "counter-value" : "601.54", "unit" : "msec", "event" : "task-clock", "event-runtime" : 601533332, "pcnt-running" : 100.00, "metric-value" : 2.005, "metric-unit" : "CPUs utilized"}
+        {"interval" : 0.300421930, "counter-value" : "51", "unit" : "", "event" : "context-switches", "event-runtime" : 601533351, "pcnt-running" : 100.00, "metric-value" : 84.783, "metric-unit" : "/sec"}
+        {"interval" : 0.601253045, "counter-value" : "601.59", "unit" : "msec", "event" : "task-clock", "event-runtime" : 601593276, "pcnt-running" : 100.00, "metric-value" : 2.005, "metric-unit" : "CPUs utilized"}
+        {"interval" : 0.601253045, "counter-value" : "27", "unit" : "", "event" : "context-switches", "event-runtime" : 601592604, "pcnt-running" : 100.00, "metric-value" : 44.881, "metric-unit" : "/sec"}
+        {"counter-value" : "1203.13", "unit" : "msec", "event" : "task-clock", "event-runtime" : 1203126608, "pcnt-running" : 100.00, "metric-value" : 1.999, "metric-unit" : "CPUs utilized"}
+        {"counter-value" : "78", "unit" : "", "event" : "context-switches", "event-runtime" : 1203126955, "pcnt-running" : 100.00, "metric-value" : 64.070, "metric-unit" : "/sec"}
+        """)
+        #expect(csv.intervals.map(\.time) == [0.30042193, 0.601253045])
+        #expect(csv.intervals.map { $0.readings.compactMap { $0?.count } } == [[601_540_000, 51], [601_590_000, 27]])
+        json.layout = csv.layout
+        #expect(String(describing: json) == String(describing: csv))
     }
 
     /// Damaged files (any byte changed, or cut anywhere) are read or refused, never a crash.

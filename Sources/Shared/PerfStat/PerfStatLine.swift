@@ -119,8 +119,8 @@ struct PerfStatLineReader {
     /// "event" : "cycles", "event-runtime" : 99, "pcnt-running" : 100.00, "metric-value" : ...}`.
     /// The aggregation unit is a key of its own (`cpu`, `core`, `die`, `socket`, `node`, `cache`,
     /// `cluster`) with `aggregate-number` CPUs; `-G` adds `cgroup`, `-r` `variance`. A line
-    /// without `event` (a metric of the line before, newer perf) is no reading; keys perfring
-    /// does not use are skipped.
+    /// without `event` (a metric of the line before, newer perf) is no reading, nor is one
+    /// without `interval` in an -I recording (--summary); keys perfring does not use are skipped.
     private func readJSON(_ line: Substring) throws(PerfStatLineError) -> PerfStatLine? {
         let fields = try jsonFields(line)
         func fail(_ message: String) -> PerfStatLineError { PerfStatLineError(column: 1, message: message) }
@@ -130,9 +130,12 @@ struct PerfStatLineReader {
             return d
         }
         guard let event = fields["event"] else { return nil }
+        if fields["thread"] != nil { throw fail("per-thread output (--per-thread) is not read") }
         var time: Double?
         if interval {
-            guard let t = try number("interval"), t >= 0 else { throw fail("expected \"interval\" (seconds since the start) on every line of an -I recording") }
+            // A reading without one is --summary's totals after the intervals, which hold them.
+            guard fields["interval"] != nil else { return nil }
+            guard let t = try number("interval"), t >= 0 else { throw fail("expected \"interval\" (seconds since the start) as a number") }
             time = t
         }
         guard let counter = fields["counter-value"] else { throw fail("expected \"counter-value\" beside \"event\"") }
@@ -269,12 +272,14 @@ struct PerfStatLineReader {
         // Columns count from 1 in messages, as an editor shows them.
         func fail(_ message: String) -> PerfStatLineError { PerfStatLineError(column: k + 1, message: message) }
         var time: Double?
-        if interval {
+        if f[0] == "summary" {
+            // --summary: the totals after the intervals, which hold them already.
+            if interval { return nil }
+            k = 1
+        } else if interval {
             guard let t = Self.timeStamp(f[0]) else { throw fail("expected a time stamp (seconds with nine decimals, as perf stat -I prints), found '\(f[0])'") }
             time = t
             k = 1
-        } else if f[0] == "summary" {
-            k = 1   // --summary with -I: the totals line after the intervals
         }
         guard f.count > k else { throw fail("expected a value after the time stamp: the line ends") }
         var unit: PerfStatUnit?
