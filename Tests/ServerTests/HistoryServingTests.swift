@@ -220,3 +220,34 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
         #expect(seqs(o) == Array(0..<n))
     }
 }
+
+/// A full ring at start is a backlog for phases and alerts: it is consumed in bounded slices
+/// on ticks and between the server loop's turns, never by a request, so requests are answered
+/// while it lasts; records that arrive live are still seen by the next request.
+@Suite struct PhaseBacklogTests {
+    @Test func aLargeBacklogIsConsumedInSlicesNotByRequests() throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring, capacity: 8192)
+        c.write(5000)
+        let api = PerfringAPI(ringPath: dir.ring, files: nil)
+        api.tick(now: Sys.monotonicNanos())
+        let afterTick = api.follower.backlog
+        #expect(afterTick >= 5000 - UInt64(PerfringAPI.backlogSlice) && afterTick > 0, "one tick takes one slice at most")
+        // Requests leave a large backlog alone.
+        let text = Array("GET /api/latest HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        guard case .complete(let request, _) = text.withUnsafeBytes({ HTTPParser.parse($0) }) else {
+            Issue.record("request did not parse"); return
+        }
+        guard case .response(let latest) = api.handle(request) else { Issue.record("no response"); return }
+        #expect(latest.status == .ok)
+        #expect(api.follower.backlog == afterTick)
+        // The loop's idle slices finish it.
+        var slices = 0
+        while api.idle(now: Sys.monotonicNanos()) { slices += 1 }
+        #expect(api.follower.backlog == 0 && slices >= 1)
+        // Live records are small backlogs: the next request takes them in.
+        c.write(3)
+        _ = api.handle(request)
+        #expect(api.follower.backlog == 0)
+    }
+}

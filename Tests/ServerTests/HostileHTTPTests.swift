@@ -408,6 +408,7 @@ final class StreamCountingServer: Sendable {
             let open = server?.streamCount ?? 0
             counts.withLock { $0.open = open }
         }
+        func idle(now: UInt64) -> Bool { api.idle(now: now) }
         func streamClosed(_ stream: StreamToken) {
             api.streamClosed(stream)
             counts.withLock { $0.closed += 1 }

@@ -57,7 +57,8 @@ public final class PerfringAPI: HTTPHandler {
     // MARK: tick
 
     public func tick(now: UInt64) {
-        follower.poll()
+        follower.poll(ingestBudget: 0)
+        follower.ingestBacklog(records: Self.backlogSlice, forNs: Self.backlogSliceNs)
         ticks &+= 1
         deliverAnalyses()
         // Every stream behind the ring catches up: samples that arrived on this poll, a request's
@@ -68,6 +69,15 @@ public final class PerfringAPI: HTTPHandler {
             if let lastState { Log.info("collector \(lastState.rawValue) -> \(state.rawValue)") }
             lastState = state
         }
+    }
+
+    /// Phases and alerts consume a backlog (a full ring at start) a slice at a time: at most
+    /// this many records or this long per slice, on ticks and between the loop's turns.
+    static let backlogSlice = 2048
+    static let backlogSliceNs: UInt64 = 2_000_000
+
+    public func idle(now: UInt64) -> Bool {
+        follower.ingestBacklog(records: Self.backlogSlice, forNs: Self.backlogSliceNs)
     }
 
     private func encoder(for samples: RingSamples) -> SampleEncoder {
@@ -178,8 +188,10 @@ public final class PerfringAPI: HTTPHandler {
             return .response(files?.response(for: request) ?? .error(.notFound, "not found"))
         }
         guard let query = request.queryItems() else { return .response(.error(.badRequest, "invalid percent-encoding in the query")) }
-        // Answer with the freshest data, not the last tick's; a backlog for phases waits for the tick.
-        follower.poll(ingestBudget: 256)
+        // Answer with the freshest data, not the last tick's, with the phases of the records
+        // that just arrived; a larger backlog is left to the slices between requests.
+        follower.poll(ingestBudget: 0)
+        if follower.backlog <= 256 { follower.ingestBacklog(records: 256) }
         switch path {
         case "/api/latest": return .response(latest())
         case "/api/data": return data(query)

@@ -59,6 +59,10 @@ public protocol HTTPHandler: AnyObject {
     /// Called every `HTTPServerConfig.tickInterval` (monotonic nanoseconds): poll sources, push
     /// to streams.
     func tick(now: UInt64)
+    /// Background work, a bounded slice at a time, called after each loop turn's events: true
+    /// when more remains, and the loop then looks for events without waiting before calling
+    /// again, so requests are served between slices rather than after all of it.
+    func idle(now: UInt64) -> Bool
     /// A stream ended (the client left, it was too slow, `finish` was called, or the server is
     /// stopping). Called exactly once per opened stream, from the loop, never from inside
     /// `send`, `broadcast` or `finish`.
@@ -68,5 +72,6 @@ public protocol HTTPHandler: AnyObject {
 extension HTTPHandler {
     public func refuseContent(_ head: HTTPRequest) -> HTTPResponse? { nil }
     public func tick(now: UInt64) {}
+    public func idle(now: UInt64) -> Bool { false }
     public func streamClosed(_ stream: StreamToken) {}
 }

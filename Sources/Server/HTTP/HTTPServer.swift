@@ -173,8 +173,9 @@ public final class HTTPServer {
         started = true
         if !config.stopSignals.isEmpty { try loop.stopOnSignals(config.stopSignals) }
         try loop.startTicking(every: max(nanos(config.tickInterval), 1_000_000))
+        var idleWork = false
         while true {
-            let timeout = stopping ? Int32(clamping: (drainDeadline > now ? drainDeadline - now : 0) / 1_000_000 + 1) : -1
+            let timeout = stopping ? Int32(clamping: (drainDeadline > now ? drainDeadline - now : 0) / 1_000_000 + 1) : idleWork ? 0 : -1
             let fired = try loop.wait(timeoutMs: timeout) { key, events in
                 now = Sys.monotonicNanos()
                 dispatch(key: key, events: events)
@@ -185,6 +186,10 @@ public final class HTTPServer {
                 if !stopping { handler.tick(now: now) }
                 sweep()
                 if listenersPaused && !stopping { resumeListeners() }
+            }
+            if !stopping && (idleWork || fired.contains(.tick)) {
+                idleWork = handler.idle(now: now)
+                now = Sys.monotonicNanos()
             }
             flushDirty()
             notifyEndedStreams()

@@ -141,6 +141,28 @@ public final class RingFollower {
         return arrived
     }
 
+    /// Records that phases and alerts have not seen yet.
+    public var backlog: UInt64 {
+        guard let samples, !faulted, samples.end > ingested else { return 0 }
+        return samples.end - ingested
+    }
+
+    /// Feeds phases and alerts up to `records` of their backlog, stopping early once `ns`
+    /// nanoseconds have passed (looked at every 64 records); true when some remains. A full
+    /// ring at start is consumed this way between requests, never in one long turn.
+    @discardableResult
+    public func ingestBacklog(records: Int, forNs ns: UInt64 = .max) -> Bool {
+        let start = Sys.monotonicNanos()
+        var left = records
+        while left > 0 && backlog > 0 {
+            let n = min(left, 64)
+            ingest(budget: n)
+            left -= n
+            if Sys.monotonicNanos() &- start >= ns { break }
+        }
+        return backlog > 0
+    }
+
     /// Feeds phases and alerts the records they have not seen, up to `budget` of them.
     private func ingest(budget: Int) {
         guard let samples, ingested < samples.end, budget > 0 else { return }
