@@ -158,6 +158,19 @@ import Testing
         #expect(String(describing: json) == String(describing: csv))
     }
 
+    /// --metric-only output (perf 6.1 without a PMU: time stamps only) says what it is, in
+    /// every layout, rather than failing on a column.
+    @Test(arguments: [
+        "# started on Thu Dec  3 16:21:26 2026\n\n time,\n     0.200350421,\n     0.401119470,\n",
+        "# started on Thu Dec  3 16:21:26 2026\n\n#           time \n     0.200323006 \n     0.401726359 \n",
+        "# started on Thu Dec  3 16:18:11 2026\n\n{}\n{\"interval\" : 0.300746469}\n{\"interval\" : 0.601524574}\n",
+    ])
+    func metricOnlyOutputIsNamed(_ text: String) {
+        #expect(PerfStatCSV.isPerfStat(text))
+        #expect(throws: PerfStatCSV.ParseError.self) { try PerfStatCSV.parse(text) }
+        do { _ = try PerfStatCSV.parse(text) } catch { #expect(error.message.contains("--metric-only"), "\(error)") }
+    }
+
     /// Damaged files (any byte changed, or cut anywhere) are read or refused, never a crash.
     @Test func damagedFilesAreReadOrRefused() {
         let text = Array(Self.pairs.map(\.json).joined(separator: "\n").utf8)

@@ -122,8 +122,23 @@ public enum PerfStatCSV {
             // <not counted>, or a CPU or aggregation unit.
             let first = l.prefix { $0.isLetter || $0.isASCIIDigit || $0 == "-" }
             return (l.first?.isASCIIDigit ?? false) || l.hasPrefix("<") || PerfStatUnit.kind(of: first) != nil || first == "summary" || l.hasPrefix("{")
+                || isMetricOnlyHeader(l)
         }
         return false
+    }
+
+    /// `--metric-only -x SEP`'s header: `time` and separators (its metric names, when there
+    /// are any, follow; without a PMU there are none).
+    static func isMetricOnlyHeader(_ l: Substring) -> Bool {
+        l.hasPrefix("time") && l.dropFirst(4).allSatisfy { !$0.isLetter && !$0.isNumber }
+    }
+
+    /// A line of --metric-only output with nothing but its time stamp (or header): no count.
+    static func isMetricOnlyLine(_ l: Substring) -> Bool {
+        if isMetricOnlyHeader(l) { return true }
+        if l.hasPrefix("{") { return !l.contains("\"event\"") }
+        let stamp = l.prefix { $0.isASCIIDigit || $0 == "." }
+        return PerfStatLineReader.timeStamp(stamp) != nil && l.dropFirst(stamp.count).allSatisfy { !$0.isLetter && !$0.isNumber && $0 != "<" }
     }
 
     /// Nanoseconds per unit of perf's time units; other units are kept as printed.
@@ -177,6 +192,9 @@ public enum PerfStatCSV {
         }
         guard let first = data.first else {
             throw ParseError(line: lineNumber, message: "no perf stat data in the input (only blank, comment or header lines)")
+        }
+        if data.allSatisfy({ isMetricOnlyLine($0.line.trimmingSpaces) }) {
+            throw ParseError(line: first.number, message: "perf stat --metric-only output: it holds perf's metrics, not the counts perfring reads (record without --metric-only)")
         }
         var reader = try detect(data)
         for (number, raw) in data {
