@@ -57,8 +57,7 @@ public final class PerfringAPI: HTTPHandler {
     // MARK: tick
 
     public func tick(now: UInt64) {
-        follower.poll(ingestBudget: 0)
-        follower.ingestBacklog(records: Self.backlogSlice, forNs: Self.backlogSliceNs)
+        follower.poll(ingestBudget: 0)  // the backlog for phases: `idle`, which follows each tick
         ticks &+= 1
         deliverAnalyses()
         // Every stream behind the ring catches up: samples that arrived on this poll, a request's
@@ -71,8 +70,9 @@ public final class PerfringAPI: HTTPHandler {
         }
     }
 
-    /// Phases and alerts consume a backlog (a full ring at start) a slice at a time: at most
-    /// this many records or this long per slice, on ticks and between the loop's turns.
+    /// Phases and alerts consume a backlog (a full ring at start, records arrived since the
+    /// last tick) a slice at a time: at most this many records or this long per slice, after
+    /// each tick and between the loop's turns while some remains.
     static let backlogSlice = 2048
     static let backlogSliceNs: UInt64 = 2_000_000
 

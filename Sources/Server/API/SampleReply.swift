@@ -21,7 +21,8 @@ final class SampleReply: HTTPBodyProducer {
     private let opening: [UInt8]
     /// The sample before the range, when the client's cursor names it (for `gap`).
     private let before: UInt64?
-    private let buffer: SampleBuffer
+    /// `per_cpu=1` columns: one record's words for a key and CPU.
+    private lazy var buffer = SampleBuffer(recordOf: samples.header)
     /// `per_cpu=1` on a ring with a per-CPU section; nil otherwise (the ordinary path).
     private let perCPU: PerCPUSelection?
     private var started = false
@@ -48,7 +49,6 @@ final class SampleReply: HTTPBodyProducer {
          perCPU: PerCPUSelection? = nil) {
         self.encoder = encoder
         self.perCPU = perCPU
-        buffer = perCPU == nil ? SampleBuffer() : SampleBuffer(recordOf: encoder.samples.header)
         samples = encoder.samples
         self.range = range
         self.shape = shape

@@ -74,9 +74,8 @@ public final class RingSamples {
     /// Copies records `first..<first + count` (at most `block.capacity`) whole into `block`
     /// (the per-CPU section too when the block's stride holds it); ok[i] says which were there.
     public func read(_ first: UInt64, count: Int, into block: RecordBlock) {
-        let bytes = min(block.stride, header.recordSize)
         for i in 0..<count {
-            block.ok[i] = reader.read(first + UInt64(i), into: block.bytes + i * block.stride, byteCount: bytes) == .ok ? 1 : 0
+            block.ok[i] = reader.read(first + UInt64(i), into: block.bytes + i * block.stride, byteCount: block.recordBytes) == .ok ? 1 : 0
         }
     }
 
@@ -103,7 +102,9 @@ public final class SampleBuffer {
 /// block whole and derives it column by column.
 public final class RecordBlock {
     public let capacity: Int
-    /// Bytes from one record's copy to the next: room for its derived part.
+    /// Bytes of a record a whole read copies: its derived part, or all of it.
+    let recordBytes: Int
+    /// Bytes from one record's copy to the next.
     let stride: Int
     let bytes: UnsafeMutableRawPointer
     /// 1 where the record was read.
@@ -112,7 +113,8 @@ public final class RecordBlock {
     /// included).
     public init(capacity: Int, for samples: RingSamples, whole: Bool = false) {
         self.capacity = capacity
-        stride = ((whole ? samples.header.recordSize : samples.copyBytes) + 63) / 64 * 64
+        recordBytes = whole ? samples.header.recordSize : samples.copyBytes
+        stride = (recordBytes + 63) / 64 * 64
         bytes = .allocate(byteCount: capacity * stride, alignment: 64)
         ok = .allocate(capacity: capacity)
     }
