@@ -136,7 +136,11 @@ private func expectEveryTickAccountedFor(_ records: [[UInt8]], intervalNs: UInt6
         // Not root: the drop itself fails, and the collector stops rather than run as it is.
         let mine = TempDir(); defer { mine.cleanup() }
         chown(mine.path, 65534, 65534)
-        let asNobody = try runProduct("/usr/sbin/runuser", ["-u", "nobody", "--", productsDir + "/perfring-collector", "--ring", mine.path + "/ring",
+        // nobody runs a copy: the build directory may sit in a home that only its owner enters.
+        let collector = mine.path + "/perfring-collector"
+        try FileManager.default.copyItem(atPath: productsDir + "/perfring-collector", toPath: collector)
+        chmod(collector, 0o755)
+        let asNobody = try runProduct("/usr/sbin/runuser", ["-u", "nobody", "--", collector, "--ring", mine.path + "/ring",
                                                               "--user", "root", "--", "true"])
         #expect(asNobody.status == 1, "\(asNobody.stderr)")
         #expect(asNobody.stderr.contains("privilege drop failed"), "\(asNobody.stderr)")
