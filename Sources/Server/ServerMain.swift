@@ -95,6 +95,10 @@ public func serverMain(_ args: [String]) -> Int32 {
             return 1
         }
         Log.info("running as \(name) (uid \(account.uid))")
+        if let webRoot, (try? Sys.stat(webRoot + "/index.html")) == nil {
+            Log.warning("--web \(webRoot): \(name) cannot read the dashboard there (a directory above it is closed to \(name)?): "
+                        + "the page will not load; pass --web with a copy \(name) can read, or --user")
+        }
     } else if let name = options.user {
         Log.warning("--user \(name) ignored: not started as root")
     }
