@@ -167,15 +167,11 @@ import Testing
     @Test func sigtermWritesAFinalRecordAndStops() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let ring = dir.path + "/ring"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
-        p.arguments = ["--ring", ring, "--interval", "20ms", "-q"]
-        try p.run()
+        let p = try Background(productsDir + "/perfring-collector", ["--ring", ring, "--interval", "20ms", "-q"])
         var waited = 0
         while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 5, waited < 500 { usleep(10_000); waited += 1 }
-        p.terminate()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        p.signal(SIGTERM)
+        #expect(p.wait() == 0)
         let (reader, records) = try readAll(ring)
         #expect(reader.stopped() == true)
         #expect(reader.header.mode == .systemWide)
@@ -348,13 +344,11 @@ import Testing
     @Test func perCpuSectionSumsToTheTotals() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let ring = dir.path + "/ring"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
-        p.arguments = ["--ring", ring, "--interval", "20ms", "--per-cpu", "--events", "task-clock,context-switches", "-q"]
-        try p.run()
+        let p = try Background(productsDir + "/perfring-collector", ["--ring", ring, "--interval", "20ms", "--per-cpu", "--events", "task-clock,context-switches", "-q"])
         var waited = 0
         while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 10, waited < 500 { usleep(10_000); waited += 1 }
-        p.terminate(); p.waitUntilExit()
+        p.signal(SIGTERM)
+        _ = p.wait()
         let (reader, records) = try readAll(ring)
         let h = reader.header
         #expect(h.perCpuCount == h.cpuCount)
@@ -426,13 +420,11 @@ import Testing
     @Test func systemWideContextSwitchesAndPageFaultsAreTheCounters() throws {
         let dir = TempDir(); defer { dir.cleanup() }
         let ring = dir.path + "/ring"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: productsDir + "/perfring-collector")
-        p.arguments = ["--ring", ring, "--interval", "50ms", "-q", "--events", "task-clock,context-switches,page-faults"]
-        try p.run()
+        let p = try Background(productsDir + "/perfring-collector", ["--ring", ring, "--interval", "50ms", "-q", "--events", "task-clock,context-switches,page-faults"])
         var waited = 0
         while (try? RingReader(path: ring))?.writeIndex() ?? 0 < 10, waited < 1000 { usleep(10_000); waited += 1 }
-        p.terminate(); p.waitUntilExit()
+        p.signal(SIGTERM)
+        _ = p.wait()
         let (reader, records) = try readAll(ring)
         let cs = try #require(reader.header.events.firstIndex { $0.name == "context-switches" })
         let pf = try #require(reader.header.events.firstIndex { $0.name == "page-faults" })

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Testing
 @testable import Shared
 
 /// The directory holding the built products (the test bundle sits beside them).
@@ -17,26 +18,13 @@ struct RunResult {
     let stderr: String
 }
 
-/// Runs a built product (or any program) to completion; output goes through temporary files.
+/// Runs a built product (or any program) to completion, `timeout` seconds at most; output goes
+/// through temporary files.
 @discardableResult
-func runProduct(_ name: String, _ args: [String], timeout: TimeInterval = 30) throws -> RunResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : productsDir + "/" + name)
-    p.arguments = args
-    let base = NSTemporaryDirectory() + "perfring-run-" + UUID().uuidString
-    FileManager.default.createFile(atPath: base + ".out", contents: nil)
-    FileManager.default.createFile(atPath: base + ".err", contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: base + ".out"); try? FileManager.default.removeItem(atPath: base + ".err") }
-    p.standardOutput = FileHandle(forWritingAtPath: base + ".out")
-    p.standardError = FileHandle(forWritingAtPath: base + ".err")
-    try p.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while p.isRunning && Date() < deadline { usleep(10_000) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-    let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-    return RunResult(status: p.terminationStatus, stdout: out, stderr: err)
+func runProduct(_ name: String, _ args: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) throws -> RunResult {
+    let b = try Background(name.hasPrefix("/") ? name : productsDir + "/" + name, args)
+    let status = b.wait(seconds: timeout, sourceLocation: sourceLocation)
+    return RunResult(status: status, stdout: b.stdout, stderr: b.stderr)
 }
 
 /// Every complete record of a ring, in index order.
@@ -85,7 +73,15 @@ final class Background {
     var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
     var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
-    func wait() -> Int32 {
+    /// Its exit status; one that has not exited within `seconds` is killed and the test fails
+    /// there, rather than the whole run waiting on it.
+    func wait(seconds: Double = 60, sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            Issue.record("\(process.executableURL?.lastPathComponent ?? "process") did not exit within \(Int(seconds)) s: \(stderr.suffix(2000))", sourceLocation: sourceLocation)
+            kill(process.processIdentifier, SIGKILL)
+        }
         process.waitUntilExit()
         return process.terminationStatus
     }

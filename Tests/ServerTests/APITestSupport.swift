@@ -217,23 +217,13 @@ final class APIServer: Sendable {
     /// Waits until GET `target` satisfies `condition` (the server's tick has caught up).
     func eventuallyObject(_ target: String, _ condition: ([String: Any]) -> Bool) -> [String: Any]? {
         var last: [String: Any]?
-        let ok = apiEventually {
+        let ok = eventually(seconds: 20) {
             guard let r = try? get(target), r.status == 200, let o = try? jsonObject(r.body) else { return false }
             last = o
             return condition(o)
         }
         return ok ? last : nil
     }
-}
-
-/// Like `eventually`, with a deadline generous enough for a loaded 2-CPU machine.
-func apiEventually(_ condition: () -> Bool) -> Bool {
-    let deadline = Sys.monotonicNanos() + 20_000_000_000
-    while Sys.monotonicNanos() < deadline {
-        if condition() { return true }
-        Sys.sleep(nanos: 5_000_000)
-    }
-    return condition()
 }
 
 // MARK: JSON

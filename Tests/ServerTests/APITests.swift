@@ -997,19 +997,8 @@ func parseExposition(_ text: String, sourceLocation: SourceLocation = #_sourceLo
 /// promtool from Debian's prometheus package, when installed (scripts/test installs it).
 let promtoolPath = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-/// Runs a program with `input` on its stdin; returns its exit status and combined output.
+/// Runs a program with `input` on its stdin; returns its exit status and its output (stdout, then stderr).
 func runWithInput(_ path: String, _ args: [String], input: [UInt8]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let stdin = Pipe(), stdout = Pipe()
-    p.standardInput = stdin
-    p.standardOutput = stdout
-    p.standardError = stdout
-    try p.run()
-    stdin.fileHandleForWriting.write(Data(input))
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: output, as: UTF8.self))
+    let r = try runProgram(path, args, input: input)
+    return (r.status, r.out + r.stderr)
 }

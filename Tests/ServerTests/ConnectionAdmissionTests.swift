@@ -127,7 +127,7 @@ import Testing
         let lines = server.log.split(separator: "\n").filter { $0.contains("out of file descriptors") }
         #expect(lines.count == 1, "logged \(lines.count) times:\n\(server.log)")
         for c in held { c.close() }
-        #expect(apiEventually { (try? server.get("/api/health"))?.status == 200 }, "served again once the clients left")
+        #expect(eventually(seconds: 20) { (try? server.get("/api/health"))?.status == 200 }, "served again once the clients left")
         #expect(server.isRunning)
         #expect(server.stop() == 0)
     }

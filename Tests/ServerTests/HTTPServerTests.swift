@@ -51,8 +51,8 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
 }
 
 /// Polls `condition` until it holds or 5 s pass.
-func eventually(_ condition: () -> Bool) -> Bool {
-    let deadline = Sys.monotonicNanos() + 5_000_000_000
+func eventually(seconds: UInt64 = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Sys.monotonicNanos() + seconds * 1_000_000_000
     while Sys.monotonicNanos() < deadline {
         if condition() { return true }
         Sys.sleep(nanos: 2_000_000)
@@ -165,7 +165,12 @@ final class ServerThread: Sendable {
         if returned { thread.join() }
         return returned
     }
-    deinit { if !hasFinished { stopHandle.stop(); thread.join() } }
+    /// A server that does not stop is a failure of the test that made it, not a hang of the run.
+    deinit {
+        guard !hasFinished else { return }
+        stopHandle.stop()
+        if eventually(seconds: 30, { hasFinished }) { thread.join() } else { Issue.record("the server thread did not stop within 30 s") }
+    }
 }
 
 /// A server with the test handler, started with a test configuration.
@@ -196,7 +201,8 @@ struct TestResponse {
     var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// A blocking client socket with a receive buffer; every read waits at most 5 s.
+/// A blocking client socket with a receive buffer; every read waits at most 5 s (`waitMs`), a
+/// send at most 10 s.
 final class TestClient {
     private(set) var fd: Int32
     private(set) var buffer: [UInt8] = []
@@ -209,6 +215,9 @@ final class TestClient {
         sa.sin_port = port.bigEndian
         sa.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         try withUnsafeBytes(of: &sa) { p in try Sys.connect(fd, p.baseAddress!, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        // A send the server never drains gives up after 10 s instead of blocking the test forever.
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
     deinit { close() }
     func close() {

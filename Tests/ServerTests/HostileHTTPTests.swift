@@ -238,7 +238,7 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
         for c in crowd { c.close() }
         requests += crowd.count
         #expect(server.isRunning)
-        #expect(apiEventually { descriptors(server.pid) <= baseline }, "descriptors \(descriptors(server.pid)) vs \(baseline) before")
+        #expect(eventually(seconds: 20) { descriptors(server.pid) <= baseline }, "descriptors \(descriptors(server.pid)) vs \(baseline) before")
         #expect(controlIsServed())
         print("hostile battery: \(requests) requests in \(battery.count) cases + 200 concurrent; server descriptors back to \(descriptors(server.pid))")
         #expect(server.stop() == 0)
@@ -283,7 +283,7 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
         #expect(timedOut == slow.count, "\(timedOut) of \(slow.count) slow clients got 408")
         #expect(idle.allSatisfy { $0.closesConnection() && $0.buffer.isEmpty }, "idle connections are closed silently")
         for c in slow + idle + [control] { c.close() }
-        #expect(apiEventually { serverSockets(port: server.port) == 0 }, "\(serverSockets(port: server.port)) server sockets left")
+        #expect(eventually(seconds: 20) { serverSockets(port: server.port) == 0 }, "\(serverSockets(port: server.port)) server sockets left")
         let after = try TestClient(port: server.port)
         after.send(get)
         #expect(after.readResponse()?.status == 200)
@@ -306,7 +306,7 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
             }
             client.close()
         }
-        let settled = apiEventually {
+        let settled = eventually(seconds: 20) {
             let s = server.counts.value
             return s.closed == cycles && s.open == 0 && serverSockets(port: server.port) == 0
         }
@@ -367,21 +367,9 @@ func raiseDescriptorLimit(to wanted: rlim_t) {
 }
 
 /// Runs the server binary to completion (a flag error ends it at once; 10 s at most).
-func runServer(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: serverBinary)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let deadline = Date().addingTimeInterval(10)
-    while p.isRunning && Date() < deadline { usleep(10_000) }
-    if p.isRunning { p.terminate() }
-    p.waitUntilExit()
-    let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (p.terminationStatus, o, e)
+func runServer(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, stdout: String, stderr: String) {
+    let r = try runProgram(serverBinary, args, seconds: 10, sourceLocation: sourceLocation)
+    return (r.status, r.out, r.stderr)
 }
 
 /// PerfringAPI behind an HTTPServer on its own thread, with the stream bookkeeping visible:

@@ -25,12 +25,8 @@ import Testing
     @Test(arguments: files)
     func liveReplayAnalyzeAndCompareAgree(file: String) throws {
         let dir = RingDir()
-        let replay = Process()
-        replay.executableURL = URL(fileURLWithPath: collectorBinary)
-        replay.arguments = ["-q", "--ring", dir.ring, "--replay", file, "--speed", "0"]
-        try replay.run()
-        replay.waitUntilExit()
-        try #require(replay.terminationStatus == 0)
+        let replay = try runProgram(collectorBinary, ["-q", "--ring", dir.ring, "--replay", file, "--speed", "0"])
+        try #require(replay.status == 0, "\(replay.stderr)")
 
         let (table, _) = try MetricTable.load(file)
         let offline = Self.summary(table.track().reports())

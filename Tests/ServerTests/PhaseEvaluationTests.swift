@@ -18,15 +18,7 @@ import Testing
     }
 
     static func sha256(_ path: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return String(text.prefix(64))
+        String(try runProgram("/usr/bin/sha256sum", [path]).out.prefix(64))
     }
 
     @Test func heldOutFilesAreTheFrozenOnes() throws {

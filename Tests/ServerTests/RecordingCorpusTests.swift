@@ -276,17 +276,9 @@ func relativelyClose(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool {
 
 /// Replays `name` from the corpus into `dir`'s ring; the collector's log.
 func replayCorpusFile(_ path: String, into ring: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: collectorBinary)
-    p.arguments = ["--ring", ring, "--replay", path, "--speed", "0"]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    try #require(p.terminationStatus == 0, "\(log)")
-    return log
+    let r = try runProgram(collectorBinary, ["--ring", ring, "--replay", path, "--speed", "0"])
+    try #require(r.status == 0, "\(r.stderr)")
+    return r.stderr
 }
 
 @Suite(.serialized) struct RecordingCompareTests {
@@ -310,12 +302,8 @@ func replayCorpusFile(_ path: String, into ring: String) throws -> String {
             perf.append((name, t, s))
             let ring = dir.path + "/ring\(i)", csv = dir.path + "/export\(i).csv"
             _ = try replayCorpusFile(path, into: ring)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: serverBinary)
-            p.arguments = ["export", "--ring", ring, "--csv", "--out", csv]
-            try p.run()
-            p.waitUntilExit()
-            try #require(p.terminationStatus == 0)
+            let export = try runProgram(serverBinary, ["export", "--ring", ring, "--csv", "--out", csv])
+            try #require(export.status == 0, "\(export.stderr)")
             let (e, es) = try MetricTable.load(csv)
             #expect(es == "csv" && e.scope == t.scope)
             exported.append((name, e, es))

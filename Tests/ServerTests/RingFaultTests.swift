@@ -9,12 +9,6 @@ import Testing
 @testable import Server
 @testable import Shared
 
-// MARK: the binaries
-
-private let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-let serverBinary = products + "/perfring-server"
-let collectorBinary = products + "/perfring-collector"
-
 /// A directory the server can read after dropping to nobody (0755), that RingWriter trusts.
 final class RingDir {
     let path: String
@@ -52,11 +46,11 @@ class Daemon {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     var isRunning: Bool { process.isRunning }
     func signal(_ sig: Int32) { kill(pid, sig) }
-    /// Sends `sig` and waits for the exit (and the reaping: a zombie still "exists").
+    /// Sends `sig` and waits for the exit (and the reaping: a zombie still "exists"), 30 s at most.
     @discardableResult
-    func stop(_ sig: Int32 = SIGTERM) -> Int32 {
+    func stop(_ sig: Int32 = SIGTERM, sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
         signal(sig)
-        process.waitUntilExit()
+        finish(process, within: 30, sourceLocation: sourceLocation)
         return process.terminationStatus
     }
 }
@@ -69,7 +63,7 @@ final class ServerProcess: Daemon {
     init(_ args: [String], launcher: [String] = []) throws {
         let argv = launcher + [serverBinary, "--listen", "127.0.0.1:0", "--poll", "10ms"] + args
         try super.init(argv[0], Array(argv.dropFirst()))
-        _ = apiEventually {
+        _ = eventually(seconds: 20) {
             guard let line = log.split(separator: "\n").first(where: { $0.contains("listening on http://127.0.0.1:") }) else { return !isRunning }
             port = UInt16(line.split(separator: ":").last!.filter(\.isNumber)) ?? 0
             return true
@@ -91,7 +85,7 @@ final class ServerProcess: Daemon {
     /// Waits until /api/health satisfies `condition`; the last health seen otherwise.
     func eventuallyHealth(_ condition: ([String: Any]) -> Bool) -> (ok: Bool, last: [String: Any]?) {
         var last: [String: Any]?
-        let ok = apiEventually {
+        let ok = eventually(seconds: 20) {
             last = health() ?? last
             return last.map(condition) ?? false
         }
@@ -116,7 +110,7 @@ func healthString(_ h: [String: Any]?, _ key: String) -> String? { h?[key] as? S
         let dir = RingDir()
         let args = ["--ring", dir.ring, "--interval", "50ms", "--capacity", "2000", "-q"]
         let first = try Daemon(collectorBinary, args)
-        #expect(apiEventually { ((try? RingReader(path: dir.ring))?.writeIndex() ?? 0) >= 2 })
+        #expect(eventually(seconds: 20) { ((try? RingReader(path: dir.ring))?.writeIndex() ?? 0) >= 2 })
         let server = try ServerProcess(["--ring", dir.ring])
         let running = server.eventuallyHealth { healthString($0, "collector") == "running" && (number($0["samples"]) ?? 0) >= 3 }
         #expect(running.ok, "\(String(describing: running.last))")
@@ -126,7 +120,7 @@ func healthString(_ h: [String: Any]?, _ key: String) -> String? { h?[key] as? S
         let stalled = server.eventuallyHealth { healthString($0, "collector") == "stalled" }
         #expect(stalled.ok, "\(String(describing: stalled.last))")
         #expect(healthString(stalled.last, "status") == "degraded")
-        #expect(apiEventually { server.log.contains("collector running -> stalled") }, "\(server.log)")
+        #expect(eventually(seconds: 20) { server.log.contains("collector running -> stalled") }, "\(server.log)")
 
         first.stop(SIGKILL)
         let absent = server.eventuallyHealth { healthString($0, "collector") == "absent" }
@@ -135,7 +129,7 @@ func healthString(_ h: [String: Any]?, _ key: String) -> String? { h?[key] as? S
         #expect(kept >= 3, "the history is still served")
         #expect(try server.get("/api/latest").status == 200)
         #expect(server.seqs().count == Int(kept))
-        #expect(apiEventually { server.log.contains("collector stalled -> absent") }, "\(server.log)")
+        #expect(eventually(seconds: 20) { server.log.contains("collector stalled -> absent") }, "\(server.log)")
 
         let second = try Daemon(collectorBinary, args)
         let followed = server.eventuallyHealth {

@@ -87,13 +87,13 @@ import Testing
         #expect(follower.path == second)
         // ...but once the followed collector stops, the live one is taken (within a scan period).
         user.writer.markStopped()
-        #expect(apiEventually { follower.poll(); return follower.path == first })
+        #expect(eventually(seconds: 20) { follower.poll(); return follower.path == first })
         #expect(follower.generation == system.writer.generation && follower.samples?.count == 2)
         #expect(follower.state(now: Sys.monotonicNanos()) == .running)
         system.writer.markStopped()
         let again = try FakeCollector(path: second)
         again.write(4)
-        #expect(apiEventually { follower.poll(); return follower.generation == again.writer.generation })
+        #expect(eventually(seconds: 20) { follower.poll(); return follower.generation == again.writer.generation })
         #expect(follower.path == second && follower.samples?.count == 4)
     }
 

@@ -6,21 +6,10 @@ import Shared
 import Testing
 @testable import Server
 
-/// The built perfring-collector (beside perfring-server).
-let collectorProduct: String = URL(fileURLWithPath: serverProduct).deletingLastPathComponent().appendingPathComponent("perfring-collector").path
-
 /// Runs perfring-collector with `args`; its status and stderr.
-func runCollector(_ args: [String]) throws -> (status: Int32, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: collectorProduct)
-    p.arguments = args
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: e, as: UTF8.self))
+func runCollector(_ args: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, err: String) {
+    let r = try runProgram(collectorBinary, args, sourceLocation: sourceLocation)
+    return (r.status, r.stderr)
 }
 
 @Suite(.serialized) struct RunSummaryTests {

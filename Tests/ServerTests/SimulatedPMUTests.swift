@@ -41,7 +41,7 @@ final class SimulatedRun {
         guard !stopped else { return }
         stopped = true
         if collector.handleSignal(SIGTERM) != nil { return }
-        _ = apiEventually { collector.handleSignal(SIGCHLD) != nil }
+        _ = eventually(seconds: 20) { collector.handleSignal(SIGCHLD) != nil }
     }
 
     deinit { stop() }

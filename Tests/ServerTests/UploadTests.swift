@@ -18,24 +18,10 @@ let uploadCorpusDir: String = {
 let uploadCorpus: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: uploadCorpusDir)) ?? [])
     .filter { !$0.hasSuffix(".md") && !$0.hasPrefix(".") }.sorted()
 
-/// The built perfring-server (the test bundle sits beside the products).
-let serverProduct: String = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    .deletingLastPathComponent().appendingPathComponent("perfring-server").path
-
 /// Runs perfring-server with `args` in `cwd`; its status, stdout bytes and stderr.
-func runServerCommand(_ args: [String], cwd: String) throws -> (status: Int32, out: [UInt8], err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: serverProduct)
-    p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, Array(o), String(decoding: e, as: UTF8.self))
+func runServerCommand(_ args: [String], cwd: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int32, out: [UInt8], err: String) {
+    let r = try runProgram(serverBinary, args, cwd: cwd, sourceLocation: sourceLocation)
+    return (r.status, r.stdout, r.stderr)
 }
 
 /// PerfringAPI with uploads on, behind an HTTPServer on its own thread.
@@ -357,7 +343,7 @@ func corpusBytes(_ name: String) throws -> [UInt8] {
         gate.post()
         gate.post()
         var done = 0
-        #expect(apiEventually { done += worker.drain().count; return done == 2 })
+        #expect(eventually(seconds: 20) { done += worker.drain().count; return done == 2 })
         let quick = { @Sendable () -> HTTPResponse in HTTPResponse(status: .ok) }
         #expect(worker.submit(DeferredReply(), quick), "room again once the jobs finished")
     }
