@@ -405,17 +405,19 @@ def stopped_phases(base, passed):
         b.send("Page.navigate", {"url": base})
         d, ok = wait_for(b, lambda d: d.get("state") == "stopped" and int(d.get("phases", "0") or 0) >= 1, 20)
         c.check(ok, "page shows the collector stopped, with phases", "state=%s, phases=%s" % (d.get("state"), d.get("phases")))
+        # The band's last edge and the charts' shared time axis, read in one evaluation: the axis
+        # moves on while the page waits, so two reads would measure two different axes.
         edge = """(() => { const band = document.getElementById('phase-band'), r = band.getBoundingClientRect();
                    const s = [...band.querySelectorAll('.phase-seg')].pop();
-                   return JSON.stringify([r.width, s ? s.getBoundingClientRect().right - r.left : -1]); })()"""
+                   const x = Chart.getChart(document.querySelector('.card:not([hidden]):not(.card-na) canvas')).scales.x;
+                   return JSON.stringify([r.width, s ? s.getBoundingClientRect().right - r.left : -1, x.min, x.max]); })()"""
         time.sleep(3)
-        w, first = json.loads(b.eval(edge))
+        w, first, _, _ = json.loads(b.eval(edge))
         time.sleep(4)
-        w2, later = json.loads(b.eval(edge))
-        # Where the last sample sits on the charts' shared time axis (a stopped run shorter than
-        # the window is shown whole, so that may be the right edge; "now" is past it either way).
+        # Where the last sample sits on that axis (a stopped run shorter than the window is shown
+        # whole, so that may be the right edge; "now" is past it either way).
         last = get_json(base + "api/data?format=columns&fields=time_ms&limit=1")["columns"]["time_ms"][-1]
-        xmin, xmax = json.loads(b.eval("JSON.stringify((s => [s.min, s.max])(Chart.getChart(document.querySelector('.card:not([hidden]):not(.card-na) canvas')).scales.x))"))
+        w2, later, xmin, xmax = json.loads(b.eval(edge))
         want = min(1.0, (last - xmin) / (xmax - xmin)) * w2
         c.check(0 <= later and abs(later - want) <= 3 and later <= first + 0.5,
                 "stopped: the last phase ends at its last sample, not at now",
