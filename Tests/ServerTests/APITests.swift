@@ -147,11 +147,13 @@ extension TestClient {
         return c
     }
 
-    /// Reads until the event with `id` has fully arrived; returns all events so far.
+    /// Reads until the event with `id` has fully arrived (20 s at most: a live stream that never
+    /// sends it keeps sending others); returns all events so far.
     func events(through id: String) -> [SSEEvent] {
+        let deadline = Sys.monotonicNanos() + 20_000_000_000
         while true {
             let events = sseEvents(String(decoding: buffer, as: UTF8.self))
-            if events.contains(where: { $0.id == id }) || !fill() { return events }
+            if events.contains(where: { $0.id == id }) || Sys.monotonicNanos() > deadline || !fill() { return events }
         }
     }
 }

@@ -318,15 +318,21 @@ final class TestClient {
         }
     }
 
-    /// Reads until `text` has arrived; returns everything buffered so far.
+    /// Reads until `text` has arrived, 20 s at most (a stream that never sends it may keep
+    /// sending other bytes); returns everything buffered so far.
     func read(until text: String) -> String? {
-        while !String(decoding: buffer, as: UTF8.self).contains(text) { guard fill() else { return nil } }
+        let deadline = Sys.monotonicNanos() + 20_000_000_000
+        while !String(decoding: buffer, as: UTF8.self).contains(text) {
+            guard Sys.monotonicNanos() < deadline, fill() else { return nil }
+        }
         return String(decoding: buffer, as: UTF8.self)
     }
 
-    /// True when the server closes the connection within 5 s; what was unread is discarded.
+    /// True when the server closes the connection within 10 s (a stream still sending after
+    /// that was not closed); what was unread is discarded.
     func closesConnection() -> Bool {
-        while fill() {}
+        let deadline = Sys.monotonicNanos() + 10_000_000_000
+        while Sys.monotonicNanos() < deadline && fill() {}
         return sawEOF
     }
 
