@@ -37,7 +37,10 @@ final class SampleReply: HTTPBodyProducer {
     private lazy var block = RecordBlock(capacity: 64, for: samples)
     /// Columns: a group of them derived in one pass, when the range is short enough (nil:
     /// a pass per column).
-    private lazy var group: ColumnGroup? = ColumnGroup(records: Int(range.upperBound - range.lowerBound), columns: encoder.columns.count)
+    private lazy var group: ColumnGroup? = ColumnGroup(records: Int(range.upperBound - range.lowerBound), columns: encoder.columns.count, bytes: scratchBytes)
+    /// The most a columns reply's group of derived columns may take.
+    static let scratchBytes = 3 << 20
+    private let scratchBytes: Int
     /// Objects and CSV: a block of whole records and their values.
     private lazy var rowBlock = RowBlock(samples: samples, columns: encoder.plans.count, whole: perCPU != nil)
     private var previous: UInt64?
@@ -49,8 +52,9 @@ final class SampleReply: HTTPBodyProducer {
     private var released: UInt64
 
     init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?,
-         perCPU: PerCPUSelection? = nil) {
+         perCPU: PerCPUSelection? = nil, scratchBytes: Int = SampleReply.scratchBytes) {
         self.encoder = encoder
+        self.scratchBytes = scratchBytes
         self.perCPU = perCPU
         samples = encoder.samples
         self.range = range
@@ -258,10 +262,10 @@ final class SampleReply: HTTPBodyProducer {
 /// the range into a scratch of numbers (column g of record i at `values[g * records + i]`, NaN
 /// where the record was gone, which is written as null like any unavailable value), then
 /// written from it. A pass per group, not per column: each pass touches every record's cache
-/// lines, which costs more than deriving the values. The scratch is bounded (`bytes`), so a
-/// range too long for even one column is served a pass per column instead.
+/// lines, which costs more than deriving the values. The scratch is bounded (`bytes`: 10
+/// columns of an hour of 100 ms samples), so a range too long for even one column is served a
+/// pass per column instead.
 private final class ColumnGroup {
-    static let bytes = 3 << 20
     let records: Int
     let capacity: Int
     let values: UnsafeMutablePointer<Double>
@@ -270,9 +274,9 @@ private final class ColumnGroup {
     private var filled = 0
     private var reads: [UInt32] = []
 
-    init?(records: Int, columns: Int) {
+    init?(records: Int, columns: Int, bytes: Int) {
         guard records > 0, columns > 0 else { return nil }
-        capacity = min(columns, Self.bytes / MemoryLayout<Double>.stride / records)
+        capacity = min(columns, bytes / MemoryLayout<Double>.stride / records)
         guard capacity > 0 else { return nil }
         self.records = records
         values = .allocate(capacity: capacity * records)
