@@ -250,4 +250,42 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
         _ = api.handle(request)
         #expect(api.follower.backlog == 0)
     }
+
+    /// A columns reply derives a group of columns per pass over its range when they fit its
+    /// bounded scratch, else a pass per column: the bytes are the same whatever the grouping
+    /// (one column, several, all of them), for a whole ring and for a range within it.
+    @Test(arguments: [1, 7, 1000])
+    func columnsAreTheSameWhateverTheirGrouping(columnsPerGroup: Int) throws {
+        let dir = APITempDir()
+        let n = 300
+        let c = try FakeCollector(path: dir.ring, capacity: n)
+        for i in 0..<n {
+            var r = FakeRecord.plain
+            r.dtNs = 500_000_000 + UInt64(i % 7) * 1_000_000
+            r.counters[Slot.cycles] = .full(UInt64(2_000_000 + (i * 7919) % 100_000))
+            r.counters[Slot.instructions] = .full(UInt64(3_000_000 + (i * 104_729) % 1_000_000))
+            c.write(r)
+        }
+        let samples = try RingSnapshot.read(dir.ring).samples
+        func body(_ range: Range<UInt64>, before: UInt64?, scratchBytes: Int) -> [UInt8] {
+            let reply = SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: range, shape: .columns, labels: nil,
+                                    opening: Array(#"{"columns":"#.utf8), before: before, scratchBytes: scratchBytes)
+            var out: [UInt8] = [], w = JSONWriter(reserve: 1 << 16), done = false
+            while !done {
+                w.reset()
+                done = reply.produce(into: &w, budget: 4096)
+                out += w.bytes
+            }
+            return out
+        }
+        let ranges: [(Range<UInt64>, UInt64?)] = [(samples.indices, nil), (100..<250, 99)]
+        for (range, before) in ranges {
+            let grouped = body(range, before: before, scratchBytes: columnsPerGroup * range.count * 8)
+            #expect(grouped == body(range, before: before, scratchBytes: 0))
+            let columns = try #require(try jsonObject(grouped)["columns"] as? [String: [Any]])
+            #expect(columns["seq"]?.compactMap { number($0).map(UInt64.init) } == Array(range))
+            #expect(columns.values.allSatisfy { $0.count == range.count })
+            #expect(Set(columns["cycles"]?.compactMap { number($0) } ?? []).count > 1)
+        }
+    }
 }

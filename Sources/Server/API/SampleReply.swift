@@ -35,6 +35,12 @@ final class SampleReply: HTTPBodyProducer {
     private var reads: [UInt32] = []
     /// Columns: the records of the current pass, a block at a time.
     private lazy var block = RecordBlock(capacity: 64, for: samples)
+    /// Columns: a group of them derived in one pass, when the range is short enough (nil:
+    /// a pass per column).
+    private lazy var group: ColumnGroup? = ColumnGroup(records: Int(range.upperBound - range.lowerBound), columns: encoder.columns.count, bytes: scratchBytes)
+    /// The most a columns reply's group of derived columns may take.
+    static let scratchBytes = 3 << 20
+    private let scratchBytes: Int
     /// Objects and CSV: a block of whole records and their values.
     private lazy var rowBlock = RowBlock(samples: samples, columns: encoder.plans.count, whole: perCPU != nil)
     private var previous: UInt64?
@@ -46,8 +52,9 @@ final class SampleReply: HTTPBodyProducer {
     private var released: UInt64
 
     init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?,
-         perCPU: PerCPUSelection? = nil) {
+         perCPU: PerCPUSelection? = nil, scratchBytes: Int = SampleReply.scratchBytes) {
         self.encoder = encoder
+        self.scratchBytes = scratchBytes
         self.perCPU = perCPU
         samples = encoder.samples
         self.range = range
@@ -138,7 +145,11 @@ final class SampleReply: HTTPBodyProducer {
                 if column > 0 { w.byte(UInt8(ascii: ",")) }
                 if column < count {
                     encoder.key(column, into: &w)
-                    reads = samples.deriver.reads(encoder.columns[column])
+                    if let group {
+                        if !group.holds(column) { group.start(at: column, encoder: encoder) }
+                    } else {
+                        reads = samples.deriver.reads(encoder.columns[column])
+                    }
                 } else {
                     w.key("phase")
                 }
@@ -146,7 +157,10 @@ final class SampleReply: HTTPBodyProducer {
             }
             var i = next
             let upper = range.upperBound, lower = range.lowerBound
-            if column < count {
+            if column < count, let group {
+                guard group.fill(from: samples, encoder: encoder, block: block, range: range, before: before, work: budget - w.count) else { return false }
+                i = group.write(column, from: i, range: range, into: &w, budget: budget)
+            } else if column < count {
                 let plan = encoder.plans[column]
                 let block = block
                 // A value equal to the one before it (a column's many repeats: dt_ms, gap, a
@@ -241,6 +255,94 @@ final class SampleReply: HTTPBodyProducer {
             }
         }
         return false
+    }
+}
+
+/// Columns of a reply whose range is short enough: a group of them derived in one pass over
+/// the range into a scratch of numbers (column g of record i at `values[g * records + i]`, NaN
+/// where the record was gone, which is written as null like any unavailable value), then
+/// written from it. A pass per group, not per column: each pass touches every record's cache
+/// lines, which costs more than deriving the values. The scratch is bounded (`bytes`: 10
+/// columns of an hour of 100 ms samples), so a range too long for even one column is served a
+/// pass per column instead.
+private final class ColumnGroup {
+    let records: Int
+    let capacity: Int
+    let values: UnsafeMutablePointer<Double>
+    /// The group's columns (indices into the encoder's), and how many of its records are derived.
+    private(set) var columns = 0..<0
+    private var filled = 0
+    private var reads: [UInt32] = []
+
+    init?(records: Int, columns: Int, bytes: Int) {
+        guard records > 0, columns > 0 else { return nil }
+        capacity = min(columns, bytes / MemoryLayout<Double>.stride / records)
+        guard capacity > 0 else { return nil }
+        self.records = records
+        values = .allocate(capacity: capacity * records)
+    }
+    deinit { values.deallocate() }
+
+    func holds(_ column: Int) -> Bool { columns.contains(column) }
+
+    /// Makes column `first` and those after it (as many as fit) the group to derive.
+    func start(at first: Int, encoder: SampleEncoder) {
+        columns = first..<min(encoder.columns.count, first + capacity)
+        filled = 0
+        var words = Set<UInt32>()
+        for c in columns { words.formUnion(encoder.samples.deriver.reads(encoder.columns[c])) }
+        reads = words.sorted()
+    }
+
+    /// Derives the group's values for more of the range, about `work` bytes' worth (a derived
+    /// value counted as 8 bytes of output); true once all are derived.
+    func fill(from samples: RingSamples, encoder: SampleEncoder, block: RecordBlock, range: Range<UInt64>, before: UInt64?, work: Int) -> Bool {
+        let lower = range.lowerBound
+        var done = 0
+        encoder.plans.withUnsafeBufferPointer { plans in
+            reads.withUnsafeBufferPointer { offsets in
+                while filled < records && done < work {
+                    let first = lower + UInt64(filled)
+                    let n = min(block.capacity, records - filled)
+                    samples.gather(first, count: n, into: block, offsets: offsets)
+                    for c in columns {
+                        let plan = plans[c]
+                        let row = values + (c - columns.lowerBound) * records + filled
+                        for k in 0..<n {
+                            let index = first + UInt64(k)
+                            row[k] = block.ok[k] != 0 ? plan.value(block.record(k), previous: index == lower ? before : index - 1) : .nan
+                        }
+                    }
+                    filled += n
+                    done += n * columns.count * 8
+                }
+            }
+        }
+        return filled == records
+    }
+
+    /// Writes column `c`'s values from index `from` of the range until the range ends or the
+    /// chunk is full; returns the index it stopped at.
+    func write(_ c: Int, from: UInt64, range: Range<UInt64>, into w: inout JSONWriter, budget: Int) -> UInt64 {
+        let lower = range.lowerBound
+        let row = values + (c - columns.lowerBound) * records
+        var i = Int(from - lower)
+        // A value equal to the one before it (a column's many repeats: dt_ms, gap, a level,
+        // null) is copied from its rendering in this chunk, not formatted again.
+        var last: (bits: UInt64, start: Int, count: Int)?
+        while i < records && w.count < budget {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            let v = row[i]
+            if let l = last, l.bits == v.bitPattern {
+                w.repeatValue(at: l.start, count: l.count)
+            } else {
+                let start = w.count
+                w.number(v)
+                last = (v.bitPattern, start, w.count - start)
+            }
+            i += 1
+        }
+        return lower + UInt64(i)
     }
 }
 
