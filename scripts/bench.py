@@ -78,6 +78,20 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def settle(pid, quiet_ms=3, window=0.5, timeout=120):
+    """Waits until process `pid` uses under `quiet_ms` of CPU in `window` seconds; False when it
+    was still busy after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = cpu_seconds(pid)
+        if (now - last) * 1000 < quiet_ms:
+            return True
+        last = now
+    return False
+
+
 def online_cpus():
     """The online CPUs (/sys/devices/system/cpu/online: "0-3,6"), as the collector counts them."""
     out = []
@@ -1065,6 +1079,11 @@ http {
 
     def encode_cost(self, srv, port, path, n):
         """Server CPU (from /proc/PID/schedstat deltas) and wall time per request, over a few."""
+        # A server just started works through the ring's phase backlog between requests (a
+        # second or more of CPU at 24 h): measured beside a request, it would be counted as the
+        # request's. Wait until the server is quiet.
+        if not settle(srv.pid):
+            log("note: the server was still busy after 120 s; measuring anyway")
         if n <= 36000:
             http_get(port, path)  # warm-up, cheap at this size
         # Medians of several: this VM's run-to-run spread is tens of percent.
