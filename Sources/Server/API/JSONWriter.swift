@@ -270,13 +270,23 @@ public struct JSONWriter {
         }
     }
 
-    /// Appends again the `count` bytes written at `start` (a value rendered earlier in this
-    /// buffer, since the last `reset`), as the value that follows.
-    public mutating func repeatValue(at start: Int, count: Int) {
-        out.reserve(count)
-        (out.base + out.count).update(from: out.base + start, count: count)
-        out.count += count
-        needComma = true
+    /// Where a number was last rendered in this buffer, and its bits.
+    public typealias Rendering = (bits: UInt64, start: Int, count: Int)
+
+    /// Writes `v`, copied from `last`'s rendering when it is the same number: a column's many
+    /// repeats (dt_ms, gap, a level, null) are formatted once per chunk. `last` must be from this
+    /// buffer since its last `reset` (nil at the start of a chunk).
+    public mutating func number(_ v: Double, after last: inout Rendering?) {
+        if let l = last, l.bits == v.bitPattern {
+            out.reserve(l.count)
+            (out.base + out.count).update(from: out.base + l.start, count: l.count)
+            out.count += l.count
+            needComma = true
+        } else {
+            let start = count
+            number(v)
+            last = (v.bitPattern, start, count - start)
+        }
     }
 
     /// Appends pre-rendered text (a reply's opening fields); the next value starts without a

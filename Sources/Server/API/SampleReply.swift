@@ -163,9 +163,7 @@ final class SampleReply: HTTPBodyProducer {
             } else if column < count {
                 let plan = encoder.plans[column]
                 let block = block
-                // A value equal to the one before it (a column's many repeats: dt_ms, gap, a
-                // level, null) is copied from its rendering in this chunk, not formatted again.
-                var last: (bits: UInt64, start: Int, count: Int)?
+                var last: JSONWriter.Rendering?
                 reads.withUnsafeBufferPointer { offsets in
                     while i < upper && w.count < budget {
                         let n = Int(min(UInt64(block.capacity), upper - i))
@@ -174,14 +172,7 @@ final class SampleReply: HTTPBodyProducer {
                             let index = i + UInt64(k)
                             if index > lower { w.byte(UInt8(ascii: ",")) }
                             if block.ok[k] != 0 {
-                                let v = plan.value(block.record(k), previous: index == lower ? before : index - 1)
-                                if let l = last, l.bits == v.bitPattern {
-                                    w.repeatValue(at: l.start, count: l.count)
-                                } else {
-                                    let start = w.count
-                                    w.number(v)
-                                    last = (v.bitPattern, start, w.count - start)
-                                }
+                                w.number(plan.value(block.record(k), previous: index == lower ? before : index - 1), after: &last)
                             } else {
                                 w.null()
                             }
@@ -327,19 +318,10 @@ private final class ColumnGroup {
         let lower = range.lowerBound
         let row = values + (c - columns.lowerBound) * records
         var i = Int(from - lower)
-        // A value equal to the one before it (a column's many repeats: dt_ms, gap, a level,
-        // null) is copied from its rendering in this chunk, not formatted again.
-        var last: (bits: UInt64, start: Int, count: Int)?
+        var last: JSONWriter.Rendering?
         while i < records && w.count < budget {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            let v = row[i]
-            if let l = last, l.bits == v.bitPattern {
-                w.repeatValue(at: l.start, count: l.count)
-            } else {
-                let start = w.count
-                w.number(v)
-                last = (v.bitPattern, start, w.count - start)
-            }
+            w.number(row[i], after: &last)
             i += 1
         }
         return lower + UInt64(i)
