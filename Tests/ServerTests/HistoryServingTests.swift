@@ -267,25 +267,49 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
             c.write(r)
         }
         let samples = try RingSnapshot.read(dir.ring).samples
-        func body(_ range: Range<UInt64>, before: UInt64?, scratchBytes: Int) -> [UInt8] {
-            let reply = SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: range, shape: .columns, labels: nil,
-                                    opening: Array(#"{"columns":"#.utf8), before: before, scratchBytes: scratchBytes)
-            var out: [UInt8] = [], w = JSONWriter(reserve: 1 << 16), done = false
-            while !done {
-                w.reset()
-                done = reply.produce(into: &w, budget: 4096)
-                out += w.bytes
-            }
-            return out
-        }
         let ranges: [(Range<UInt64>, UInt64?)] = [(samples.indices, nil), (100..<250, 99)]
         for (range, before) in ranges {
-            let grouped = body(range, before: before, scratchBytes: columnsPerGroup * range.count * 8)
-            #expect(grouped == body(range, before: before, scratchBytes: 0))
+            let budget = ScratchBudget(limit: columnsPerGroup * range.count * 8)
+            let grouped = columnsBody(samples, range, before: before, scratch: budget)
+            #expect(grouped == columnsBody(samples, range, before: before, scratch: ScratchBudget(limit: 0)))
+            #expect(budget.inUse == 0, "a finished reply gives its scratch back")
             let columns = try #require(try jsonObject(grouped)["columns"] as? [String: [Any]])
             #expect(columns["seq"]?.compactMap { number($0).map(UInt64.init) } == Array(range))
             #expect(columns.values.allSatisfy { $0.count == range.count })
             #expect(Set(columns["cycles"]?.compactMap { number($0) } ?? []).count > 1)
         }
     }
+
+    /// Replies share one scratch budget: while one holds it, the next is served a pass per
+    /// column (the same bytes), so many slow clients cannot make the server hold a scratch each.
+    @Test func repliesShareOneScratchBudget() throws {
+        let dir = APITempDir()
+        let c = try FakeCollector(path: dir.ring, capacity: 200)
+        c.write(200)
+        let samples = try RingSnapshot.read(dir.ring).samples
+        let budget = ScratchBudget(limit: ScratchBudget.perReply)
+        let first = SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: samples.indices, shape: .columns, labels: nil,
+                                opening: Array(#"{"columns":"#.utf8), before: nil, scratch: budget)
+        var w = JSONWriter(reserve: 1 << 16)
+        _ = first.produce(into: &w, budget: 4096)  // its first chunk takes the scratch
+        #expect(budget.inUse > 0 && budget.inUse <= budget.limit)
+        let held = budget.inUse
+        let second = columnsBody(samples, samples.indices, before: nil, scratch: budget)
+        #expect(budget.inUse == held, "the second reply took nothing: the budget was spent")
+        #expect(second == columnsBody(samples, samples.indices, before: nil, scratch: ScratchBudget(limit: 1 << 30)))
+        withExtendedLifetime(first) {}
+    }
+}
+
+/// The whole body of a columns reply over `range`, produced in 4 KB chunks.
+private func columnsBody(_ samples: RingSamples, _ range: Range<UInt64>, before: UInt64?, scratch: ScratchBudget) -> [UInt8] {
+    let reply = SampleReply(encoder: SampleEncoder(allColumnsOf: samples), range: range, shape: .columns, labels: nil,
+                            opening: Array(#"{"columns":"#.utf8), before: before, scratch: scratch)
+    var out: [UInt8] = [], w = JSONWriter(reserve: 1 << 16), done = false
+    while !done {
+        w.reset()
+        done = reply.produce(into: &w, budget: 4096)
+        out += w.bytes
+    }
+    return out
 }

@@ -35,12 +35,10 @@ final class SampleReply: HTTPBodyProducer {
     private var reads: [UInt32] = []
     /// Columns: the records of the current pass, a block at a time.
     private lazy var block = RecordBlock(capacity: 64, for: samples)
-    /// Columns: a group of them derived in one pass, when the range is short enough (nil:
-    /// a pass per column).
-    private lazy var group: ColumnGroup? = ColumnGroup(records: Int(range.upperBound - range.lowerBound), columns: encoder.columns.count, bytes: scratchBytes)
-    /// The most a columns reply's group of derived columns may take.
-    static let scratchBytes = 3 << 20
-    private let scratchBytes: Int
+    /// Columns: a group of them derived in one pass, when the range is short enough and the
+    /// scratch budget has room (nil: a pass per column).
+    private lazy var group: ColumnGroup? = ColumnGroup(records: Int(range.upperBound - range.lowerBound), columns: encoder.columns.count, budget: scratch)
+    private let scratch: ScratchBudget
     /// Objects and CSV: a block of whole records and their values.
     private lazy var rowBlock = RowBlock(samples: samples, columns: encoder.plans.count, whole: perCPU != nil)
     private var previous: UInt64?
@@ -52,9 +50,9 @@ final class SampleReply: HTTPBodyProducer {
     private var released: UInt64
 
     init(encoder: SampleEncoder, range: Range<UInt64>, shape: Shape, labels: PhaseTracker.Labels?, opening: [UInt8], before: UInt64?,
-         perCPU: PerCPUSelection? = nil, scratchBytes: Int = SampleReply.scratchBytes) {
+         perCPU: PerCPUSelection? = nil, scratch: ScratchBudget = .shared) {
         self.encoder = encoder
-        self.scratchBytes = scratchBytes
+        self.scratch = scratch
         self.perCPU = perCPU
         samples = encoder.samples
         self.range = range
@@ -253,26 +251,31 @@ final class SampleReply: HTTPBodyProducer {
 /// the range into a scratch of numbers (column g of record i at `values[g * records + i]`, NaN
 /// where the record was gone, which is written as null like any unavailable value), then
 /// written from it. A pass per group, not per column: each pass touches every record's cache
-/// lines, which costs more than deriving the values. The scratch is bounded (`bytes`: 10
-/// columns of an hour of 100 ms samples), so a range too long for even one column is served a
-/// pass per column instead.
+/// lines, which costs more than deriving the values. The scratch is bounded per reply
+/// (`ScratchBudget.perReply`) and taken from a budget all replies share, so a range too long for
+/// even one column, or a reply that finds the budget spent, is served a pass per column instead.
 private final class ColumnGroup {
     let records: Int
     let capacity: Int
     let values: UnsafeMutablePointer<Double>
+    private let budget: ScratchBudget
     /// The group's columns (indices into the encoder's), and how many of its records are derived.
     private(set) var columns = 0..<0
     private var filled = 0
     private var reads: [UInt32] = []
 
-    init?(records: Int, columns: Int, bytes: Int) {
+    init?(records: Int, columns: Int, budget: ScratchBudget) {
         guard records > 0, columns > 0 else { return nil }
-        capacity = min(columns, bytes / MemoryLayout<Double>.stride / records)
-        guard capacity > 0 else { return nil }
+        capacity = min(columns, min(ScratchBudget.perReply, budget.limit) / MemoryLayout<Double>.stride / records)
+        guard capacity > 0, budget.take(capacity * records * MemoryLayout<Double>.stride) else { return nil }
         self.records = records
+        self.budget = budget
         values = .allocate(capacity: capacity * records)
     }
-    deinit { values.deallocate() }
+    deinit {
+        values.deallocate()
+        budget.give(capacity * records * MemoryLayout<Double>.stride)
+    }
 
     func holds(_ column: Int) -> Bool { columns.contains(column) }
 
