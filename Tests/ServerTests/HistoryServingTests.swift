@@ -297,6 +297,9 @@ private func rawEvents(_ c: TestClient) -> [(event: String, id: String, data: St
         let second = columnsBody(samples, samples.indices, before: nil, scratch: budget)
         #expect(budget.inUse == held, "the second reply took nothing: the budget was spent")
         #expect(second == columnsBody(samples, samples.indices, before: nil, scratch: ScratchBudget(limit: 1 << 30)))
+        // A reply whose metric columns are written holds no scratch.
+        while !first.produce(into: &w, budget: 4096) { w.reset() }
+        #expect(budget.inUse == 0)
         withExtendedLifetime(first) {}
     }
 }

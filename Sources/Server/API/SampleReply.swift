@@ -191,6 +191,8 @@ final class SampleReply: HTTPBodyProducer {
                 inColumn = false
                 column += 1
                 next = lower
+                // The scratch goes back to the budget before the phase and per-CPU columns.
+                if column == count { group = nil }
             }
         }
         return false
