@@ -912,6 +912,50 @@ extension TestClient {
         #expect(mismatches.isEmpty, "\(mismatches)")
     }
 
+    /// A run of numbers (a column's items, repeats copied) and an object's members are written
+    /// through a local pointer: the same text as `number` a value at a time, whatever the mix,
+    /// and a run split in two the same as one.
+    @Test(arguments: [1, 2, 255, 256, 257, 5000])
+    func numberRunsMatchOneAtATime(_ count: Int) {
+        var rng = SeededRNG(seed: UInt64(count) &+ 17)
+        let pool: [Double] = [0, -0.0, 1, -1, .nan, .infinity, 0.5, 1e-7, 1e20, -123456.789, 2.0 / 3, 100,
+                              9_007_199_254_740_993, -.greatestFiniteMagnitude, 0.000012345678912, 1e15 - 0.5]
+        var values: [Double] = []
+        for _ in 0..<count {
+            switch rng.next() % 3 {
+            case 0: values.append(values.last ?? 1)
+            case 1: values.append(pool[Int(rng.next() % UInt64(pool.count))])
+            default: values.append(Double(Int64(bitPattern: rng.next()) >> 20) / 1000)
+            }
+        }
+        var one = JSONWriter(), run = JSONWriter(), split = JSONWriter()
+        one.beginArray(); for v in values { one.number(v) }; one.endArray()
+        let cut = Int(rng.next() % UInt64(count))
+        values.withUnsafeBufferPointer { b in
+            run.beginArray(); run.numbers(b.baseAddress!, count: count, comma: false); run.endArray()
+            split.beginArray()
+            split.numbers(b.baseAddress!, count: cut, comma: false)
+            split.numbers(b.baseAddress! + cut, count: count - cut, comma: cut > 0)
+            split.endArray()
+        }
+        #expect(String(decoding: run.bytes, as: UTF8.self) == String(decoding: one.bytes, as: UTF8.self))
+        #expect(split.bytes == one.bytes)
+
+        let keys = values.indices.map { JSONWriter.render(key: "key_\($0)") }
+        var starts = [0]
+        for k in keys { starts.append(starts.last! + k.count) }
+        var byKey = JSONWriter(), members = JSONWriter()
+        byKey.beginObject()
+        for (k, v) in zip(keys, values) { byKey.key(rendered: k); byKey.number(v) }
+        byKey.key("after"); byKey.endObject()
+        members.beginObject()
+        Array(keys.joined()).withUnsafeBytes { k in
+            starts.withUnsafeBufferPointer { s in values.withUnsafeBufferPointer { members.members(keys: k, starts: s, values: $0.baseAddress!, stride: 1) } }
+        }
+        members.key("after"); members.endObject()
+        #expect(members.bytes == byKey.bytes)
+    }
+
     /// 10 significant digits in fixed point, trailing zeros dropped; integers exactly.
     static func referenceNumber(_ v: Double) -> String {
         guard v.isFinite else { return "null" }

@@ -36,21 +36,25 @@ public struct JSONWriter {
             let n = p.count
             reserve(n)
             guard let from = p.baseAddress else { return }
-            let to = UnsafeMutableRawPointer(base + count)
-            // Keys and short literals (most of a reply's copies) by two overlapping loads and
-            // stores, not a call to memmove.
-            if n >= 16 && n <= 32 {
-                to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
-                (to + (n - 16)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
-            } else if n >= 8 && n < 16 {
-                to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
-                (to + (n - 8)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), as: UInt64.self)
-            } else if n < 8 {
-                for i in 0..<n { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
-            } else {
-                to.copyMemory(from: from, byteCount: n)
-            }
+            JSONWriter.copy(from, count: n, to: base + count)
             count += n
+        }
+    }
+
+    /// Copies `n` bytes: keys and short literals (most of a reply's copies) by two overlapping
+    /// loads and stores, not a call to memmove.
+    @inline(__always) private static func copy(_ from: UnsafeRawPointer, count n: Int, to t: UnsafeMutablePointer<UInt8>) {
+        let to = UnsafeMutableRawPointer(t)
+        if n >= 16 && n <= 32 {
+            to.storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+            (to + (n - 16)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 16, as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+        } else if n >= 8 && n < 16 {
+            to.storeBytes(of: from.loadUnaligned(as: UInt64.self), as: UInt64.self)
+            (to + (n - 8)).storeBytes(of: from.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self), as: UInt64.self)
+        } else if n < 8 {
+            for i in 0..<n { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        } else {
+            to.copyMemory(from: from, byteCount: n)
         }
     }
 
@@ -157,19 +161,20 @@ public struct JSONWriter {
         return n
     }
 
-    /// Decimal digits of `v`, written straight into the output.
+    /// Decimal digits of `v`, straight into the output.
     @inline(__always) private func digits(_ v: UInt64) {
-        digits(v, count: Self.digitCount(v))
+        let n = Self.digitCount(v)
+        out.reserve(n)
+        Self.put(v, digits: n, at: out.base + out.count)
+        out.count += n
     }
 
-    /// The last `count` decimal digits of `v` (zero-padded), straight into the output, two at
-    /// a time from a table. Past 8 digits the low 8 are split off first and written with 32-bit
-    /// arithmetic: two short chains of divisions by 100 that the CPU overlaps, not one long one.
-    @inline(__always) private func digits(_ v: UInt64, count: Int) {
+    /// The last `count` decimal digits of `v` (zero-padded) at `t`, two at a time from a table.
+    /// Past 8 digits the low 8 are split off first and written with 32-bit arithmetic: two
+    /// short chains of divisions by 100 that the CPU overlaps, not one long one.
+    @inline(__always) private static func put(_ v: UInt64, digits count: Int, at t: UnsafeMutablePointer<UInt8>) {
         // "00" "01" ... "99": a literal, so no lazy-global check per call.
         let pairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
-        out.reserve(count)
-        let t = out.base + out.count
         var i = count
         var n = v
         pairs.withUTF8Buffer { table in
@@ -194,30 +199,42 @@ public struct JSONWriter {
             }
             if i == 1 { t[0] = UInt8(truncatingIfNeeded: m % 10) &+ 0x30 }
         }
-        out.count += count
     }
+
+    /// The most bytes `render` writes.
+    static let numberRoom = 32
 
     /// A number, or null when it is NaN or infinite (an unavailable value). Shown with 10
     /// significant digits (more than any counter here is accurate to); integers exactly.
     public mutating func number(_ v: Double) {
         comma()
-        guard v.isFinite else { raw("null"); return }
+        out.reserve(Self.numberRoom)
+        out.count += Self.render(v, at: out.base + out.count)
+    }
+
+    /// `v` as `number` writes it, at `t` (room for `numberRoom` bytes); returns its length.
+    /// A function of the value alone: a run of numbers is written through a local pointer,
+    /// with no round trip through the buffer's count per number.
+    @inline(__always) private static func render(_ v: Double, at t: UnsafeMutablePointer<UInt8>) -> Int {
+        guard v.isFinite else {
+            UnsafeMutableRawPointer(t).storeBytes(of: 0x6C6C_756E, as: UInt32.self)  // "null"
+            return 4
+        }
         let a = v.magnitude
+        var p = t
+        if v < 0 { p[0] = UInt8(ascii: "-"); p += 1 }
         // Whole numbers exactly (a conversion and back, not a call to trunc()).
         if a < 9.0e15, case let whole = Int64(a), Double(whole) == a {
-            if v < 0 { raw(UInt8(ascii: "-")) }
-            digits(UInt64(whole))
-            return
+            let n = digitCount(UInt64(whole))
+            put(UInt64(whole), digits: n, at: p)
+            return p + n - t
         }
-        guard a >= 1e-6, a < 1e15 else {
-            v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
-            return
-        }
+        guard a >= 1e-6, a < 1e15 else { return described(v, at: t) }
         // Fixed point: the decimals that leave 10 significant digits.
         var decimals: Int
         if a >= 1 {
             // The digits before the point (a < 1e15: those of its integer part).
-            decimals = max(0, 10 - Self.digitCount(UInt64(Int64(a))))
+            decimals = max(0, 10 - digitCount(UInt64(Int64(a))))
         } else {
             decimals = 10
             var q = a
@@ -225,37 +242,93 @@ public struct JSONWriter {
             decimals = min(decimals, 19)
         }
         let scaled = a * scales[decimals] + 0.5
-        guard scaled < 1.8e19 else {
-            v.description.utf8.withContiguousStorageIfAvailable { out.put(UnsafeRawBufferPointer($0)) }
-            return
-        }
+        guard scaled < 1.8e19 else { return described(v, at: t) }
         // The digits of the scaled value without the fraction's trailing zeros, then the point
         // put in place: no division by a power of ten chosen at run time.
         var s = scaled < 9.0e18 ? UInt64(Int64(scaled)) : UInt64(scaled)
-        guard s != 0 else { raw(UInt8(ascii: "0")); return }
-        if v < 0 { raw(UInt8(ascii: "-")) }
+        guard s != 0 else { t[0] = UInt8(ascii: "0"); return 1 }
         while decimals > 0 && s % 10 == 0 { s /= 10; decimals -= 1 }
-        let n = Self.digitCount(s)
-        guard decimals > 0 else { digits(s, count: n); return }
+        let n = digitCount(s)
         if n > decimals {
             // 123.45: the digits, then the fraction's moved one place right for the point.
-            out.reserve(n + 1)
-            digits(s, count: n)
-            let end = out.base + out.count
+            put(s, digits: n, at: p)
+            guard decimals > 0 else { return p + n - t }
+            let end = p + n
             var i = 0
             while i < decimals { end[-i] = end[-i - 1]; i += 1 }
             end[-decimals] = UInt8(ascii: ".")
-            out.count += 1
-        } else {
-            // 0.0012: a zero, the point, the zeros after it, then the digits.
-            out.reserve(2 + decimals - n)
-            let t = out.base + out.count
-            t[0] = UInt8(ascii: "0")
-            t[1] = UInt8(ascii: ".")
-            for z in 0..<(decimals - n) { t[2 + z] = UInt8(ascii: "0") }
-            out.count += 2 + decimals - n
-            digits(s, count: n)
+            return p + n + 1 - t
         }
+        // 0.0012: a zero, the point, the zeros after it, then the digits.
+        p[0] = UInt8(ascii: "0")
+        p[1] = UInt8(ascii: ".")
+        for z in 0..<(decimals - n) { p[2 + z] = UInt8(ascii: "0") }
+        put(s, digits: n, at: p + 2 + decimals - n)
+        return p + 2 + decimals - t
+    }
+
+    /// `v` in Swift's shortest form, for magnitudes fixed point does not suit (at most 24 bytes).
+    @inline(never) private static func described(_ v: Double, at t: UnsafeMutablePointer<UInt8>) -> Int {
+        var n = 0
+        for b in v.description.utf8 { t[n] = b; n += 1 }
+        return n
+    }
+
+    /// Appends an object's members: for each k, the pre-rendered key `"name":` at
+    /// `keys[starts[k]..<starts[k + 1]]` and the number `values[k * stride]`. Written through a
+    /// local pointer, one reservation for them all (a sample object of /api/data).
+    public mutating func members(keys: UnsafeRawBufferPointer, starts: UnsafeBufferPointer<Int>, values: UnsafePointer<Double>, stride: Int) {
+        let count = starts.count - 1
+        guard count > 0, let keyBase = keys.baseAddress else { return }
+        out.reserve(keys.count + count * (Self.numberRoom + 1))
+        let base = out.base
+        var p = base + out.count
+        if needComma { p[0] = UInt8(ascii: ","); p += 1 }
+        for k in 0..<count {
+            if k > 0 { p[0] = UInt8(ascii: ","); p += 1 }
+            let n = starts[k + 1] - starts[k]
+            Self.copy(keyBase + starts[k], count: n, to: p)
+            p += n
+            p += Self.render(values[k * stride], at: p)
+        }
+        out.count = p - base
+        needComma = true
+    }
+
+    /// Appends `values[0..<count]` comma-separated (an array's items), after a comma when
+    /// `comma` is true; a value equal to the one before it is copied from its rendering (a
+    /// column's many repeats: dt_ms, gap, a level, null). Written through a local pointer, a
+    /// block of numbers per reservation.
+    public mutating func numbers(_ values: UnsafePointer<Double>, count: Int, comma: Bool) {
+        guard count > 0 else { return }
+        var i = 0
+        var separate = comma
+        var lastBits = ~Double.nan.bitPattern, lastStart = 0, lastLength = 0
+        while i < count {
+            let block = min(count - i, 256)
+            out.reserve(block * (Self.numberRoom + 1))
+            let base = out.base
+            var p = base + out.count
+            for k in i..<(i + block) {
+                if separate { p[0] = UInt8(ascii: ","); p += 1 }
+                separate = true
+                let v = values[k]
+                if v.bitPattern == lastBits && lastLength <= 16 {
+                    let from = UnsafeRawPointer(base + lastStart)
+                    UnsafeMutableRawPointer(p).storeBytes(of: from.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+                    p += lastLength
+                } else {
+                    let n = Self.render(v, at: p)
+                    lastBits = v.bitPattern
+                    lastStart = p - base
+                    lastLength = n
+                    p += n
+                }
+            }
+            out.count = p - base
+            i += block
+        }
+        needComma = true
     }
 
     /// Overwrites the `width` bytes at `offset` with `v` in lowercase hex, zero-padded (a size
@@ -267,25 +340,6 @@ public struct JSONWriter {
             let d = UInt8(x & 15)
             out.base[k] = d < 10 ? 0x30 + d : 0x57 + d
             x >>= 4
-        }
-    }
-
-    /// Where a number was last rendered in this buffer, and its bits.
-    public typealias Rendering = (bits: UInt64, start: Int, count: Int)
-
-    /// Writes `v`, copied from `last`'s rendering when it is the same number: a column's many
-    /// repeats (dt_ms, gap, a level, null) are formatted once per chunk. `last` must be from this
-    /// buffer since its last `reset` (nil at the start of a chunk).
-    public mutating func number(_ v: Double, after last: inout Rendering?) {
-        if let l = last, l.bits == v.bitPattern {
-            out.reserve(l.count)
-            (out.base + out.count).update(from: out.base + l.start, count: l.count)
-            out.count += l.count
-            needComma = true
-        } else {
-            let start = count
-            number(v)
-            last = (v.bitPattern, start, count - start)
         }
     }
 

@@ -70,12 +70,7 @@ public struct SampleEncoder {
     func object(values: UnsafePointer<Double>, stride: Int, into w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
         w.beginObject()
         keyBytes.withUnsafeBytes { keys in
-            keyStarts.withUnsafeBufferPointer { starts in
-                for k in 0..<plans.count {
-                    w.key(rendered: UnsafeRawBufferPointer(rebasing: keys[starts[k]..<starts[k + 1]]))
-                    w.number(values[k * stride])
-                }
-            }
+            keyStarts.withUnsafeBufferPointer { starts in w.members(keys: keys, starts: starts, values: values, stride: stride) }
         }
         extra(&w)
         w.endObject()
