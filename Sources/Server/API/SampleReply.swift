@@ -321,7 +321,7 @@ private final class ColumnGroup {
         let row = values + (c - columns.lowerBound) * records
         var i = Int(from - lower)
         while i < records && w.count < budget {
-            let n = min(records - i, 1024)
+            let n = min(records - i, 256)  // a chunk ends within a few kilobytes of its budget
             w.numbers(row + i, count: n, comma: i > 0)
             i += n
         }
