@@ -231,40 +231,36 @@ public struct JSONWriter {
         }
         guard a >= 1e-6, a < 1e15 else { return described(v, at: t) }
         // Fixed point: the decimals that leave 10 significant digits.
-        var decimals: Int
+        var whole: UInt64 = 0, decimals: Int
         if a >= 1 {
             // The digits before the point (a < 1e15: those of its integer part).
-            decimals = max(0, 10 - digitCount(UInt64(Int64(a))))
+            whole = UInt64(Int64(a))
+            decimals = max(0, 10 - digitCount(whole))
         } else {
             decimals = 10
             var q = a
             while q < 0.1 { q *= 10; decimals += 1 }
             decimals = min(decimals, 19)
         }
-        let scaled = a * scales[decimals] + 0.5
+        let scale = scales[decimals]
+        let scaled = a * scale + 0.5
         guard scaled < 1.8e19 else { return described(v, at: t) }
-        // The digits of the scaled value without the fraction's trailing zeros, then the point
-        // put in place: no division by a power of ten chosen at run time.
-        var s = scaled < 9.0e18 ? UInt64(Int64(scaled)) : UInt64(scaled)
+        let s = scaled < 9.0e18 ? UInt64(Int64(scaled)) : UInt64(scaled)
         guard s != 0 else { t[0] = UInt8(ascii: "0"); return 1 }
-        while decimals > 0 && s % 10 == 0 { s /= 10; decimals -= 1 }
-        let n = digitCount(s)
-        if n > decimals {
-            // 123.45: the digits, then the fraction's moved one place right for the point.
-            put(s, digits: n, at: p)
-            guard decimals > 0 else { return p + n - t }
-            let end = p + n
-            var i = 0
-            while i < decimals { end[-i] = end[-i - 1]; i += 1 }
-            end[-decimals] = UInt8(ascii: ".")
-            return p + n + 1 - t
-        }
-        // 0.0012: a zero, the point, the zeros after it, then the digits.
-        p[0] = UInt8(ascii: "0")
-        p[1] = UInt8(ascii: ".")
-        for z in 0..<(decimals - n) { p[2 + z] = UInt8(ascii: "0") }
-        put(s, digits: n, at: p + 2 + decimals - n)
-        return p + 2 + decimals - t
+        // The scaled value split at its point by the exact power of ten (a multiplication, no
+        // division), the rounding's carry going into the integer part; then the integer part's
+        // digits and the fraction's, zero-padded to `decimals`, without its trailing zeros.
+        let unit = decimals < 19 ? UInt64(Int64(scale)) : 10_000_000_000_000_000_000
+        var fraction = s &- whole &* unit
+        if fraction >= unit { whole &+= 1; fraction &-= unit }
+        let n = digitCount(whole)
+        put(whole, digits: n, at: p)
+        p += n
+        guard fraction != 0 else { return p - t }
+        while fraction % 10 == 0 { fraction /= 10; decimals -= 1 }
+        p[0] = UInt8(ascii: ".")
+        put(fraction, digits: decimals, at: p + 1)
+        return p + 1 + decimals - t
     }
 
     /// `v` in Swift's shortest form, for magnitudes fixed point does not suit (at most 24 bytes).
